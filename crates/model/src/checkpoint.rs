@@ -1,0 +1,227 @@
+//! Checkpoint directories in Hugging Face layout: `config.json` (LlamaForCausalLM fields, both
+//! the transformers 4.x `rope_theta` and 5.x `rope_parameters` layouts are read),
+//! `model.safetensors` with HF tensor names and `[out, in]` linear weights, `tokenizer.json`.
+//! A save writes into a temp directory and renames it into place, so a killed run never leaves
+//! a half-written model.
+
+use crate::error::{ModelError, Result};
+use crate::llama::{Llama, LlamaConfig};
+use crate::tokenizer::Tok;
+use crate::weights::SafetensorsSource;
+use burn::module::Param;
+use burn::nn::Linear;
+use burn::tensor::{Device, Tensor};
+use serde_json::{Value, json};
+use std::path::Path;
+
+/// HF `config.json` for a didact Llama model.
+pub fn config_to_hf_json(cfg: &LlamaConfig, tok: &Tok) -> Value {
+    json!({
+        "architectures": ["LlamaForCausalLM"],
+        "model_type": "llama",
+        "vocab_size": cfg.vocab_size,
+        "hidden_size": cfg.d_model,
+        "intermediate_size": cfg.ffn_dim(),
+        "num_hidden_layers": cfg.n_layers,
+        "num_attention_heads": cfg.n_heads,
+        "num_key_value_heads": cfg.n_kv_heads,
+        "head_dim": cfg.head_dim(),
+        "max_position_embeddings": cfg.max_seq_len,
+        "rope_theta": cfg.rope_theta,
+        "rope_scaling": null,
+        "rms_norm_eps": cfg.norm_eps,
+        "tie_word_embeddings": cfg.tie_embeddings,
+        "hidden_act": "silu",
+        "attention_bias": false,
+        "mlp_bias": false,
+        "initializer_range": 0.02,
+        "bos_token_id": tok.eos_id,
+        "eos_token_id": tok.eos_id,
+        "pad_token_id": tok.pad_id,
+        "torch_dtype": "float32",
+        "use_cache": true,
+    })
+}
+
+/// Read a Llama-family `config.json`.
+pub fn config_from_hf_json(path: &Path) -> Result<LlamaConfig> {
+    let text = std::fs::read_to_string(path).map_err(|e| ModelError::io(path, e))?;
+    let v: Value = serde_json::from_str(&text).map_err(|e| ModelError::Checkpoint {
+        path: path.to_path_buf(),
+        msg: format!("invalid JSON: {e}"),
+    })?;
+    let bad = |msg: String| ModelError::Checkpoint {
+        path: path.to_path_buf(),
+        msg,
+    };
+    let arch = v["architectures"][0].as_str().unwrap_or("");
+    if arch != "LlamaForCausalLM" {
+        return Err(bad(format!(
+            "unsupported architecture `{arch}` (supported: LlamaForCausalLM)"
+        )));
+    }
+    let get = |k: &str| -> Result<usize> {
+        v[k].as_u64()
+            .map(|x| x as usize)
+            .ok_or_else(|| bad(format!("missing or non-integer `{k}`")))
+    };
+    let d_model = get("hidden_size")?;
+    let n_heads = get("num_attention_heads")?;
+    let rope_theta = v["rope_theta"]
+        .as_f64()
+        .or_else(|| v["rope_parameters"]["rope_theta"].as_f64())
+        .unwrap_or(10000.0);
+    let cfg = LlamaConfig {
+        vocab_size: get("vocab_size")?,
+        d_model,
+        n_layers: get("num_hidden_layers")?,
+        n_heads,
+        n_kv_heads: v["num_key_value_heads"].as_u64().map(|x| x as usize).unwrap_or(n_heads),
+        d_ff: get("intermediate_size")?,
+        max_seq_len: get("max_position_embeddings")?,
+        rope_theta,
+        norm_eps: v["rms_norm_eps"].as_f64().unwrap_or(1e-6),
+        tie_embeddings: v["tie_word_embeddings"].as_bool().unwrap_or(false),
+    };
+    if let Some(hd) = v["head_dim"].as_u64()
+        && hd as usize != cfg.head_dim()
+    {
+        return Err(bad(format!(
+            "head_dim {hd} != hidden_size / num_attention_heads = {}",
+            cfg.head_dim()
+        )));
+    }
+    cfg.check().map_err(|e| bad(e.to_string()))?;
+    Ok(cfg)
+}
+
+/// A loaded checkpoint.
+pub struct Checkpoint {
+    pub config: LlamaConfig,
+    pub model: Llama,
+    pub tokenizer: Tok,
+}
+
+/// Load `dir/{config.json, model.safetensors, tokenizer.json}` onto `device`.
+pub fn load(dir: &Path, device: &Device) -> Result<Checkpoint> {
+    let config = config_from_hf_json(&dir.join("config.json"))?;
+    let tokenizer = Tok::load(&dir.join("tokenizer.json"))?;
+    if tokenizer.vocab_size() > config.vocab_size {
+        return Err(ModelError::Checkpoint {
+            path: dir.join("tokenizer.json"),
+            msg: format!(
+                "tokenizer has {} tokens but the embedding has only {} rows",
+                tokenizer.vocab_size(),
+                config.vocab_size
+            ),
+        });
+    }
+    let mut source = SafetensorsSource::open(&dir.join("model.safetensors"))?;
+    let model = Llama::from_source(&config, &mut source, device)?;
+    Ok(Checkpoint {
+        config,
+        model,
+        tokenizer,
+    })
+}
+
+fn host(t: Tensor<2>) -> Result<(Vec<f32>, [usize; 2])> {
+    let dims = t.dims();
+    let v = t
+        .into_data()
+        .try_to_vec::<f32>()
+        .map_err(|e| ModelError::Config(format!("reading tensor: {e:?}")))?;
+    Ok((v, dims))
+}
+
+fn push_linear(out: &mut Vec<(String, Vec<usize>, Vec<f32>)>, name: String, l: &Linear) -> Result<()> {
+    // burn [in, out] → HF [out, in]
+    let (v, [_, _]) = host(l.weight.val().transpose())?;
+    let [d_in, d_out] = l.weight.val().dims();
+    out.push((name, vec![d_out, d_in], v));
+    Ok(())
+}
+
+fn push_vec(out: &mut Vec<(String, Vec<usize>, Vec<f32>)>, name: String, p: &Param<Tensor<1>>) -> Result<()> {
+    let t = p.val();
+    let n = t.dims()[0];
+    let v = t
+        .into_data()
+        .try_to_vec::<f32>()
+        .map_err(|e| ModelError::Config(format!("reading tensor: {e:?}")))?;
+    out.push((name, vec![n], v));
+    Ok(())
+}
+
+/// Every tensor of the model with its HF name and shape, on the host.
+pub fn named_tensors(model: &Llama) -> Result<Vec<(String, Vec<usize>, Vec<f32>)>> {
+    let mut out = Vec::new();
+    let (emb, dims) = host(model.embed_tokens.weight.val())?;
+    out.push(("model.embed_tokens.weight".to_string(), dims.to_vec(), emb));
+    for (i, l) in model.layers.iter().enumerate() {
+        let p = format!("model.layers.{i}");
+        push_vec(&mut out, format!("{p}.input_layernorm.weight"), &l.input_layernorm.gamma)?;
+        push_linear(&mut out, format!("{p}.self_attn.q_proj.weight"), &l.attn.q_proj)?;
+        push_linear(&mut out, format!("{p}.self_attn.k_proj.weight"), &l.attn.k_proj)?;
+        push_linear(&mut out, format!("{p}.self_attn.v_proj.weight"), &l.attn.v_proj)?;
+        push_linear(&mut out, format!("{p}.self_attn.o_proj.weight"), &l.attn.o_proj)?;
+        push_vec(
+            &mut out,
+            format!("{p}.post_attention_layernorm.weight"),
+            &l.post_attention_layernorm.gamma,
+        )?;
+        push_linear(&mut out, format!("{p}.mlp.gate_proj.weight"), &l.mlp.gate_proj)?;
+        push_linear(&mut out, format!("{p}.mlp.up_proj.weight"), &l.mlp.up_proj)?;
+        push_linear(&mut out, format!("{p}.mlp.down_proj.weight"), &l.mlp.down_proj)?;
+    }
+    push_vec(&mut out, "model.norm.weight".to_string(), &model.norm.gamma)?;
+    if let Some(head) = &model.lm_head {
+        push_linear(&mut out, "lm_head.weight".to_string(), head)?;
+    }
+    Ok(out)
+}
+
+/// Save the model as an HF directory at `dir` (replaced atomically if it exists).
+pub fn save(dir: &Path, cfg: &LlamaConfig, model: &Llama, tok: &Tok) -> Result<()> {
+    let parent = dir.parent().unwrap_or(Path::new("."));
+    std::fs::create_dir_all(parent).map_err(|e| ModelError::io(parent, e))?;
+    let name = dir.file_name().map(|n| n.to_string_lossy().into_owned()).unwrap_or_default();
+    let tmp = parent.join(format!(".{name}.{}.tmp", std::process::id()));
+    if tmp.exists() {
+        std::fs::remove_dir_all(&tmp).map_err(|e| ModelError::io(&tmp, e))?;
+    }
+    std::fs::create_dir_all(&tmp).map_err(|e| ModelError::io(&tmp, e))?;
+
+    let tensors = named_tensors(model)?;
+    let bytes: Vec<(String, Vec<usize>, Vec<u8>)> = tensors
+        .into_iter()
+        .map(|(n, s, v)| (n, s, v.iter().flat_map(|x| x.to_le_bytes()).collect()))
+        .collect();
+    let views: Vec<(String, safetensors::tensor::TensorView<'_>)> = bytes
+        .iter()
+        .map(|(n, s, b)| {
+            let view = safetensors::tensor::TensorView::new(safetensors::Dtype::F32, s.clone(), b)
+                .map_err(|e| ModelError::Tensor {
+                    name: n.clone(),
+                    msg: e.to_string(),
+                })?;
+            Ok((n.clone(), view))
+        })
+        .collect::<Result<_>>()?;
+    let mut meta = std::collections::HashMap::new();
+    meta.insert("format".to_string(), "pt".to_string());
+    let st_path = tmp.join("model.safetensors");
+    safetensors::serialize_to_file(views, Some(meta), &st_path).map_err(|e| ModelError::Checkpoint {
+        path: st_path.clone(),
+        msg: e.to_string(),
+    })?;
+    let cfg_json = serde_json::to_string_pretty(&config_to_hf_json(cfg, tok)).expect("json");
+    std::fs::write(tmp.join("config.json"), cfg_json).map_err(|e| ModelError::io(tmp.join("config.json"), e))?;
+    tok.save(&tmp.join("tokenizer.json"))?;
+
+    if dir.exists() {
+        std::fs::remove_dir_all(dir).map_err(|e| ModelError::io(dir, e))?;
+    }
+    std::fs::rename(&tmp, dir).map_err(|e| ModelError::io(dir, e))?;
+    Ok(())
+}

@@ -1,0 +1,451 @@
+//! Llama-style decoder-only transformer: token embedding, pre-norm blocks of RMSNorm →
+//! grouped-query causal self-attention with rotary position embedding → RMSNorm → SwiGLU MLP,
+//! final RMSNorm and LM head (optionally tied to the embedding).
+//!
+//! Paper: Touvron et al. 2023, "LLaMA: Open and Efficient Foundation Language Models"
+//! (RoPE: Su et al. 2021; SwiGLU: Shazeer 2020; GQA: Ainslie et al. 2023).
+//! Reference implementation followed for layout and numerics: Hugging Face transformers
+//! `models/llama/modeling_llama.py` (rotate-half RoPE, `hidden * rsqrt(mean(h²) + eps) * w`).
+//! Weights are named as in HF (`model.layers.N.self_attn.q_proj.weight`, ...) so checkpoints
+//! load into transformers unchanged (see `checkpoint.rs`).
+//!
+//! The model has no backend type parameter: burn 0.22 carries the backend in the tensor's
+//! `Device`, so the same code trains on `device.autodiff()` and samples on the plain device.
+
+use crate::error::ModelError;
+use burn::config::Config;
+use burn::module::{Module, Param};
+use burn::nn::{Embedding, Linear, RmsNorm};
+use burn::tensor::activation::silu;
+use burn::tensor::module::attention;
+use burn::tensor::ops::AttentionModuleOptions;
+use burn::tensor::{Bool, Device, Int, Tensor, TensorData};
+
+/// Shape and numerics of a Llama-style model. Field names follow didact recipes; the HF
+/// `config.json` names are produced by [`LlamaConfig::to_hf_json`].
+#[derive(Config, Debug, PartialEq)]
+pub struct LlamaConfig {
+    /// Vocabulary size (rows of the embedding matrix).
+    pub vocab_size: usize,
+    /// Hidden size.
+    #[config(default = 128)]
+    pub d_model: usize,
+    /// Number of transformer blocks.
+    #[config(default = 2)]
+    pub n_layers: usize,
+    /// Query heads; `d_model` must be divisible by it.
+    #[config(default = 4)]
+    pub n_heads: usize,
+    /// Key/value heads (grouped-query attention); must divide `n_heads`.
+    #[config(default = 4)]
+    pub n_kv_heads: usize,
+    /// SwiGLU inner size; 0 picks Llama's rule (8/3 · d_model rounded up to a multiple of 32).
+    #[config(default = 0)]
+    pub d_ff: usize,
+    /// Longest sequence (prompt + completion) the rotary tables cover.
+    #[config(default = 256)]
+    pub max_seq_len: usize,
+    /// RoPE base frequency.
+    #[config(default = 10000.0)]
+    pub rope_theta: f64,
+    /// RMSNorm epsilon.
+    #[config(default = 1e-5)]
+    pub norm_eps: f64,
+    /// Share the embedding matrix with the LM head.
+    #[config(default = false)]
+    pub tie_embeddings: bool,
+}
+
+impl LlamaConfig {
+    /// Size of one attention head.
+    pub fn head_dim(&self) -> usize {
+        self.d_model / self.n_heads
+    }
+
+    /// SwiGLU inner size after applying the `d_ff = 0` rule.
+    pub fn ffn_dim(&self) -> usize {
+        if self.d_ff > 0 {
+            self.d_ff
+        } else {
+            (8 * self.d_model / 3).div_ceil(32) * 32
+        }
+    }
+
+    /// Check that the shape is buildable; names the offending field.
+    pub fn check(&self) -> crate::Result<()> {
+        let bad = |field: &str, why: String| Err(ModelError::Config(format!("{field}: {why}")));
+        if self.vocab_size == 0 {
+            return bad("vocab_size", "must be > 0".into());
+        }
+        if self.n_heads == 0 || self.d_model % self.n_heads != 0 {
+            return bad(
+                "n_heads",
+                format!("must divide d_model = {} (got {})", self.d_model, self.n_heads),
+            );
+        }
+        if self.head_dim() % 2 != 0 {
+            return bad("d_model", "d_model / n_heads must be even for RoPE".into());
+        }
+        if self.n_kv_heads == 0 || self.n_heads % self.n_kv_heads != 0 {
+            return bad(
+                "n_kv_heads",
+                format!("must divide n_heads = {} (got {})", self.n_heads, self.n_kv_heads),
+            );
+        }
+        if self.n_layers == 0 {
+            return bad("n_layers", "must be > 0".into());
+        }
+        Ok(())
+    }
+
+    /// Build a model with freshly initialised weights: N(0, 0.02) for matrices (as HF
+    /// `initializer_range`), ones for norms. Drawn from a seeded ChaCha stream, so the same
+    /// seed gives the same weights on every backend.
+    pub fn init(&self, seed: u64, device: &Device) -> crate::Result<Llama> {
+        self.check()?;
+        let mut source = crate::weights::RandomInit::new(seed, 0.02);
+        Llama::from_source(self, &mut source, device)
+    }
+}
+
+/// Where weights come from when building a model: a random initialiser or a checkpoint.
+/// `shape` is the HF (PyTorch) shape, e.g. `[out, in]` for a linear weight.
+pub trait WeightSource {
+    fn take(&mut self, name: &str, shape: &[usize]) -> crate::Result<Vec<f32>>;
+}
+
+/// One pre-norm transformer block.
+#[derive(Module, Debug)]
+pub struct Block {
+    pub input_layernorm: RmsNorm,
+    pub attn: Attention,
+    pub post_attention_layernorm: RmsNorm,
+    pub mlp: SwiGlu,
+}
+
+/// Grouped-query causal self-attention with rotary embedding.
+#[derive(Module, Debug)]
+pub struct Attention {
+    pub q_proj: Linear,
+    pub k_proj: Linear,
+    pub v_proj: Linear,
+    pub o_proj: Linear,
+    pub n_heads: usize,
+    pub n_kv_heads: usize,
+    pub head_dim: usize,
+}
+
+/// SwiGLU feed-forward: `down(silu(gate(x)) * up(x))`.
+#[derive(Module, Debug)]
+pub struct SwiGlu {
+    pub gate_proj: Linear,
+    pub up_proj: Linear,
+    pub down_proj: Linear,
+}
+
+/// The whole decoder.
+#[derive(Module, Debug)]
+pub struct Llama {
+    pub embed_tokens: Embedding,
+    pub layers: Vec<Block>,
+    pub norm: RmsNorm,
+    /// `None` when the head is tied to `embed_tokens`.
+    pub lm_head: Option<Linear>,
+    /// RoPE tables `[max_seq_len, head_dim]` (cos and sin, rotate-half layout). Constants.
+    pub rope_cos: Tensor<2>,
+    pub rope_sin: Tensor<2>,
+}
+
+/// Per-layer key/value cache for incremental decoding.
+/// Keys/values are stored after RoPE, with `n_kv_heads` heads: `[B, KV, T_cached, head_dim]`.
+#[derive(Debug, Default)]
+pub struct KvCache {
+    layers: Vec<Option<(Tensor<4>, Tensor<4>)>>,
+}
+
+impl KvCache {
+    pub fn new(n_layers: usize) -> Self {
+        KvCache {
+            layers: (0..n_layers).map(|_| None).collect(),
+        }
+    }
+
+    /// Number of cached positions.
+    pub fn len(&self) -> usize {
+        self.layers
+            .first()
+            .and_then(|l| l.as_ref())
+            .map(|(k, _)| k.dims()[2])
+            .unwrap_or(0)
+    }
+
+    pub fn is_empty(&self) -> bool {
+        self.len() == 0
+    }
+}
+
+/// How positions and masking are given to a forward pass.
+pub struct Positions {
+    /// Position ids `[B, T]`; `None` means `start..start+T` for every row.
+    pub ids: Option<Tensor<2, Int>>,
+    pub start: usize,
+    /// Attention mask `[B, 1, T_q, T_k]`, `true` = may NOT attend. `None` = plain causal.
+    pub mask: Option<Tensor<4, Bool>>,
+}
+
+impl Positions {
+    /// Plain causal positions from 0 (training, equal-length prompts).
+    pub fn causal() -> Self {
+        Positions {
+            ids: None,
+            start: 0,
+            mask: None,
+        }
+    }
+}
+
+fn linear(source: &mut dyn WeightSource, name: &str, d_in: usize, d_out: usize, device: &Device) -> crate::Result<Linear> {
+    // HF stores [out, in]; burn's Linear multiplies by [in, out].
+    let w = source.take(name, &[d_out, d_in])?;
+    let t = Tensor::<2>::from_data(TensorData::new(w, [d_out, d_in]), device).transpose();
+    Ok(Linear {
+        weight: Param::from_tensor(t),
+        bias: None,
+    })
+}
+
+fn rms_norm(source: &mut dyn WeightSource, name: &str, d: usize, eps: f64, device: &Device) -> crate::Result<RmsNorm> {
+    let w = source.take(name, &[d])?;
+    Ok(RmsNorm {
+        gamma: Param::from_tensor(Tensor::<1>::from_data(TensorData::new(w, [d]), device)),
+        epsilon: eps,
+    })
+}
+
+/// RoPE tables in HF's rotate-half layout: `cos[p, i] = cos(p · θ^(-2(i mod h/2)/h))`.
+fn rope_tables(cfg: &LlamaConfig, device: &Device) -> (Tensor<2>, Tensor<2>) {
+    let hd = cfg.head_dim();
+    let half = hd / 2;
+    let mut cos = Vec::with_capacity(cfg.max_seq_len * hd);
+    let mut sin = Vec::with_capacity(cfg.max_seq_len * hd);
+    for p in 0..cfg.max_seq_len {
+        for i in 0..hd {
+            let k = (i % half) as f64;
+            let inv = 1.0 / cfg.rope_theta.powf(2.0 * k / hd as f64);
+            let a = p as f64 * inv;
+            cos.push(a.cos() as f32);
+            sin.push(a.sin() as f32);
+        }
+    }
+    let shape = [cfg.max_seq_len, hd];
+    (
+        Tensor::from_data(TensorData::new(cos, shape), device),
+        Tensor::from_data(TensorData::new(sin, shape), device),
+    )
+}
+
+impl Llama {
+    /// Build the model, pulling every tensor from `source` by its HF name.
+    pub fn from_source(cfg: &LlamaConfig, source: &mut dyn WeightSource, device: &Device) -> crate::Result<Self> {
+        cfg.check()?;
+        let (d, v, hd) = (cfg.d_model, cfg.vocab_size, cfg.head_dim());
+        let emb = source.take("model.embed_tokens.weight", &[v, d])?;
+        let embed_tokens = Embedding {
+            weight: Param::from_tensor(Tensor::from_data(TensorData::new(emb, [v, d]), device)),
+        };
+        let mut layers = Vec::with_capacity(cfg.n_layers);
+        for i in 0..cfg.n_layers {
+            let p = format!("model.layers.{i}");
+            layers.push(Block {
+                input_layernorm: rms_norm(source, &format!("{p}.input_layernorm.weight"), d, cfg.norm_eps, device)?,
+                attn: Attention {
+                    q_proj: linear(source, &format!("{p}.self_attn.q_proj.weight"), d, cfg.n_heads * hd, device)?,
+                    k_proj: linear(source, &format!("{p}.self_attn.k_proj.weight"), d, cfg.n_kv_heads * hd, device)?,
+                    v_proj: linear(source, &format!("{p}.self_attn.v_proj.weight"), d, cfg.n_kv_heads * hd, device)?,
+                    o_proj: linear(source, &format!("{p}.self_attn.o_proj.weight"), cfg.n_heads * hd, d, device)?,
+                    n_heads: cfg.n_heads,
+                    n_kv_heads: cfg.n_kv_heads,
+                    head_dim: hd,
+                },
+                post_attention_layernorm: rms_norm(
+                    source,
+                    &format!("{p}.post_attention_layernorm.weight"),
+                    d,
+                    cfg.norm_eps,
+                    device,
+                )?,
+                mlp: SwiGlu {
+                    gate_proj: linear(source, &format!("{p}.mlp.gate_proj.weight"), d, cfg.ffn_dim(), device)?,
+                    up_proj: linear(source, &format!("{p}.mlp.up_proj.weight"), d, cfg.ffn_dim(), device)?,
+                    down_proj: linear(source, &format!("{p}.mlp.down_proj.weight"), cfg.ffn_dim(), d, device)?,
+                },
+            });
+        }
+        let norm = rms_norm(source, "model.norm.weight", d, cfg.norm_eps, device)?;
+        let lm_head = if cfg.tie_embeddings {
+            None
+        } else {
+            Some(linear(source, "lm_head.weight", d, v, device)?)
+        };
+        let (rope_cos, rope_sin) = rope_tables(cfg, device);
+        Ok(Llama {
+            embed_tokens,
+            layers,
+            norm,
+            lm_head,
+            rope_cos,
+            rope_sin,
+        })
+    }
+
+    /// Final hidden states (after the last RMSNorm).
+    ///
+    /// # Shapes
+    /// - `tokens`: `[B, T]` → `[B, T, d_model]`
+    pub fn hidden(&self, tokens: Tensor<2, Int>, pos: &Positions, mut cache: Option<&mut KvCache>) -> Tensor<3> {
+        let [b, t] = tokens.dims();
+        let hd = self.rope_cos.dims()[1];
+        // RoPE rows for these positions: [B or 1, 1, T, hd]
+        let (cos, sin) = match &pos.ids {
+            None => (
+                self.rope_cos.clone().narrow(0, pos.start, t).reshape([1, 1, t, hd]),
+                self.rope_sin.clone().narrow(0, pos.start, t).reshape([1, 1, t, hd]),
+            ),
+            Some(ids) => {
+                let flat = ids.clone().reshape([b * t]);
+                (
+                    self.rope_cos.clone().select(0, flat.clone()).reshape([b, 1, t, hd]),
+                    self.rope_sin.clone().select(0, flat).reshape([b, 1, t, hd]),
+                )
+            }
+        };
+        let mut x = self.embed_tokens.forward(tokens); // [B, T, D]
+        for (i, layer) in self.layers.iter().enumerate() {
+            let layer_cache = cache.as_deref_mut().map(|c| &mut c.layers[i]);
+            let h = layer.attn.forward(
+                layer.input_layernorm.forward(x.clone()),
+                &cos,
+                &sin,
+                pos.mask.clone(),
+                layer_cache,
+            );
+            x = x + h;
+            let h = layer.mlp.forward(layer.post_attention_layernorm.forward(x.clone()));
+            x = x + h;
+        }
+        self.norm.forward(x)
+    }
+
+    /// Project hidden states to vocabulary logits.
+    ///
+    /// # Shapes
+    /// - `hidden`: `[B, T, d_model]` → `[B, T, vocab]`
+    pub fn logits(&self, hidden: Tensor<3>) -> Tensor<3> {
+        match &self.lm_head {
+            Some(head) => head.forward(hidden),
+            None => {
+                let [b, t, d] = hidden.dims();
+                let w = self.embed_tokens.weight.val(); // [V, D]
+                let v = w.dims()[0];
+                hidden.reshape([b * t, d]).matmul(w.transpose()).reshape([b, t, v])
+            }
+        }
+    }
+
+    /// Full causal forward from position 0, no cache (training and scoring).
+    ///
+    /// # Shapes
+    /// - `tokens`: `[B, T]` → logits `[B, T, vocab]`
+    pub fn forward(&self, tokens: Tensor<2, Int>) -> Tensor<3> {
+        let h = self.hidden(tokens, &Positions::causal(), None);
+        self.logits(h)
+    }
+
+    pub fn n_layers(&self) -> usize {
+        self.layers.len()
+    }
+}
+
+impl Attention {
+    /// # Shapes
+    /// - `x`: `[B, T, D]`; `cos`/`sin`: `[B|1, 1, T, hd]`; `mask`: `[B, 1, T, T_k]` → `[B, T, D]`
+    fn forward(
+        &self,
+        x: Tensor<3>,
+        cos: &Tensor<4>,
+        sin: &Tensor<4>,
+        mask: Option<Tensor<4, Bool>>,
+        cache: Option<&mut Option<(Tensor<4>, Tensor<4>)>>,
+    ) -> Tensor<3> {
+        let [b, t, _] = x.dims();
+        let (h, kv, hd) = (self.n_heads, self.n_kv_heads, self.head_dim);
+        let q = self.q_proj.forward(x.clone()).reshape([b, t, h, hd]).swap_dims(1, 2); // [B, H, T, hd]
+        let k = self.k_proj.forward(x.clone()).reshape([b, t, kv, hd]).swap_dims(1, 2); // [B, KV, T, hd]
+        let v = self.v_proj.forward(x).reshape([b, t, kv, hd]).swap_dims(1, 2); // [B, KV, T, hd]
+        let q = apply_rope(q, cos, sin);
+        let k = apply_rope(k, cos, sin);
+        let had_cache;
+        let (k, v) = match cache {
+            Some(slot) => {
+                had_cache = slot.is_some();
+                let (k, v) = match slot.take() {
+                    Some((pk, pv)) => (Tensor::cat(vec![pk, k], 2), Tensor::cat(vec![pv, v], 2)),
+                    None => (k, v),
+                };
+                *slot = Some((k.clone(), v.clone()));
+                (k, v)
+            }
+            None => {
+                had_cache = false;
+                (k, v)
+            }
+        };
+        let t_k = k.dims()[2];
+        let (k, v) = if kv == h {
+            (k, v)
+        } else {
+            let rep = h / kv;
+            let k = k.unsqueeze_dim::<5>(2).expand([b, kv, rep, t_k, hd]).reshape([b, h, t_k, hd]);
+            let v = v.unsqueeze_dim::<5>(2).expand([b, kv, rep, t_k, hd]).reshape([b, h, t_k, hd]);
+            (k, v)
+        };
+        let mask = mask.map(|m| m.expand([b, h, t, t_k]));
+        // Without an explicit mask, a fresh sequence is plain causal; one new token over a cache
+        // may attend to every cached position.
+        let is_causal = mask.is_none() && !(had_cache && t == 1);
+        let opts = AttentionModuleOptions {
+            scale: None,
+            softcap: None,
+            is_causal,
+        };
+        let out = attention(q, k, v, mask, None, opts); // [B, H, T, hd]
+        self.o_proj.forward(out.swap_dims(1, 2).reshape([b, t, h * hd]))
+    }
+}
+
+/// `x · cos + rotate_half(x) · sin`, with `rotate_half([a, b]) = [-b, a]` on the last dim.
+fn apply_rope(x: Tensor<4>, cos: &Tensor<4>, sin: &Tensor<4>) -> Tensor<4> {
+    let hd = x.dims()[3];
+    let half = hd / 2;
+    let a = x.clone().narrow(3, 0, half);
+    let b2 = x.clone().narrow(3, half, half);
+    let rotated = Tensor::cat(vec![b2.neg(), a], 3);
+    x * cos.clone() + rotated * sin.clone()
+}
+
+impl SwiGlu {
+    /// # Shapes
+    /// - `x`: `[B, T, D]` → `[B, T, D]`
+    fn forward(&self, x: Tensor<3>) -> Tensor<3> {
+        let g = silu(self.gate_proj.forward(x.clone())); // [B, T, F]
+        self.down_proj.forward(g * self.up_proj.forward(x))
+    }
+}
+
+/// Make sure a sequence of `len` tokens fits the rotary tables.
+pub fn check_len_raw(len: usize, max: usize) -> crate::Result<()> {
+    if len > max {
+        return Err(ModelError::TooLong { len, max });
+    }
+    Ok(())
+}

@@ -1,0 +1,147 @@
+//! Weight sources for building a model: a seeded random initialiser and a safetensors file
+//! (memory-mapped, checked against the expected HF shape of every tensor).
+
+use crate::error::{ModelError, Result};
+use crate::llama::WeightSource;
+use rand::{Rng, SeedableRng};
+use rand_chacha::ChaCha8Rng;
+use std::path::{Path, PathBuf};
+
+/// N(0, std) for matrices, ones for norm weights (`*norm.weight`), zeros for biases.
+pub struct RandomInit {
+    rng: ChaCha8Rng,
+    std: f32,
+}
+
+impl RandomInit {
+    pub fn new(seed: u64, std: f32) -> Self {
+        RandomInit {
+            rng: ChaCha8Rng::seed_from_u64(seed),
+            std,
+        }
+    }
+
+    /// Standard normal by Box-Muller (deterministic across platforms).
+    fn normal(&mut self) -> f32 {
+        let u1: f64 = self.rng.random::<f64>().max(1e-300);
+        let u2: f64 = self.rng.random::<f64>();
+        ((-2.0 * u1.ln()).sqrt() * (2.0 * std::f64::consts::PI * u2).cos()) as f32
+    }
+}
+
+impl WeightSource for RandomInit {
+    fn take(&mut self, name: &str, shape: &[usize]) -> Result<Vec<f32>> {
+        let n: usize = shape.iter().product();
+        if name.ends_with("norm.weight") {
+            return Ok(vec![1.0; n]);
+        }
+        if name.ends_with(".bias") {
+            return Ok(vec![0.0; n]);
+        }
+        Ok((0..n).map(|_| self.normal() * self.std).collect())
+    }
+}
+
+/// Tensors from a `.safetensors` file, converted to f32 (F32, F16 and BF16 accepted).
+pub struct SafetensorsSource {
+    path: PathBuf,
+    bytes: Vec<u8>,
+}
+
+impl SafetensorsSource {
+    pub fn open(path: &Path) -> Result<Self> {
+        let bytes = std::fs::read(path).map_err(|e| ModelError::io(path, e))?;
+        // Validate the header once up front so a truncated file is reported by name.
+        safetensors::SafeTensors::deserialize(&bytes).map_err(|e| ModelError::Checkpoint {
+            path: path.to_path_buf(),
+            msg: format!("not a valid safetensors file: {e}"),
+        })?;
+        Ok(SafetensorsSource {
+            path: path.to_path_buf(),
+            bytes,
+        })
+    }
+}
+
+impl WeightSource for SafetensorsSource {
+    fn take(&mut self, name: &str, shape: &[usize]) -> Result<Vec<f32>> {
+        let st = safetensors::SafeTensors::deserialize(&self.bytes).map_err(|e| ModelError::Checkpoint {
+            path: self.path.clone(),
+            msg: e.to_string(),
+        })?;
+        let view = st.tensor(name).map_err(|_| ModelError::Checkpoint {
+            path: self.path.clone(),
+            msg: format!("missing tensor `{name}`"),
+        })?;
+        if view.shape() != shape {
+            return Err(ModelError::Checkpoint {
+                path: self.path.clone(),
+                msg: format!("tensor `{name}` has shape {:?}, expected {:?}", view.shape(), shape),
+            });
+        }
+        let data = view.data();
+        let out = match view.dtype() {
+            safetensors::Dtype::F32 => data
+                .chunks_exact(4)
+                .map(|c| f32::from_le_bytes([c[0], c[1], c[2], c[3]]))
+                .collect(),
+            safetensors::Dtype::BF16 => data
+                .chunks_exact(2)
+                .map(|c| f32::from_bits((u16::from_le_bytes([c[0], c[1]]) as u32) << 16))
+                .collect(),
+            safetensors::Dtype::F16 => data
+                .chunks_exact(2)
+                .map(|c| f16_to_f32(u16::from_le_bytes([c[0], c[1]])))
+                .collect(),
+            other => {
+                return Err(ModelError::Checkpoint {
+                    path: self.path.clone(),
+                    msg: format!("tensor `{name}` has unsupported dtype {other:?}"),
+                });
+            }
+        };
+        Ok(out)
+    }
+}
+
+fn f16_to_f32(h: u16) -> f32 {
+    let sign = ((h >> 15) as u32) << 31;
+    let exp = ((h >> 10) & 0x1f) as i32;
+    let frac = (h & 0x3ff) as u32;
+    let bits = match exp {
+        0 if frac == 0 => sign,
+        0 => {
+            // subnormal: frac · 2^-24
+            let v = frac as f32 * f32::powi(2.0, -24);
+            return if sign != 0 { -v } else { v };
+        }
+        31 => sign | 0x7f80_0000 | (frac << 13),
+        _ => sign | (((exp - 15 + 127) as u32) << 23) | (frac << 13),
+    };
+    f32::from_bits(bits)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn f16_conversion_matches_known_values() {
+        assert_eq!(f16_to_f32(0x3c00), 1.0);
+        assert_eq!(f16_to_f32(0xc000), -2.0);
+        assert_eq!(f16_to_f32(0x0000), 0.0);
+        assert_eq!(f16_to_f32(0x0001), 5.960_464_5e-8);
+        assert!(f16_to_f32(0x7c00).is_infinite());
+    }
+
+    #[test]
+    fn random_init_is_seeded() {
+        let a = RandomInit::new(7, 0.02).take("x.weight", &[4, 4]).unwrap();
+        let b = RandomInit::new(7, 0.02).take("x.weight", &[4, 4]).unwrap();
+        let c = RandomInit::new(8, 0.02).take("x.weight", &[4, 4]).unwrap();
+        assert_eq!(a, b);
+        assert_ne!(a, c);
+        let norm = RandomInit::new(7, 0.02).take("model.norm.weight", &[3]).unwrap();
+        assert_eq!(norm, vec![1.0; 3]);
+    }
+}
