@@ -1,0 +1,86 @@
+//! Tokenized rows and padded batches for completion-only language-model losses.
+
+use didact_model::burn::tensor::{Device, Int, Tensor, TensorData};
+
+/// One tokenized training row: `ids = prompt ++ completion ++ [eos]`; the loss is taken on
+/// the tokens at positions `>= n_prompt` (the completion and its stop token).
+#[derive(Debug, Clone, PartialEq)]
+pub struct TokenRow {
+    pub ids: Vec<u32>,
+    pub n_prompt: usize,
+}
+
+impl TokenRow {
+    /// Number of tokens that carry loss.
+    pub fn n_target(&self) -> usize {
+        self.ids.len().saturating_sub(self.n_prompt.max(1))
+    }
+}
+
+/// A right-padded batch: `inputs = ids[..T]`, `targets = ids[1..=T]`, `mask = 1` where the
+/// target is a completion token.
+pub struct Batch {
+    pub inputs: Tensor<2, Int>,
+    pub targets: Tensor<2, Int>,
+    pub mask: Tensor<2>,
+    /// Number of loss-bearing tokens.
+    pub n_target: usize,
+    /// Number of non-pad input tokens (throughput accounting).
+    pub n_tokens: usize,
+}
+
+/// Build a batch from rows, truncating each to `max_len` tokens.
+pub fn make_batch(rows: &[&TokenRow], max_len: usize, pad_id: u32, device: &Device) -> Batch {
+    let lens: Vec<usize> = rows.iter().map(|r| r.ids.len().min(max_len)).collect();
+    let t = lens.iter().copied().max().unwrap_or(2).max(2) - 1;
+    let b = rows.len();
+    let mut inputs = vec![pad_id as i64; b * t];
+    let mut targets = vec![pad_id as i64; b * t];
+    let mut mask = vec![0f32; b * t];
+    let mut n_target = 0;
+    let mut n_tokens = 0;
+    for (i, (row, &len)) in rows.iter().zip(&lens).enumerate() {
+        for j in 0..len.saturating_sub(1) {
+            inputs[i * t + j] = row.ids[j] as i64;
+            targets[i * t + j] = row.ids[j + 1] as i64;
+            if j + 1 >= row.n_prompt {
+                mask[i * t + j] = 1.0;
+                n_target += 1;
+            }
+        }
+        n_tokens += len.saturating_sub(1);
+    }
+    Batch {
+        inputs: Tensor::from_data(TensorData::new(inputs, [b, t]), device),
+        targets: Tensor::from_data(TensorData::new(targets, [b, t]), device),
+        mask: Tensor::from_data(TensorData::new(mask, [b, t]), device),
+        n_target,
+        n_tokens,
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn mask_covers_completion_only() {
+        let device = Device::flex();
+        let a = TokenRow {
+            ids: vec![5, 6, 7, 8, 1],
+            n_prompt: 3,
+        };
+        let b = TokenRow {
+            ids: vec![5, 9, 1],
+            n_prompt: 2,
+        };
+        let batch = make_batch(&[&a, &b], 64, 0, &device);
+        let mask: Vec<f32> = batch.mask.into_data().try_to_vec().unwrap();
+        // row a: targets 6,7,8,1 → loss on 8,1 (positions >= 3); row b: targets 9,1 → loss on 1
+        assert_eq!(mask, vec![0., 0., 1., 1., 0., 1., 0., 0.]);
+        assert_eq!(batch.n_target, 3);
+        assert_eq!(a.n_target(), 2);
+        let tg: Vec<i32> = batch.targets.into_data().try_to_vec().unwrap();
+        assert_eq!(tg, vec![6, 7, 8, 1, 9, 1, 0, 0]);
+    }
+}
