@@ -1,0 +1,21 @@
+//! didact-metrics: pure functions from texts (or losses) to numbers. Tokens are
+//! whitespace-separated words (`str.split()`), as in ../shared/fixtures/text_metrics.
+//! No burn, no polars, no I/O.
+
+pub mod distinct;
+pub mod entropy;
+pub mod self_bleu;
+
+pub use distinct::{distinct_n, ngram_counts};
+pub use entropy::unigram_entropy;
+pub use self_bleu::self_bleu;
+
+/// Whitespace tokenization (Python's `str.split()`).
+pub fn words(text: &str) -> Vec<&str> {
+    text.split_whitespace().collect()
+}
+
+/// Perplexity from a mean negative log-likelihood in nats.
+pub fn perplexity(mean_nll: f64) -> f64 {
+    mean_nll.exp()
+}
