@@ -1,0 +1,14 @@
+//! didact-data: where training rows come from and where tables go — the built-in arithmetic
+//! world, dataset ingestion (txt / JSONL / Parquet with TRL field names), mixing real and
+//! synthetic rows, and Parquet/CSV tables through polars. No burn.
+
+pub mod arithmetic;
+pub mod error;
+pub mod ingest;
+pub mod mix;
+pub mod table;
+
+pub use arithmetic::{ArithmeticWorld, Op};
+pub use error::{DataError, Result};
+pub use ingest::{Loaded, OnError};
+pub use mix::{MixMode, mix, synthetic_fraction};

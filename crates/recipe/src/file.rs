@@ -1,0 +1,301 @@
+//! The serde mirror of a recipe TOML file. Every default lives here, once, with its meaning;
+//! a recipe names only what differs. Unknown keys are errors. This is the only serialized
+//! type (`recipe.resolved.toml` is this struct after defaults and overrides).
+
+use serde::{Deserialize, Serialize};
+
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, Default)]
+#[serde(deny_unknown_fields, default)]
+pub struct RecipeFile {
+    pub run: RunSection,
+    pub world: WorldSection,
+    pub data: DataSection,
+    pub model: ModelSection,
+    pub train: TrainSection,
+    pub generate: GenerateSection,
+    pub filter: FilterSection,
+    pub mix: MixSection,
+    pub eval: EvalSection,
+}
+
+/// `[run]`: identity and the number of rounds.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct RunSection {
+    /// Run name; the default output directory is `runs/<name>-s<seed>`.
+    pub name: String,
+    /// Seeds everything: weights, data order, prompts, sampling.
+    pub seed: u64,
+    /// Self-evolution rounds after round 0 (round 0 trains the base model on real data).
+    pub rounds: u32,
+    /// `cpu` (the build's default CPU backend: flex), `flex`, `ndarray`, `cuda`, `tch`.
+    pub device: String,
+    /// CPU threads for the backend's thread pool; 0 = all cores.
+    pub threads: usize,
+}
+
+impl Default for RunSection {
+    fn default() -> Self {
+        RunSection {
+            name: "run".into(),
+            seed: 1,
+            rounds: 3,
+            device: "cpu".into(),
+            threads: 0,
+        }
+    }
+}
+
+/// `[world]`: the built-in task used when `[data] path` is empty.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct WorldSection {
+    /// Only `arithmetic` for now.
+    pub kind: String,
+    /// Operators drawn uniformly: any of `+`, `-`, `*`.
+    pub ops: Vec<String>,
+    /// Operand digit range `[min, max]` of training and held-out problems.
+    pub digits: [u32; 2],
+    /// Operand digit range of the out-of-distribution set (length generalisation).
+    pub ood_digits: [u32; 2],
+    /// Real (correct) training problems available to round 0 and to mixing.
+    pub train_size: usize,
+}
+
+impl Default for WorldSection {
+    fn default() -> Self {
+        WorldSection {
+            kind: "arithmetic".into(),
+            ops: vec!["+".into()],
+            digits: [1, 3],
+            ood_digits: [4, 4],
+            train_size: 4000,
+        }
+    }
+}
+
+/// `[data]`: a real dataset instead of the built-in world.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct DataSection {
+    /// `.txt` (one corpus), `.jsonl` or `.parquet` (TRL fields: prompt/completion, text,
+    /// messages). Empty = use `[world]`. Relative paths are relative to the working directory.
+    pub path: String,
+    /// A malformed row: `skip` (counted, first ones reported) or `fail`.
+    pub on_error: String,
+    /// `.txt` corpora are cut into chunks of about this many characters.
+    pub chunk_chars: usize,
+    /// Share of rows held out for `eval/loss_real` (taken from the end of a seeded shuffle).
+    pub eval_fraction: f64,
+    /// Cap on rows used (0 = all): keeps CPU runs short on large files.
+    pub max_rows: usize,
+}
+
+impl Default for DataSection {
+    fn default() -> Self {
+        DataSection {
+            path: String::new(),
+            on_error: "fail".into(),
+            chunk_chars: 256,
+            eval_fraction: 0.05,
+            max_rows: 0,
+        }
+    }
+}
+
+/// `[model]`: the Llama-style model trained from scratch in round 0.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct ModelSection {
+    pub d_model: usize,
+    pub n_layers: usize,
+    pub n_heads: usize,
+    /// Key/value heads (grouped-query attention); must divide `n_heads`.
+    pub n_kv_heads: usize,
+    /// SwiGLU inner size; 0 = 8/3 · d_model rounded up to a multiple of 32.
+    pub d_ff: usize,
+    /// Longest prompt + completion in tokens.
+    pub max_seq_len: usize,
+    pub rope_theta: f64,
+    pub tie_embeddings: bool,
+    /// `char` (one token per character: worlds, char-level corpora) or `bpe` (byte-level BPE
+    /// trained on the real training rows).
+    pub tokenizer: String,
+    /// Vocabulary size of a trained BPE.
+    pub bpe_vocab: usize,
+}
+
+impl Default for ModelSection {
+    fn default() -> Self {
+        ModelSection {
+            d_model: 128,
+            n_layers: 2,
+            n_heads: 4,
+            n_kv_heads: 2,
+            d_ff: 0,
+            max_seq_len: 64,
+            rope_theta: 10000.0,
+            tie_embeddings: false,
+            tokenizer: "char".into(),
+            bpe_vocab: 512,
+        }
+    }
+}
+
+/// `[train]`: SFT of every round.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct TrainSection {
+    /// Optimizer steps of round 0 (base model on real data).
+    pub base_steps: usize,
+    /// Optimizer steps of every later round.
+    pub steps: usize,
+    pub batch_size: usize,
+    /// Micro-batches per optimizer step.
+    pub grad_accum: usize,
+    /// Peak learning rate of round 0.
+    pub lr: f64,
+    /// Peak learning rate of later rounds (fine-tuning usually wants less); 0 = same as `lr`.
+    pub round_lr: f64,
+    pub warmup_steps: usize,
+    /// Final LR as a fraction of the peak (cosine decay).
+    pub min_lr_ratio: f64,
+    pub weight_decay: f64,
+    pub beta1: f64,
+    pub beta2: f64,
+    pub eps: f64,
+    /// Global gradient-norm clip; 0 disables.
+    pub grad_clip: f64,
+    /// Later rounds: `continue` fine-tunes the current model; `base` restarts from round 0's
+    /// model each round.
+    pub init: String,
+}
+
+impl Default for TrainSection {
+    fn default() -> Self {
+        TrainSection {
+            base_steps: 600,
+            steps: 200,
+            batch_size: 32,
+            grad_accum: 1,
+            lr: 3e-3,
+            round_lr: 0.0,
+            warmup_steps: 30,
+            min_lr_ratio: 0.1,
+            weight_decay: 0.01,
+            beta1: 0.9,
+            beta2: 0.95,
+            eps: 1e-8,
+            grad_clip: 1.0,
+            init: "continue".into(),
+        }
+    }
+}
+
+/// `[generate]`: how the current model produces synthetic data each round.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct GenerateSection {
+    /// Prompts per round (fresh world problems, or prefixes of real rows).
+    pub n_prompts: usize,
+    /// Samples per prompt.
+    pub n_per_prompt: usize,
+    /// 0 = greedy.
+    pub temperature: f64,
+    /// 0 = off.
+    pub top_k: usize,
+    /// 1.0 = off.
+    pub top_p: f64,
+    pub max_new_tokens: usize,
+    pub batch_size: usize,
+    /// Text data without prompts: the prompt is the first this-many characters of a real row.
+    pub prompt_chars: usize,
+}
+
+impl Default for GenerateSection {
+    fn default() -> Self {
+        GenerateSection {
+            n_prompts: 1000,
+            n_per_prompt: 1,
+            temperature: 1.0,
+            top_k: 0,
+            top_p: 1.0,
+            max_new_tokens: 8,
+            batch_size: 128,
+            prompt_chars: 16,
+        }
+    }
+}
+
+/// `[filter]`: which generated samples are kept.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct FilterSection {
+    /// Drop samples the world's verifier marks incorrect (ignored for datasets: no verifier).
+    pub verifier: bool,
+    /// Completion length bounds in characters (inclusive).
+    pub min_chars: usize,
+    pub max_chars: usize,
+    /// Drop exact duplicates (same prompt and completion) within the round.
+    pub dedup: bool,
+    /// Drop samples that hit `max_new_tokens` without producing the stop token.
+    pub require_stop: bool,
+}
+
+impl Default for FilterSection {
+    fn default() -> Self {
+        FilterSection {
+            verifier: true,
+            min_chars: 1,
+            max_chars: 100_000,
+            dedup: true,
+            require_stop: true,
+        }
+    }
+}
+
+/// `[mix]`: the next training set from real data and the synthetic pool.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct MixSection {
+    /// `replace` (newest synthetic only), `accumulate` (real + all synthetic so far) or
+    /// `ratio` (`synthetic_ratio` of a fixed `size`).
+    pub mode: String,
+    pub synthetic_ratio: f64,
+    /// Training-set size; 0 = natural size for replace/accumulate, real size for ratio.
+    pub size: usize,
+}
+
+impl Default for MixSection {
+    fn default() -> Self {
+        MixSection {
+            mode: "accumulate".into(),
+            synthetic_ratio: 0.5,
+            size: 0,
+        }
+    }
+}
+
+/// `[eval]`: what is measured after every round.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct EvalSection {
+    /// Held-out real rows (world: fixed problems; dataset: capped held-out split).
+    pub eval_size: usize,
+    /// Out-of-distribution problems (world only).
+    pub ood_size: usize,
+    /// Samples drawn (at the generation temperature) for the diversity metrics.
+    pub n_samples: usize,
+    pub batch_size: usize,
+}
+
+impl Default for EvalSection {
+    fn default() -> Self {
+        EvalSection {
+            eval_size: 200,
+            ood_size: 200,
+            n_samples: 200,
+            batch_size: 128,
+        }
+    }
+}

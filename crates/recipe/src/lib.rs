@@ -1,0 +1,187 @@
+//! didact-recipe: TOML recipes → validated run plans. `RecipeFile` is the serde mirror of the
+//! file (unknown keys rejected, defaults filled); `--set section.key=value` overrides are
+//! applied to it; `resolve` checks every value once and returns a `RunPlan`, or an error
+//! naming the file, key (with line) and what was expected. Knows nothing of burn or polars.
+
+pub mod error;
+pub mod file;
+pub mod plan;
+
+pub use error::RecipeError;
+pub use file::RecipeFile;
+pub use plan::{Init, Mix, RunPlan, Source, TokenizerKind, resolve};
+
+use plan::KeyLines;
+
+/// Key → line lookup over the original text (toml_edit keeps spans).
+struct Lines {
+    text: String,
+    doc: Option<toml_edit::Document<String>>,
+}
+
+impl KeyLines for Lines {
+    fn line_of(&self, section: &str, key: &str) -> Option<usize> {
+        let doc = self.doc.as_ref()?;
+        let table = doc.as_table().get(section)?.as_table_like()?;
+        let span = table.get(key)?.span()?;
+        Some(self.text[..span.start].matches('\n').count() + 1)
+    }
+}
+
+/// A loaded recipe: the resolved mirror (what gets written as `recipe.resolved.toml`) and
+/// the plan.
+#[derive(Debug, Clone)]
+pub struct Loaded {
+    pub file: RecipeFile,
+    pub plan: RunPlan,
+}
+
+/// Parse one `--set section.key=value`. The value is read as a TOML value when it parses
+/// (numbers, booleans, arrays, quoted strings), else taken as a bare string.
+pub fn parse_override(arg: &str) -> Result<(Vec<String>, toml::Value), RecipeError> {
+    let bad = |msg: &str| RecipeError::Override {
+        arg: arg.to_string(),
+        msg: msg.to_string(),
+    };
+    let (key, value) = arg.split_once('=').ok_or_else(|| bad("expected section.key=value"))?;
+    let path: Vec<String> = key.trim().split('.').map(|s| s.trim().to_string()).collect();
+    if path.len() != 2 || path.iter().any(|p| p.is_empty()) {
+        return Err(bad("the key must be `section.key`"));
+    }
+    let value = value.trim();
+    let parsed = toml::from_str::<toml::Table>(&format!("v = {value}"))
+        .ok()
+        .and_then(|mut t| t.remove("v"))
+        .unwrap_or_else(|| toml::Value::String(value.to_string()));
+    Ok((path, parsed))
+}
+
+/// Load, override and validate a recipe from its text. `file` names it in messages.
+pub fn load_str(text: &str, file: &str, sets: &[String]) -> Result<Loaded, RecipeError> {
+    // 1. The file alone: syntax, unknown keys and types, with toml's line/column.
+    toml::from_str::<RecipeFile>(text).map_err(|e| RecipeError::Parse {
+        file: file.to_string(),
+        msg: e.to_string().trim_end().to_string(),
+    })?;
+    // 2. Overrides on the table, then the mirror again.
+    let mut table: toml::Table = toml::from_str(text).map_err(|e| RecipeError::Parse {
+        file: file.to_string(),
+        msg: e.to_string(),
+    })?;
+    let mut overridden = Vec::new();
+    for arg in sets {
+        let (path, value) = parse_override(arg)?;
+        let section = table
+            .entry(path[0].clone())
+            .or_insert_with(|| toml::Value::Table(toml::Table::new()));
+        let section = section.as_table_mut().ok_or_else(|| RecipeError::Override {
+            arg: arg.clone(),
+            msg: format!("`{}` is not a table", path[0]),
+        })?;
+        section.insert(path[1].clone(), value);
+        let check: Result<RecipeFile, _> = toml::Value::Table(table.clone()).try_into();
+        if let Err(e) = check {
+            return Err(RecipeError::Override {
+                arg: arg.clone(),
+                msg: e.to_string().trim_end().to_string(),
+            });
+        }
+        overridden.push(path.join("."));
+    }
+    let resolved: RecipeFile = toml::Value::Table(table).try_into().map_err(|e: toml::de::Error| RecipeError::Parse {
+        file: file.to_string(),
+        msg: e.to_string(),
+    })?;
+    let lines = Lines {
+        text: text.to_string(),
+        doc: toml_edit::Document::parse(text.to_string()).ok(),
+    };
+    let plan = resolve(&resolved, file, &lines, &overridden)?;
+    Ok(Loaded { file: resolved, plan })
+}
+
+/// Load a recipe file.
+pub fn load(path: &std::path::Path, sets: &[String]) -> Result<Loaded, RecipeError> {
+    let text = std::fs::read_to_string(path).map_err(|e| RecipeError::Io {
+        file: path.display().to_string(),
+        source: e,
+    })?;
+    load_str(&text, &path.display().to_string(), sets)
+}
+
+/// The resolved recipe as TOML (every key, defaults included).
+pub fn to_toml(file: &RecipeFile) -> String {
+    toml::to_string_pretty(file).expect("recipe serializes")
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn defaults_resolve() {
+        let l = load_str("", "empty.toml", &[]).unwrap();
+        assert_eq!(l.file, RecipeFile::default());
+        assert!(matches!(l.plan.source, Source::Arithmetic { .. }));
+        assert_eq!(l.plan.mix, Mix::Accumulate);
+    }
+
+    #[test]
+    fn unknown_key_names_file_key_and_line() {
+        let e = load_str("[run]\nseed = 1\n\n[train]\nlr2 = 0.1\n", "r.toml", &[]).unwrap_err().to_string();
+        assert!(e.starts_with("r.toml:"), "{e}");
+        assert!(e.contains("line 5"), "{e}");
+        assert!(e.contains("unknown field `lr2`"), "{e}");
+    }
+
+    #[test]
+    fn unknown_section_is_rejected() {
+        let e = load_str("[trian]\nlr = 0.1\n", "r.toml", &[]).unwrap_err().to_string();
+        assert!(e.contains("unknown field `trian`"), "{e}");
+    }
+
+    #[test]
+    fn wrong_type_names_line() {
+        let e = load_str("[train]\n\nlr = \"fast\"\n", "r.toml", &[]).unwrap_err().to_string();
+        assert!(e.contains("line 3"), "{e}");
+        assert!(e.contains("invalid type"), "{e}");
+    }
+
+    #[test]
+    fn out_of_range_names_key_line_and_expectation() {
+        let e = load_str("[mix]\nmode = \"ratio\"\nsynthetic_ratio = 1.5\n", "r.toml", &[])
+            .unwrap_err()
+            .to_string();
+        assert_eq!(e, "r.toml: `mix.synthetic_ratio` (line 3): expected a fraction in [0, 1]");
+        let e = load_str("[mix]\nmode = \"mixed\"\n", "r.toml", &[]).unwrap_err().to_string();
+        assert!(e.contains("`mix.mode` (line 2): expected one of \"replace\""), "{e}");
+        let e = load_str("[model]\nd_model = 100\nn_heads = 3\n", "r.toml", &[]).unwrap_err().to_string();
+        assert!(e.contains("`model.n_heads` (line 3)"), "{e}");
+    }
+
+    #[test]
+    fn overrides_apply_and_are_validated() {
+        let sets = vec!["run.rounds=5".to_string(), "mix.mode=replace".to_string(), "run.name=\"x y\"".to_string()];
+        let l = load_str("[run]\nrounds = 2\n", "r.toml", &sets).unwrap();
+        assert_eq!(l.plan.rounds, 5);
+        assert_eq!(l.plan.mix, Mix::Replace);
+        assert_eq!(l.plan.name, "x y");
+        let e = load_str("", "r.toml", &["train.lr=2.0".into()]).unwrap_err().to_string();
+        assert_eq!(e, "r.toml: `train.lr` (--set): expected a learning rate in (0, 1]");
+        let e = load_str("", "r.toml", &["train.nope=1".into()]).unwrap_err().to_string();
+        assert!(e.starts_with("--set train.nope=1:") && e.contains("unknown field `nope`"), "{e}");
+        let e = load_str("", "r.toml", &["rounds=1".into()]).unwrap_err().to_string();
+        assert!(e.contains("section.key"), "{e}");
+        let e = load_str("", "r.toml", &["run.rounds=many".into()]).unwrap_err().to_string();
+        assert!(e.contains("invalid type"), "{e}");
+    }
+
+    #[test]
+    fn resolved_toml_roundtrips() {
+        let l = load_str("[run]\nname = \"q\"\n", "r.toml", &[]).unwrap();
+        let text = to_toml(&l.file);
+        let back = load_str(&text, "resolved.toml", &[]).unwrap();
+        assert_eq!(back.file, l.file);
+        assert_eq!(back.plan, l.plan);
+    }
+}

@@ -1,0 +1,274 @@
+//! The validated plan a run executes, and the one place (`resolve`) where every value and
+//! combination is checked. Strings of the file become enums here; an error names the file,
+//! the key (with its line, or `--set`) and what was expected.
+
+use crate::error::RecipeError;
+use crate::file::*;
+
+#[derive(Debug, Clone, PartialEq)]
+pub enum Source {
+    /// Built-in arithmetic world.
+    Arithmetic {
+        ops: Vec<char>,
+        digits: (u32, u32),
+        ood_digits: (u32, u32),
+        train_size: usize,
+    },
+    /// A dataset file.
+    Dataset {
+        path: String,
+        skip_bad_rows: bool,
+        chunk_chars: usize,
+        eval_fraction: f64,
+        max_rows: usize,
+    },
+}
+
+#[derive(Debug, Clone, Copy, PartialEq)]
+pub enum Mix {
+    Replace,
+    Accumulate,
+    Ratio(f64),
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Init {
+    Continue,
+    Base,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum TokenizerKind {
+    Char,
+    Bpe { vocab: usize },
+}
+
+/// Everything a run needs, validated. Numeric sections are carried as they are in the file
+/// (already range-checked); every choice is an enum.
+#[derive(Debug, Clone, PartialEq)]
+pub struct RunPlan {
+    pub name: String,
+    pub seed: u64,
+    pub rounds: u32,
+    pub device: String,
+    pub threads: usize,
+    pub source: Source,
+    pub model: ModelSection,
+    pub tokenizer: TokenizerKind,
+    pub train: TrainSection,
+    pub init: Init,
+    pub generate: GenerateSection,
+    pub filter: FilterSection,
+    pub mix: Mix,
+    pub mix_size: usize,
+    pub eval: EvalSection,
+}
+
+/// Locates a key's line for messages.
+pub trait KeyLines {
+    fn line_of(&self, section: &str, key: &str) -> Option<usize>;
+}
+
+struct Checker<'a> {
+    file: &'a str,
+    lines: &'a dyn KeyLines,
+    overridden: &'a [String],
+}
+
+impl Checker<'_> {
+    fn err(&self, section: &str, key: &str, expected: impl Into<String>) -> RecipeError {
+        let full = format!("{section}.{key}");
+        let origin = if self.overridden.contains(&full) {
+            "--set".to_string()
+        } else {
+            match self.lines.line_of(section, key) {
+                Some(l) => format!("line {l}"),
+                None => "default".to_string(),
+            }
+        };
+        RecipeError::Invalid {
+            file: self.file.to_string(),
+            key: full,
+            origin,
+            expected: expected.into(),
+        }
+    }
+
+    fn check(&self, ok: bool, section: &str, key: &str, expected: &str) -> Result<(), RecipeError> {
+        if ok { Ok(()) } else { Err(self.err(section, key, expected)) }
+    }
+
+    fn one_of(&self, v: &str, allowed: &[&str], section: &str, key: &str) -> Result<(), RecipeError> {
+        let quoted: Vec<String> = allowed.iter().map(|a| format!("\"{a}\"")).collect();
+        self.check(
+            allowed.contains(&v),
+            section,
+            key,
+            &format!("one of {} (got \"{v}\")", quoted.join(", ")),
+        )
+    }
+}
+
+pub const DEVICES: &[&str] = &["cpu", "flex", "ndarray", "cuda", "tch"];
+
+/// Validate a resolved recipe into a plan.
+pub fn resolve(f: &RecipeFile, file: &str, lines: &dyn KeyLines, overridden: &[String]) -> Result<RunPlan, RecipeError> {
+    let c = Checker { file, lines, overridden };
+    // [run]
+    c.check(!f.run.name.is_empty() && !f.run.name.contains('/'), "run", "name", "a non-empty name without `/`")?;
+    c.check(f.run.rounds <= 1000, "run", "rounds", "0..=1000")?;
+    c.one_of(&f.run.device, DEVICES, "run", "device")?;
+    c.check(f.run.threads <= 1024, "run", "threads", "0 (all cores) ..= 1024")?;
+
+    // source
+    let source = if f.data.path.is_empty() {
+        c.one_of(&f.world.kind, &["arithmetic"], "world", "kind")?;
+        c.check(!f.world.ops.is_empty(), "world", "ops", "a non-empty list of \"+\", \"-\", \"*\"")?;
+        let mut ops = Vec::new();
+        for o in &f.world.ops {
+            c.check(
+                matches!(o.as_str(), "+" | "-" | "*"),
+                "world",
+                "ops",
+                &format!("operators among \"+\", \"-\", \"*\" (got \"{o}\")"),
+            )?;
+            ops.push(o.chars().next().expect("checked"));
+        }
+        let [a, b] = f.world.digits;
+        c.check((1..=9).contains(&a) && a <= b && b <= 9, "world", "digits", "[min, max] with 1 <= min <= max <= 9")?;
+        let [oa, ob] = f.world.ood_digits;
+        c.check(
+            (1..=9).contains(&oa) && oa <= ob && ob <= 9,
+            "world",
+            "ood_digits",
+            "[min, max] with 1 <= min <= max <= 9",
+        )?;
+        c.check(f.world.train_size >= 1, "world", "train_size", ">= 1")?;
+        Source::Arithmetic {
+            ops,
+            digits: (a, b),
+            ood_digits: (oa, ob),
+            train_size: f.world.train_size,
+        }
+    } else {
+        c.one_of(&f.data.on_error, &["skip", "fail"], "data", "on_error")?;
+        c.check(f.data.chunk_chars >= 8, "data", "chunk_chars", ">= 8")?;
+        c.check(
+            f.data.eval_fraction > 0.0 && f.data.eval_fraction <= 0.5,
+            "data",
+            "eval_fraction",
+            "a fraction in (0, 0.5]",
+        )?;
+        Source::Dataset {
+            path: f.data.path.clone(),
+            skip_bad_rows: f.data.on_error == "skip",
+            chunk_chars: f.data.chunk_chars,
+            eval_fraction: f.data.eval_fraction,
+            max_rows: f.data.max_rows,
+        }
+    };
+
+    // [model]
+    let m = &f.model;
+    c.check(m.d_model >= 8 && m.d_model <= 65536, "model", "d_model", "8..=65536")?;
+    c.check(m.n_layers >= 1 && m.n_layers <= 256, "model", "n_layers", "1..=256")?;
+    c.check(
+        m.n_heads >= 1 && m.d_model % m.n_heads == 0 && (m.d_model / m.n_heads) % 2 == 0,
+        "model",
+        "n_heads",
+        &format!("a divisor of d_model = {} giving an even head size", m.d_model),
+    )?;
+    c.check(
+        m.n_kv_heads >= 1 && m.n_heads % m.n_kv_heads == 0,
+        "model",
+        "n_kv_heads",
+        &format!("a divisor of n_heads = {}", m.n_heads),
+    )?;
+    c.check(m.max_seq_len >= 8 && m.max_seq_len <= 131072, "model", "max_seq_len", "8..=131072")?;
+    c.check(m.rope_theta > 0.0, "model", "rope_theta", "> 0")?;
+    c.one_of(&m.tokenizer, &["char", "bpe"], "model", "tokenizer")?;
+    c.check((260..=65536).contains(&m.bpe_vocab), "model", "bpe_vocab", "260..=65536")?;
+    let tokenizer = if m.tokenizer == "char" {
+        TokenizerKind::Char
+    } else {
+        TokenizerKind::Bpe { vocab: m.bpe_vocab }
+    };
+
+    // [train]
+    let t = &f.train;
+    c.check(t.base_steps >= 1, "train", "base_steps", ">= 1")?;
+    c.check(t.steps >= 1, "train", "steps", ">= 1")?;
+    c.check(t.batch_size >= 1, "train", "batch_size", ">= 1")?;
+    c.check(t.grad_accum >= 1, "train", "grad_accum", ">= 1")?;
+    c.check(t.lr > 0.0 && t.lr <= 1.0, "train", "lr", "a learning rate in (0, 1]")?;
+    c.check(t.round_lr >= 0.0 && t.round_lr <= 1.0, "train", "round_lr", "0 (= lr) or a learning rate in (0, 1]")?;
+    c.check((0.0..=1.0).contains(&t.min_lr_ratio), "train", "min_lr_ratio", "a fraction in [0, 1]")?;
+    c.check(t.weight_decay >= 0.0, "train", "weight_decay", ">= 0")?;
+    c.check((0.0..1.0).contains(&t.beta1), "train", "beta1", "[0, 1)")?;
+    c.check((0.0..1.0).contains(&t.beta2), "train", "beta2", "[0, 1)")?;
+    c.check(t.eps > 0.0, "train", "eps", "> 0")?;
+    c.check(t.grad_clip >= 0.0, "train", "grad_clip", ">= 0 (0 disables)")?;
+    c.one_of(&t.init, &["continue", "base"], "train", "init")?;
+    let init = if t.init == "continue" { Init::Continue } else { Init::Base };
+
+    // [generate]
+    let g = &f.generate;
+    c.check(g.n_prompts >= 1, "generate", "n_prompts", ">= 1")?;
+    c.check(g.n_per_prompt >= 1, "generate", "n_per_prompt", ">= 1")?;
+    c.check(g.temperature >= 0.0 && g.temperature <= 100.0, "generate", "temperature", "0 (greedy) ..= 100")?;
+    c.check(g.top_p > 0.0 && g.top_p <= 1.0, "generate", "top_p", "(0, 1]")?;
+    c.check(g.max_new_tokens >= 1, "generate", "max_new_tokens", ">= 1")?;
+    c.check(
+        g.max_new_tokens < m.max_seq_len,
+        "generate",
+        "max_new_tokens",
+        &format!("< model.max_seq_len = {}", m.max_seq_len),
+    )?;
+    c.check(g.batch_size >= 1, "generate", "batch_size", ">= 1")?;
+    c.check(g.prompt_chars >= 1, "generate", "prompt_chars", ">= 1")?;
+
+    // [filter]
+    c.check(
+        f.filter.min_chars <= f.filter.max_chars,
+        "filter",
+        "max_chars",
+        &format!(">= filter.min_chars = {}", f.filter.min_chars),
+    )?;
+
+    // [mix]
+    c.one_of(&f.mix.mode, &["replace", "accumulate", "ratio"], "mix", "mode")?;
+    c.check(
+        (0.0..=1.0).contains(&f.mix.synthetic_ratio),
+        "mix",
+        "synthetic_ratio",
+        "a fraction in [0, 1]",
+    )?;
+    let mix = match f.mix.mode.as_str() {
+        "replace" => Mix::Replace,
+        "accumulate" => Mix::Accumulate,
+        _ => Mix::Ratio(f.mix.synthetic_ratio),
+    };
+
+    // [eval]
+    c.check(f.eval.eval_size >= 1, "eval", "eval_size", ">= 1")?;
+    c.check(f.eval.n_samples >= 2, "eval", "n_samples", ">= 2")?;
+    c.check(f.eval.batch_size >= 1, "eval", "batch_size", ">= 1")?;
+
+    Ok(RunPlan {
+        name: f.run.name.clone(),
+        seed: f.run.seed,
+        rounds: f.run.rounds,
+        device: f.run.device.clone(),
+        threads: f.run.threads,
+        source,
+        model: f.model.clone(),
+        tokenizer,
+        train: f.train.clone(),
+        init,
+        generate: f.generate.clone(),
+        filter: f.filter.clone(),
+        mix,
+        mix_size: f.mix.size,
+        eval: f.eval.clone(),
+    })
+}
