@@ -114,6 +114,9 @@ pub fn row_to_example(v: &Value) -> std::result::Result<Example, String> {
     if let Some(m) = obj.get("messages") {
         return messages_to_example(m);
     }
+    if obj.contains_key("prompt") {
+        return Err("`prompt` without `completion`".into());
+    }
     Err("no usable field: expected `prompt`+`completion`, `text` or `messages`".into())
 }
 
@@ -193,7 +196,7 @@ pub fn load_parquet(path: &Path, on_error: OnError) -> Result<Loaded> {
                     path: path.to_path_buf(),
                     msg: format!("column `{name}` must be a string column (found {})", c.dtype()),
                 })?;
-                Ok(Some(s.into_iter().map(|x| x.map(str::to_string)).collect()))
+                Ok(Some(s.iter().map(|x| x.map(str::to_string)).collect()))
             }
         }
     };

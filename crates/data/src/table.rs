@@ -56,12 +56,12 @@ pub fn read_parquet(path: &Path) -> Result<DataFrame> {
 fn str_col(df: &DataFrame, name: &str, path: &Path) -> Result<Vec<Option<String>>> {
     let c = df.column(name).map_err(pe(path))?;
     let s = c.str().map_err(pe(path))?;
-    Ok(s.into_iter().map(|x| x.map(str::to_string)).collect())
+    Ok(s.iter().map(|x| x.map(str::to_string)).collect())
 }
 
 fn u32_col(df: &DataFrame, name: &str, path: &Path) -> Result<Vec<Option<u32>>> {
     let c = df.column(name).map_err(pe(path))?.cast(&DataType::UInt32).map_err(pe(path))?;
-    Ok(c.u32().map_err(pe(path))?.into_iter().collect())
+    Ok(c.u32().map_err(pe(path))?.iter().collect())
 }
 
 fn missing(path: &Path, what: &str) -> DataError {
@@ -151,7 +151,7 @@ pub fn samples_from_df(df: &DataFrame, path: &Path) -> Result<Vec<Sample>> {
             continue;
         }
         let f = c.cast(&DataType::Float64).map_err(pe(path))?;
-        let v: Vec<Option<f64>> = f.f64().map_err(pe(path))?.into_iter().collect();
+        let v: Vec<Option<f64>> = f.f64().map_err(pe(path))?.iter().collect();
         score_cols.push((name.to_string(), v));
     }
     let mut out = Vec::with_capacity(df.height());
