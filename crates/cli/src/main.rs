@@ -1,1 +1,128 @@
-fn main() {}
+//! The `didact` binary: clap subcommands over the library crates. Picks the device (by cargo
+//! feature and recipe) and the thread count at the edge; `anyhow` lives only here.
+
+use anyhow::{Context, Result};
+use clap::{Parser, Subcommand};
+use didact_loop::report;
+use didact_loop::{RunOptions, load_rounds, run};
+use std::path::PathBuf;
+use std::process::ExitCode;
+
+#[derive(Parser)]
+#[command(name = "didact", version, about = "Self-evolution training loops: generate → score → filter → mix → train → evaluate, round after round")]
+struct Cli {
+    #[command(subcommand)]
+    cmd: Cmd,
+}
+
+#[derive(Subcommand)]
+enum Cmd {
+    /// Run a recipe: round 0 trains the base model, each later round generates, scores,
+    /// filters, mixes, fine-tunes and evaluates.
+    ///
+    /// Example: didact run recipes/quickstart.toml --set run.rounds=5 --out runs/q5
+    Run {
+        /// The recipe TOML file.
+        recipe: PathBuf,
+        /// Run directory (default: runs/<name>-s<seed>).
+        #[arg(long)]
+        out: Option<PathBuf>,
+        /// Override a recipe value: --set section.key=value (repeatable).
+        #[arg(long = "set", value_name = "KEY=VALUE")]
+        set: Vec<String>,
+        /// Continue a killed run at its first unfinished stage.
+        #[arg(long)]
+        resume: bool,
+        /// No progress bars.
+        #[arg(long)]
+        quiet: bool,
+    },
+    /// Print a run's metrics table (every metric × every round) and write RUN_DIR/report.md.
+    ///
+    /// Example: didact report runs/quickstart-s1
+    Report {
+        /// Run directories.
+        #[arg(required = true)]
+        dirs: Vec<PathBuf>,
+    },
+}
+
+fn cmd_run(recipe: PathBuf, out: Option<PathBuf>, set: Vec<String>, resume: bool, quiet: bool) -> Result<()> {
+    let loaded = didact_recipe::load(&recipe, &set)?;
+    let plan = &loaded.plan;
+    if plan.threads > 0 {
+        rayon::ThreadPoolBuilder::new()
+            .num_threads(plan.threads)
+            .build_global()
+            .context("configuring the thread pool")?;
+    }
+    let device = didact_model::device::device_from_name(&plan.device)?;
+    let out = out.unwrap_or_else(|| PathBuf::from("runs").join(format!("{}-s{}", plan.name, plan.seed)));
+    let opts = RunOptions {
+        out: out.clone(),
+        resume,
+        quiet,
+        threads: rayon::current_num_threads(),
+    };
+    eprintln!(
+        "didact run {} → {} (device {}, {} threads, {} rounds after round 0)",
+        recipe.display(),
+        out.display(),
+        plan.device,
+        opts.threads,
+        plan.rounds
+    );
+    println!("{}", report::summary_header());
+    let summary = run(plan, &didact_recipe::to_toml(&loaded.file), &opts, device, |r, m| {
+        println!("{}", report::summary_row(r, m));
+    })?;
+    if summary.skipped_rows > 0 {
+        eprintln!("note: {} malformed dataset rows were skipped", summary.skipped_rows);
+    }
+    let md = format!("# {}\n\n{}", plan.name, report::markdown(&summary.rounds));
+    let report_path = summary.dir.join("report.md");
+    didact_core::write_atomic(&report_path, md.as_bytes()).with_context(|| report_path.display().to_string())?;
+    eprintln!(
+        "done: {} (metrics.csv, metrics.parquet, report.md); full table: didact report {}",
+        summary.dir.display(),
+        summary.dir.display()
+    );
+    Ok(())
+}
+
+fn cmd_report(dirs: Vec<PathBuf>) -> Result<()> {
+    for dir in dirs {
+        let rounds = load_rounds(&dir)?;
+        if rounds.is_empty() {
+            anyhow::bail!("{}: no finished rounds yet", dir.display());
+        }
+        println!("# {}\n", dir.display());
+        println!("{}", report::terminal(&rounds));
+        let md = format!("# {}\n\n{}", dir.display(), report::markdown(&rounds));
+        let p = dir.join("report.md");
+        didact_core::write_atomic(&p, md.as_bytes()).with_context(|| p.display().to_string())?;
+        eprintln!("wrote {}", p.display());
+    }
+    Ok(())
+}
+
+fn main() -> ExitCode {
+    let cli = Cli::parse();
+    let result = match cli.cmd {
+        Cmd::Run {
+            recipe,
+            out,
+            set,
+            resume,
+            quiet,
+        } => cmd_run(recipe, out, set, resume, quiet),
+        Cmd::Report { dirs } => cmd_report(dirs),
+    };
+    match result {
+        Ok(()) => ExitCode::SUCCESS,
+        Err(e) => {
+            eprintln!("error: {e:#}");
+            ExitCode::FAILURE
+        }
+    }
+}

@@ -1,0 +1,147 @@
+//! didact-judge: scores every generated sample and decides what is kept. Scores are written
+//! into `Sample::scores` (`verifier/correct`, `length/chars`, `length/tokens`; the generator
+//! already recorded `gen/stopped`) and the first failing rule into `Sample::dropped`, so a
+//! dropped sample says why. Rules, in order: `no_stop`, `length`, `verifier`, `duplicate`.
+//! Reward models and LLM judges slot in as further scorers. Knows nothing of training.
+
+use didact_core::Sample;
+use std::collections::{BTreeMap, HashSet};
+
+/// A verifier: `Some(true)` correct, `Some(false)` incorrect, `None` cannot judge.
+pub type Verifier<'a> = &'a dyn Fn(&str, &str) -> Option<bool>;
+
+/// Which rules apply.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Rules {
+    /// Drop incorrect samples (needs a verifier; samples it cannot judge are kept).
+    pub verifier: bool,
+    /// Completion length bounds in characters (inclusive).
+    pub min_chars: usize,
+    pub max_chars: usize,
+    /// Drop exact duplicates (same prompt and completion) of an earlier sample.
+    pub dedup: bool,
+    /// Drop samples that ended without the stop token (`gen/stopped` = 0).
+    pub require_stop: bool,
+}
+
+/// Counts of one scoring pass.
+#[derive(Debug, Clone, Default, PartialEq)]
+pub struct FilterStats {
+    pub total: usize,
+    pub kept: usize,
+    /// Dropped samples by rule.
+    pub dropped_by: BTreeMap<String, usize>,
+    /// Mean of `verifier/correct` over the samples the verifier judged (NaN if none).
+    pub verifier_accuracy: f64,
+}
+
+impl FilterStats {
+    pub fn kept_fraction(&self) -> f64 {
+        if self.total == 0 { f64::NAN } else { self.kept as f64 / self.total as f64 }
+    }
+}
+
+/// Score every sample and mark the dropped ones.
+pub fn score_and_filter(samples: &mut [Sample], rules: &Rules, verifier: Option<Verifier<'_>>) -> FilterStats {
+    let mut stats = FilterStats {
+        total: samples.len(),
+        ..Default::default()
+    };
+    let mut seen: HashSet<(String, String)> = HashSet::new();
+    let (mut judged, mut correct) = (0usize, 0usize);
+    for s in samples.iter_mut() {
+        let chars = s.completion.chars().count();
+        s.scores.insert("length/chars".into(), chars as f64);
+        s.scores.insert("length/tokens".into(), s.n_tokens as f64);
+        let verdict = verifier.and_then(|v| v(&s.prompt, &s.completion));
+        if let Some(ok) = verdict {
+            s.scores.insert("verifier/correct".into(), if ok { 1.0 } else { 0.0 });
+            judged += 1;
+            correct += ok as usize;
+        }
+        let stopped = s.scores.get("gen/stopped").copied().unwrap_or(1.0) > 0.5;
+        let reason = if rules.require_stop && !stopped {
+            Some("no_stop")
+        } else if chars < rules.min_chars || chars > rules.max_chars {
+            Some("length")
+        } else if rules.verifier && verdict == Some(false) {
+            Some("verifier")
+        } else if rules.dedup && !seen.insert((s.prompt.clone(), s.completion.clone())) {
+            Some("duplicate")
+        } else {
+            None
+        };
+        s.dropped = reason.map(str::to_string);
+        match reason {
+            None => stats.kept += 1,
+            Some(r) => *stats.dropped_by.entry(r.to_string()).or_default() += 1,
+        }
+    }
+    stats.verifier_accuracy = if judged == 0 { f64::NAN } else { correct as f64 / judged as f64 };
+    stats
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn sample(p: &str, c: &str, stopped: bool) -> Sample {
+        let mut s = Sample {
+            id: String::new(),
+            round: 1,
+            prompt: p.into(),
+            completion: c.into(),
+            n_tokens: c.len(),
+            scores: BTreeMap::new(),
+            dropped: None,
+        };
+        s.scores.insert("gen/stopped".into(), stopped as u8 as f64);
+        s
+    }
+
+    fn rules() -> Rules {
+        Rules {
+            verifier: true,
+            min_chars: 1,
+            max_chars: 3,
+            dedup: true,
+            require_stop: true,
+        }
+    }
+
+    #[test]
+    fn every_rule_drops_with_its_reason_and_scores_stay() {
+        let v = |p: &str, c: &str| Some((p == "1+1=") == (c == "2"));
+        let mut s = vec![
+            sample("1+1=", "2", true),
+            sample("1+1=", "2", true),    // duplicate
+            sample("1+1=", "3", true),    // incorrect
+            sample("1+1=", "2222", true), // too long
+            sample("1+1=", "2", false),   // no stop token
+            sample("1+1=", "", true),     // too short
+        ];
+        let st = score_and_filter(&mut s, &rules(), Some(&v));
+        let reasons: Vec<Option<&str>> = s.iter().map(|x| x.dropped.as_deref()).collect();
+        assert_eq!(
+            reasons,
+            vec![None, Some("duplicate"), Some("verifier"), Some("length"), Some("no_stop"), Some("length")]
+        );
+        assert_eq!(st.kept, 1);
+        assert_eq!(st.dropped_by["length"], 2);
+        assert!((st.kept_fraction() - 1.0 / 6.0).abs() < 1e-12);
+        assert_eq!(s[2].scores["verifier/correct"], 0.0);
+        assert_eq!(s[3].scores["length/chars"], 4.0);
+    }
+
+    #[test]
+    fn without_verifier_rule_incorrect_is_kept_but_scored() {
+        let v = |_: &str, c: &str| Some(c == "2");
+        let mut s = vec![sample("1+1=", "3", true)];
+        let mut r = rules();
+        r.verifier = false;
+        let st = score_and_filter(&mut s, &r, Some(&v));
+        assert_eq!(st.kept, 1);
+        assert_eq!(s[0].scores["verifier/correct"], 0.0);
+        assert_eq!(st.verifier_accuracy, 0.0);
+    }
+}

@@ -1,0 +1,17 @@
+//! Progress bars (indicatif, on stderr, hidden when stderr is not a terminal or the run is quiet).
+
+use indicatif::{ProgressBar, ProgressStyle};
+
+pub fn bar(len: u64, prefix: &str, quiet: bool) -> ProgressBar {
+    if quiet {
+        return ProgressBar::hidden();
+    }
+    let pb = ProgressBar::new(len);
+    pb.set_style(
+        ProgressStyle::with_template("{prefix:>14} [{bar:30.cyan/blue}] {pos}/{len} ({per_sec}, ETA {eta}) {msg}")
+            .expect("valid template")
+            .progress_chars("=> "),
+    );
+    pb.set_prefix(prefix.to_string());
+    pb
+}

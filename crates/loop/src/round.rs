@@ -1,0 +1,324 @@
+//! One round, top to bottom: generate → score/filter → mix → train → evaluate. Each stage
+//! writes its output atomically, then is recorded in the journal; on resume a recorded stage
+//! is read back from disk instead of recomputed. Models are always read back from their
+//! checkpoint before use, so an interrupted and an uninterrupted run compute the same thing.
+
+use crate::error::{LoopError, Result, io};
+use crate::evaluate::{StageFacts, evaluate};
+use crate::journal::{Entry, Journal};
+use crate::progress::bar;
+use crate::task::Task;
+use didact_core::{Example, Metrics, Provenance, Sample, write_atomic};
+use didact_data::mix::{MixMode, mix};
+use didact_data::table;
+use didact_judge::{Rules, score_and_filter};
+use didact_model::burn::tensor::Device;
+use didact_model::checkpoint;
+use didact_model::sample::row_seed;
+use didact_model::{Llama, LlamaConfig, SamplingParams, Tok};
+use didact_recipe::{Init, Mix, RunPlan};
+use didact_synth::{ResponseJob, generate_responses};
+use didact_train::{SftConfig, TokenRow, train_sft};
+use serde::{Deserialize, Serialize};
+use std::path::{Path, PathBuf};
+use std::time::Instant;
+
+/// Everything a round needs.
+pub struct Ctx<'a> {
+    pub plan: &'a RunPlan,
+    pub dir: PathBuf,
+    pub device: Device,
+    pub task: Task,
+    pub tok: Tok,
+    pub cfg: LlamaConfig,
+    pub journal: Journal,
+    pub quiet: bool,
+}
+
+impl Ctx<'_> {
+    pub fn round_dir(&self, r: u32) -> PathBuf {
+        self.dir.join("rounds").join(format!("round-{r:02}"))
+    }
+
+    pub fn model_dir(&self, r: u32) -> PathBuf {
+        self.round_dir(r).join("model")
+    }
+
+    pub fn load_model(&self, r: u32) -> Result<Llama> {
+        Ok(checkpoint::load(&self.model_dir(r), &self.device)?.model)
+    }
+
+    pub fn tokenize(&self, rows: &[Example]) -> Result<Vec<TokenRow>> {
+        rows.iter()
+            .map(|e| {
+                let mut ids = self.tok.encode(&e.prompt)?;
+                let n_prompt = ids.len();
+                ids.extend(self.tok.encode(&e.completion)?);
+                ids.push(self.tok.eos_id);
+                Ok(TokenRow { ids, n_prompt })
+            })
+            .collect()
+    }
+
+    /// Seeds are derived from the run seed, a stream id and the round.
+    pub fn seed(&self, stream: u64, r: u32) -> u64 {
+        row_seed(self.plan.seed, stream, r as u64)
+    }
+}
+
+/// The train stage's side output (kept beside the model).
+#[derive(Debug, Clone, Serialize, Deserialize, PartialEq)]
+pub struct TrainLog {
+    pub steps: usize,
+    pub final_loss: f64,
+    pub step_losses: Vec<f64>,
+    pub last_grad_norm: f64,
+    pub tokens: usize,
+    pub seconds: f64,
+    pub tokens_per_s: f64,
+}
+
+/// Run `compute` unless the journal says the stage finished; then `load` its output instead.
+fn stage<T>(
+    ctx: &mut Ctx<'_>,
+    r: u32,
+    name: &str,
+    output: &Path,
+    compute: impl FnOnce(&mut Ctx<'_>) -> Result<T>,
+    load: impl FnOnce(&Path) -> Result<T>,
+) -> Result<T> {
+    if ctx.journal.done(r, name).is_some() {
+        return load(output);
+    }
+    let t0 = Instant::now();
+    let value = compute(ctx)?;
+    let rel = output.strip_prefix(&ctx.dir).unwrap_or(output).display().to_string();
+    ctx.journal.record(Entry {
+        round: r,
+        stage: name.to_string(),
+        output: rel,
+        seconds: t0.elapsed().as_secs_f64(),
+    })?;
+    Ok(value)
+}
+
+fn sampling(plan: &RunPlan) -> SamplingParams {
+    SamplingParams {
+        temperature: plan.generate.temperature as f32,
+        top_k: plan.generate.top_k,
+        top_p: plan.generate.top_p as f32,
+        max_new_tokens: plan.generate.max_new_tokens,
+        stop_token: None,
+    }
+}
+
+/// Kept samples of a scored round as training rows with synthetic provenance.
+fn kept_examples(samples: &[Sample]) -> Vec<Example> {
+    samples
+        .iter()
+        .filter(|s| s.dropped.is_none())
+        .map(|s| Example {
+            prompt: s.prompt.clone(),
+            completion: s.completion.clone(),
+            provenance: Provenance::Synthetic { round: s.round },
+        })
+        .collect()
+}
+
+/// Execute round `r` and return its metrics.
+pub fn run_round(ctx: &mut Ctx<'_>, r: u32) -> Result<Metrics> {
+    let rdir = ctx.round_dir(r);
+    std::fs::create_dir_all(&rdir).map_err(io(&rdir))?;
+    let plan = ctx.plan;
+    let mut facts = StageFacts::default();
+
+    // 1–2. generate, then score and filter (rounds ≥ 1)
+    if r >= 1 {
+        let gen_path = rdir.join("generated.parquet");
+        let generated = stage(
+            ctx,
+            r,
+            "generate",
+            &gen_path,
+            |ctx| {
+                let model = ctx.load_model(r - 1)?;
+                let prompts = ctx.task.prompts(plan.generate.n_prompts, ctx.seed(3000, r));
+                let job = ResponseJob {
+                    prompts: &prompts,
+                    n_per_prompt: plan.generate.n_per_prompt,
+                    params: sampling(plan),
+                    batch_size: plan.generate.batch_size,
+                    round: r,
+                    seed: plan.seed,
+                    stream: 1000 + r as u64,
+                };
+                let pb = bar((prompts.len() * job.n_per_prompt) as u64, &format!("r{r} generate"), ctx.quiet);
+                let samples = generate_responses(&model, ctx.cfg.max_seq_len, &ctx.tok, &job, &ctx.device, |n| {
+                    pb.inc(n as u64)
+                })?;
+                pb.finish_and_clear();
+                table::write_samples(&gen_path, &samples)?;
+                Ok(samples)
+            },
+            |p| Ok(table::read_samples(p)?),
+        )?;
+        let scored_path = rdir.join("scored.parquet");
+        let scored = stage(
+            ctx,
+            r,
+            "score",
+            &scored_path,
+            |ctx| {
+                let mut samples = generated.clone();
+                let rules = Rules {
+                    verifier: plan.filter.verifier,
+                    min_chars: plan.filter.min_chars,
+                    max_chars: plan.filter.max_chars,
+                    dedup: plan.filter.dedup,
+                    require_stop: plan.filter.require_stop,
+                };
+                let verifier = ctx.task.verifier();
+                let pb = bar(samples.len() as u64, &format!("r{r} score"), ctx.quiet);
+                let v = verifier.map(|f| move |p: &str, c: &str| f(p, c));
+                score_and_filter(&mut samples, &rules, v.as_ref().map(|f| f as &dyn Fn(&str, &str) -> Option<bool>));
+                pb.finish_and_clear();
+                table::write_samples(&scored_path, &samples)?;
+                Ok(samples)
+            },
+            |p| Ok(table::read_samples(p)?),
+        )?;
+        facts.scored = Some(scored);
+    }
+
+    // 3. mix
+    let train_path = rdir.join("train.parquet");
+    let train_rows = stage(
+        ctx,
+        r,
+        "mix",
+        &train_path,
+        |ctx| {
+            let rows = if r == 0 {
+                ctx.task.real_train.clone()
+            } else {
+                let mut pool = Vec::with_capacity(r as usize);
+                for i in 1..=r {
+                    let p = ctx.round_dir(i).join("scored.parquet");
+                    pool.push(kept_examples(&table::read_samples(&p)?));
+                }
+                let mode = match plan.mix {
+                    Mix::Replace => MixMode::Replace,
+                    Mix::Accumulate => MixMode::Accumulate,
+                    Mix::Ratio(x) => MixMode::Ratio(x),
+                };
+                mix(&ctx.task.real_train, &pool, mode, plan.mix_size, ctx.seed(4000, r))
+            };
+            table::write_examples(&train_path, &rows)?;
+            Ok(rows)
+        },
+        |p| Ok(table::read_examples(p)?),
+    )?;
+    if train_rows.is_empty() {
+        return Err(LoopError::RunDir {
+            path: train_path,
+            msg: format!(
+                "round {r}: the training set is empty (every generated sample was dropped; see scored.parquet `dropped`)"
+            ),
+        });
+    }
+    facts.train_rows = train_rows.len();
+    facts.synthetic_fraction = didact_data::synthetic_fraction(&train_rows);
+
+    // 4. train
+    let model_dir = ctx.model_dir(r);
+    let log_path = rdir.join("train_log.json");
+    let log = stage(
+        ctx,
+        r,
+        "train",
+        &model_dir,
+        |ctx| {
+            let start = match (r, plan.init) {
+                (0, _) => ctx.cfg.init(ctx.seed(6000, 0), &ctx.device)?,
+                (_, Init::Continue) => ctx.load_model(r - 1)?,
+                (_, Init::Base) => ctx.load_model(0)?,
+            };
+            let rows = ctx.tokenize(&train_rows)?;
+            let t = &plan.train;
+            let (steps, lr) = if r == 0 {
+                (t.base_steps, t.lr)
+            } else {
+                (t.steps, if t.round_lr > 0.0 { t.round_lr } else { t.lr })
+            };
+            let cfg = SftConfig {
+                steps,
+                batch_size: t.batch_size,
+                grad_accum: t.grad_accum,
+                lr,
+                warmup_steps: t.warmup_steps.min(steps / 2),
+                min_lr_ratio: t.min_lr_ratio,
+                weight_decay: t.weight_decay,
+                beta1: t.beta1,
+                beta2: t.beta2,
+                eps: t.eps,
+                grad_clip: t.grad_clip,
+                max_len: ctx.cfg.max_seq_len,
+                seed: ctx.seed(5000, r),
+            };
+            let pb = bar(steps as u64, &format!("r{r} train"), ctx.quiet);
+            let (model, report) = train_sft(start, &rows, &cfg, ctx.tok.pad_id, &ctx.device, |_, loss| {
+                pb.set_message(format!("loss {loss:.4}"));
+                pb.inc(1);
+            })
+            .map_err(|e| LoopError::Train { round: r, source: e })?;
+            pb.finish_and_clear();
+            let log = TrainLog {
+                steps,
+                final_loss: report.final_loss(),
+                step_losses: report.step_losses.clone(),
+                last_grad_norm: report.grad_norms.last().copied().unwrap_or(f64::NAN),
+                tokens: report.tokens,
+                seconds: report.seconds,
+                tokens_per_s: report.tokens_per_s(),
+            };
+            write_atomic(&log_path, serde_json::to_string_pretty(&log).expect("json").as_bytes()).map_err(io(&log_path))?;
+            checkpoint::save(&model_dir, &ctx.cfg, &model, &ctx.tok)?;
+            Ok(log)
+        },
+        |_| {
+            let text = std::fs::read_to_string(&log_path).map_err(io(&log_path))?;
+            serde_json::from_str(&text).map_err(|e| LoopError::RunDir {
+                path: log_path.clone(),
+                msg: e.to_string(),
+            })
+        },
+    )?;
+    facts.train = Some(log);
+
+    // 5. evaluate
+    let metrics_path = rdir.join("metrics.json");
+    stage(
+        ctx,
+        r,
+        "evaluate",
+        &metrics_path,
+        |ctx| {
+            let t0 = Instant::now();
+            let mut m = evaluate(ctx, r, &facts)?;
+            let before = ctx.journal.round_seconds(r);
+            m.insert("time/round_s".into(), before + t0.elapsed().as_secs_f64());
+            write_atomic(&metrics_path, serde_json::to_string_pretty(&m).expect("json").as_bytes())
+                .map_err(io(&metrics_path))?;
+            Ok(m)
+        },
+        read_metrics,
+    )
+}
+
+pub fn read_metrics(p: &Path) -> Result<Metrics> {
+    let text = std::fs::read_to_string(p).map_err(io(p))?;
+    serde_json::from_str(&text).map_err(|e| LoopError::RunDir {
+        path: p.to_path_buf(),
+        msg: format!("invalid metrics: {e}"),
+    })
+}

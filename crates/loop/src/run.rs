@@ -1,0 +1,173 @@
+//! A run: a recipe + a seed → a run directory (layout in ARCHITECTURE.md). Writes the
+//! resolved recipe and environment, builds the task and tokenizer, runs round 0..=rounds, and
+//! after every round rewrites `metrics.parquet` / `metrics.csv` (one row per round).
+//! `resume` continues a killed run at its first unfinished stage.
+
+use crate::error::{LoopError, Result, io};
+use crate::journal::Journal;
+use crate::round::{Ctx, read_metrics, run_round};
+use crate::task::Task;
+use didact_core::{Metrics, write_atomic};
+use didact_data::table;
+use didact_model::burn::tensor::Device;
+use didact_model::{LlamaConfig, Tok};
+use didact_recipe::RunPlan;
+use std::path::{Path, PathBuf};
+
+pub struct RunOptions {
+    pub out: PathBuf,
+    pub resume: bool,
+    /// Hide progress bars (tests).
+    pub quiet: bool,
+    /// Backend thread count actually in use (recorded in env.json).
+    pub threads: usize,
+}
+
+pub struct RunSummary {
+    pub dir: PathBuf,
+    pub rounds: Vec<(u32, Metrics)>,
+    pub skipped_rows: usize,
+}
+
+/// `recipe.resolved.toml`, compared on resume.
+const RESOLVED: &str = "recipe.resolved.toml";
+
+fn git_commit() -> String {
+    std::process::Command::new("git")
+        .args(["rev-parse", "HEAD"])
+        .output()
+        .ok()
+        .filter(|o| o.status.success())
+        .map(|o| String::from_utf8_lossy(&o.stdout).trim().to_string())
+        .unwrap_or_else(|| "unknown".into())
+}
+
+fn prepare_dir(dir: &Path, resolved: &str, resume: bool) -> Result<()> {
+    let journal = dir.join("journal.jsonl");
+    let recipe = dir.join(RESOLVED);
+    if journal.exists() && !resume {
+        return Err(LoopError::RunDir {
+            path: dir.to_path_buf(),
+            msg: "a run already exists here; pass --resume to continue it or --out to start elsewhere".into(),
+        });
+    }
+    if resume && recipe.exists() {
+        let old = std::fs::read_to_string(&recipe).map_err(io(&recipe))?;
+        if old != resolved {
+            return Err(LoopError::RunDir {
+                path: recipe,
+                msg: "the resolved recipe differs from the one this run started with; resume with the same recipe and --set values, or start a new run".into(),
+            });
+        }
+    }
+    std::fs::create_dir_all(dir).map_err(io(dir))?;
+    write_atomic(&recipe, resolved.as_bytes()).map_err(io(&recipe))
+}
+
+fn tokenizer(dir: &Path, task: &Task, plan: &RunPlan) -> Result<Tok> {
+    let path = dir.join("tokenizer.json");
+    if path.exists() {
+        return Ok(Tok::load(&path)?);
+    }
+    let tok = task.tokenizer(plan.tokenizer)?;
+    let tmp = dir.join(format!(".tokenizer.json.{}.tmp", std::process::id()));
+    tok.save(&tmp)?;
+    std::fs::rename(&tmp, &path).map_err(io(&path))?;
+    Ok(tok)
+}
+
+/// Model shape from the plan and the tokenizer's vocabulary.
+pub fn model_config(plan: &RunPlan, vocab: usize) -> LlamaConfig {
+    let m = &plan.model;
+    LlamaConfig::new(vocab)
+        .with_d_model(m.d_model)
+        .with_n_layers(m.n_layers)
+        .with_n_heads(m.n_heads)
+        .with_n_kv_heads(m.n_kv_heads)
+        .with_d_ff(m.d_ff)
+        .with_max_seq_len(m.max_seq_len)
+        .with_rope_theta(m.rope_theta)
+        .with_tie_embeddings(m.tie_embeddings)
+}
+
+/// Execute a run. `on_round` is called with each round's metrics as soon as it is done.
+pub fn run(
+    plan: &RunPlan,
+    resolved_toml: &str,
+    opts: &RunOptions,
+    device: Device,
+    mut on_round: impl FnMut(u32, &Metrics),
+) -> Result<RunSummary> {
+    let dir = opts.out.clone();
+    prepare_dir(&dir, resolved_toml, opts.resume)?;
+    let env = serde_json::json!({
+        "didact_version": env!("CARGO_PKG_VERSION"),
+        "git_commit": git_commit(),
+        "device": plan.device,
+        "threads": opts.threads,
+        "os": std::env::consts::OS,
+        "arch": std::env::consts::ARCH,
+        "cpus": std::thread::available_parallelism().map(|n| n.get()).unwrap_or(1),
+    });
+    let env_path = dir.join("env.json");
+    write_atomic(&env_path, serde_json::to_string_pretty(&env).expect("json").as_bytes()).map_err(io(&env_path))?;
+
+    let task = Task::build(plan)?;
+    let tok = tokenizer(&dir, &task, plan)?;
+    let cfg = model_config(plan, tok.vocab_size());
+    cfg.check()?;
+    let skipped_rows = task.skipped_rows;
+    let mut ctx = Ctx {
+        plan,
+        dir: dir.clone(),
+        device,
+        task,
+        tok,
+        cfg,
+        journal: Journal::open(&dir)?,
+        quiet: opts.quiet,
+    };
+    let mut rounds = Vec::new();
+    for r in 0..=plan.rounds {
+        let m = run_round(&mut ctx, r)?;
+        rounds.push((r, m));
+        write_tables(&dir, &rounds)?;
+        on_round(r, &rounds.last().expect("pushed").1);
+    }
+    Ok(RunSummary {
+        dir,
+        rounds,
+        skipped_rows,
+    })
+}
+
+/// Rewrite `metrics.parquet` and `metrics.csv` from the rounds so far.
+pub fn write_tables(dir: &Path, rounds: &[(u32, Metrics)]) -> Result<()> {
+    let mut df = table::metrics_to_df(rounds);
+    table::write_parquet(&dir.join("metrics.parquet"), &mut df)?;
+    table::write_csv(&dir.join("metrics.csv"), &mut df)?;
+    Ok(())
+}
+
+/// Every finished round's metrics of a run directory, in round order.
+pub fn load_rounds(dir: &Path) -> Result<Vec<(u32, Metrics)>> {
+    let rounds_dir = dir.join("rounds");
+    let mut out = Vec::new();
+    let entries = std::fs::read_dir(&rounds_dir).map_err(|e| LoopError::RunDir {
+        path: dir.to_path_buf(),
+        msg: format!("not a run directory ({}: {e})", rounds_dir.display()),
+    })?;
+    for e in entries {
+        let e = e.map_err(io(&rounds_dir))?;
+        let name = e.file_name().to_string_lossy().into_owned();
+        let Some(r) = name.strip_prefix("round-").and_then(|x| x.parse::<u32>().ok()) else {
+            continue;
+        };
+        let p = e.path().join("metrics.json");
+        if p.exists() {
+            out.push((r, read_metrics(&p)?));
+        }
+    }
+    out.sort_by_key(|(r, _)| *r);
+    Ok(out)
+}

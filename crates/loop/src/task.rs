@@ -1,0 +1,148 @@
+//! The task a run works on: real training rows, held-out rows, OOD rows and (for a world) a
+//! verifier and a prompt source. Built from the plan's `Source`; the same seed always gives
+//! the same split.
+
+use crate::error::Result;
+use didact_core::Example;
+use didact_data::arithmetic::{self, ArithmeticWorld, Op};
+use didact_data::ingest::{self, OnError};
+use didact_model::Tok;
+use didact_model::sample::row_seed;
+use didact_recipe::{RunPlan, Source, TokenizerKind};
+use rand::SeedableRng;
+use rand::seq::SliceRandom;
+use rand_chacha::ChaCha8Rng;
+
+pub struct Task {
+    pub real_train: Vec<Example>,
+    pub eval: Vec<Example>,
+    pub ood: Vec<Example>,
+    pub world: Option<ArithmeticWorld>,
+    /// Malformed dataset rows skipped at load.
+    pub skipped_rows: usize,
+    pub skipped_examples: Vec<String>,
+    prompt_chars: usize,
+}
+
+/// First `n` characters of `s`.
+fn prefix(s: &str, n: usize) -> String {
+    s.chars().take(n).collect()
+}
+
+impl Task {
+    pub fn build(plan: &RunPlan) -> Result<Task> {
+        let prompt_chars = plan.generate.prompt_chars;
+        match &plan.source {
+            Source::Arithmetic {
+                ops,
+                digits,
+                ood_digits,
+                train_size,
+            } => {
+                let world = ArithmeticWorld {
+                    ops: ops.iter().map(|c| Op::parse(&c.to_string()).expect("validated")).collect(),
+                    digits: *digits,
+                    ood_digits: *ood_digits,
+                };
+                let eval = world.eval_set(plan.eval.eval_size);
+                let ood = world.ood_set(plan.eval.ood_size);
+                let real_train = world.train_set(*train_size, row_seed(plan.seed, 7000, 0), &eval);
+                Ok(Task {
+                    real_train,
+                    eval,
+                    ood,
+                    world: Some(world),
+                    skipped_rows: 0,
+                    skipped_examples: vec![],
+                    prompt_chars,
+                })
+            }
+            Source::Dataset {
+                path,
+                skip_bad_rows,
+                chunk_chars,
+                eval_fraction,
+                max_rows,
+            } => {
+                let on_error = if *skip_bad_rows { OnError::Skip } else { OnError::Fail };
+                let loaded = ingest::load(std::path::Path::new(path), on_error, *chunk_chars)?;
+                let mut rows = loaded.rows;
+                if rows.len() < 2 {
+                    return Err(didact_data::DataError::File {
+                        path: path.into(),
+                        msg: format!("needs at least 2 usable rows, found {}", rows.len()),
+                    }
+                    .into());
+                }
+                rows.shuffle(&mut ChaCha8Rng::seed_from_u64(row_seed(plan.seed, 7001, 0)));
+                let n_eval = ((rows.len() as f64 * eval_fraction).round() as usize).clamp(1, plan.eval.eval_size.max(1));
+                let eval: Vec<Example> = rows.drain(..n_eval).collect();
+                if *max_rows > 0 {
+                    rows.truncate(*max_rows);
+                }
+                Ok(Task {
+                    real_train: rows,
+                    eval,
+                    ood: vec![],
+                    world: None,
+                    skipped_rows: loaded.skipped,
+                    skipped_examples: loaded.skipped_examples,
+                    prompt_chars,
+                })
+            }
+        }
+    }
+
+    /// The world's verifier, if the task has one.
+    pub fn verifier(&self) -> Option<fn(&str, &str) -> Option<bool>> {
+        self.world.as_ref().map(|_| arithmetic::verify as fn(&str, &str) -> Option<bool>)
+    }
+
+    /// The prompt a real row contributes for generation: its own prompt, or a prefix of a
+    /// prompt-less text.
+    fn prompt_of(&self, e: &Example) -> String {
+        if e.prompt.is_empty() { prefix(&e.completion, self.prompt_chars) } else { e.prompt.clone() }
+    }
+
+    /// `n` generation prompts for a round (fresh world problems, or prompts/prefixes of
+    /// randomly chosen real training rows).
+    pub fn prompts(&self, n: usize, seed: u64) -> Vec<String> {
+        match &self.world {
+            Some(w) => w.prompts(n, seed, &self.eval),
+            None => {
+                let mut rng = ChaCha8Rng::seed_from_u64(seed);
+                let rows = didact_data::mix::take_cycled(&self.real_train, n, &mut rng);
+                rows.iter().map(|e| self.prompt_of(e)).collect()
+            }
+        }
+    }
+
+    /// `n` prompts from the held-out rows (cycled) for the diversity samples.
+    pub fn eval_prompts(&self, n: usize) -> Vec<String> {
+        (0..n).map(|i| self.prompt_of(&self.eval[i % self.eval.len()])).collect()
+    }
+
+    /// Longest answer the accuracy evals need, in characters (+1 for the stop token).
+    pub fn answer_budget(&self) -> usize {
+        match &self.world {
+            Some(w) => 2 * w.digits.1.max(w.ood_digits.1) as usize + 3,
+            None => 0,
+        }
+    }
+
+    /// The run's tokenizer: characters of the world / data, or a BPE trained on the real
+    /// training rows.
+    pub fn tokenizer(&self, kind: TokenizerKind) -> Result<Tok> {
+        let texts = || {
+            self.real_train
+                .iter()
+                .chain(&self.eval)
+                .map(|e| format!("{}{}", e.prompt, e.completion))
+        };
+        Ok(match (kind, &self.world) {
+            (TokenizerKind::Char, Some(_)) => Tok::char_level(arithmetic::ALPHABET)?,
+            (TokenizerKind::Char, None) => Tok::char_level(&texts().collect::<String>())?,
+            (TokenizerKind::Bpe { vocab }, _) => Tok::train_bpe(texts(), vocab)?,
+        })
+    }
+}
