@@ -9,7 +9,11 @@ use std::path::PathBuf;
 use std::process::ExitCode;
 
 #[derive(Parser)]
-#[command(name = "didact", version, about = "Self-evolution training loops: generate → score → filter → mix → train → evaluate, round after round")]
+#[command(
+    name = "didact",
+    version,
+    about = "Self-evolution training loops: generate → score → filter → mix → train → evaluate, round after round"
+)]
 struct Cli {
     #[command(subcommand)]
     cmd: Cmd,
@@ -47,7 +51,13 @@ enum Cmd {
     },
 }
 
-fn cmd_run(recipe: PathBuf, out: Option<PathBuf>, set: Vec<String>, resume: bool, quiet: bool) -> Result<()> {
+fn cmd_run(
+    recipe: PathBuf,
+    out: Option<PathBuf>,
+    set: Vec<String>,
+    resume: bool,
+    quiet: bool,
+) -> Result<()> {
     let loaded = didact_recipe::load(&recipe, &set)?;
     let plan = &loaded.plan;
     if plan.threads > 0 {
@@ -57,7 +67,8 @@ fn cmd_run(recipe: PathBuf, out: Option<PathBuf>, set: Vec<String>, resume: bool
             .context("configuring the thread pool")?;
     }
     let device = didact_model::device::device_from_name(&plan.device)?;
-    let out = out.unwrap_or_else(|| PathBuf::from("runs").join(format!("{}-s{}", plan.name, plan.seed)));
+    let out =
+        out.unwrap_or_else(|| PathBuf::from("runs").join(format!("{}-s{}", plan.name, plan.seed)));
     let opts = RunOptions {
         out: out.clone(),
         resume,
@@ -73,15 +84,25 @@ fn cmd_run(recipe: PathBuf, out: Option<PathBuf>, set: Vec<String>, resume: bool
         plan.rounds
     );
     println!("{}", report::summary_header());
-    let summary = run(plan, &didact_recipe::to_toml(&loaded.file), &opts, device, |r, m| {
-        println!("{}", report::summary_row(r, m));
-    })?;
+    let summary = run(
+        plan,
+        &didact_recipe::to_toml(&loaded.file),
+        &opts,
+        device,
+        |r, m| {
+            println!("{}", report::summary_row(r, m));
+        },
+    )?;
     if summary.skipped_rows > 0 {
-        eprintln!("note: {} malformed dataset rows were skipped", summary.skipped_rows);
+        eprintln!(
+            "note: {} malformed dataset rows were skipped",
+            summary.skipped_rows
+        );
     }
     let md = format!("# {}\n\n{}", plan.name, report::markdown(&summary.rounds));
     let report_path = summary.dir.join("report.md");
-    didact_core::write_atomic(&report_path, md.as_bytes()).with_context(|| report_path.display().to_string())?;
+    didact_core::write_atomic(&report_path, md.as_bytes())
+        .with_context(|| report_path.display().to_string())?;
     eprintln!(
         "done: {} (metrics.csv, metrics.parquet, report.md); full table: didact report {}",
         summary.dir.display(),

@@ -69,7 +69,10 @@ impl ArithmeticWorld {
         let op = self.ops[rng.random_range(0..self.ops.len())];
         let a = operand(rng, digits);
         let b = operand(rng, digits);
-        (format!("{a}{}{b}=", op.symbol()), op.apply(a, b).to_string())
+        (
+            format!("{a}{}{b}=", op.symbol()),
+            op.apply(a, b).to_string(),
+        )
     }
 
     /// Fixed held-out problems (training digits), distinct prompts.
@@ -100,10 +103,19 @@ impl ArithmeticWorld {
 
     /// Fresh prompts for generation in a round (seeded), never a held-out prompt.
     pub fn prompts(&self, n: usize, seed: u64, held_out: &[Example]) -> Vec<String> {
-        self.train_set(n, seed, held_out).into_iter().map(|e| e.prompt).collect()
+        self.train_set(n, seed, held_out)
+            .into_iter()
+            .map(|e| e.prompt)
+            .collect()
     }
 
-    fn distinct(&self, n: usize, digits: (u32, u32), seed: u64, banned: &HashSet<&str>) -> Vec<Example> {
+    fn distinct(
+        &self,
+        n: usize,
+        digits: (u32, u32),
+        seed: u64,
+        banned: &HashSet<&str>,
+    ) -> Vec<Example> {
         let mut rng = ChaCha8Rng::seed_from_u64(seed);
         let mut seen = HashSet::new();
         let mut out = Vec::with_capacity(n);
@@ -131,11 +143,19 @@ pub fn verify(prompt: &str, completion: &str) -> Option<bool> {
 pub fn solve(prompt: &str) -> Option<i64> {
     let body = prompt.strip_suffix('=')?;
     // The operator is the first non-digit after the first character (a may not be negative).
-    let pos = body.char_indices().skip(1).find(|(_, c)| !c.is_ascii_digit())?.0;
+    let pos = body
+        .char_indices()
+        .skip(1)
+        .find(|(_, c)| !c.is_ascii_digit())?
+        .0;
     let (a, rest) = body.split_at(pos);
     let op = Op::parse(&rest[..1])?;
     let b = &rest[1..];
-    if a.is_empty() || b.is_empty() || !a.bytes().all(|c| c.is_ascii_digit()) || !b.bytes().all(|c| c.is_ascii_digit()) {
+    if a.is_empty()
+        || b.is_empty()
+        || !a.bytes().all(|c| c.is_ascii_digit())
+        || !b.bytes().all(|c| c.is_ascii_digit())
+    {
         return None;
     }
     Some(op.apply(a.parse().ok()?, b.parse().ok()?))
@@ -170,7 +190,12 @@ mod tests {
         let w = world();
         for e in w.train_set(500, 1, &[]) {
             assert_eq!(verify(&e.prompt, &e.completion), Some(true), "{e:?}");
-            assert!(e.prompt.chars().chain(e.completion.chars()).all(|c| ALPHABET.contains(c)));
+            assert!(
+                e.prompt
+                    .chars()
+                    .chain(e.completion.chars())
+                    .all(|c| ALPHABET.contains(c))
+            );
         }
     }
 

@@ -5,7 +5,11 @@ use std::path::PathBuf;
 #[derive(Debug, thiserror::Error)]
 pub enum DataError {
     #[error("{path}:{line}: {msg}")]
-    Row { path: PathBuf, line: usize, msg: String },
+    Row {
+        path: PathBuf,
+        line: usize,
+        msg: String,
+    },
     #[error("{path}: {msg}")]
     File { path: PathBuf, msg: String },
     #[error("{path}: {source}")]

@@ -39,7 +39,11 @@ impl Loaded {
 
 /// Load a dataset file by extension. `chunk_chars` cuts `.txt` corpora.
 pub fn load(path: &Path, on_error: OnError, chunk_chars: usize) -> Result<Loaded> {
-    let ext = path.extension().and_then(|e| e.to_str()).unwrap_or("").to_ascii_lowercase();
+    let ext = path
+        .extension()
+        .and_then(|e| e.to_str())
+        .unwrap_or("")
+        .to_ascii_lowercase();
     match ext.as_str() {
         "txt" => load_txt(path, chunk_chars),
         "jsonl" | "json" => load_jsonl(path, on_error),
@@ -58,7 +62,10 @@ pub fn load_txt(path: &Path, chunk_chars: usize) -> Result<Loaded> {
         source: e,
     })?;
     Ok(Loaded {
-        rows: chunk_text(&text, chunk_chars.max(1)).into_iter().map(|c| Example::real("", c)).collect(),
+        rows: chunk_text(&text, chunk_chars.max(1))
+            .into_iter()
+            .map(|c| Example::real("", c))
+            .collect(),
         ..Default::default()
     })
 }
@@ -126,8 +133,12 @@ fn messages_to_example(m: &Value) -> std::result::Result<Example, String> {
     let turns = m.as_array().ok_or("`messages` must be a list")?;
     let mut parsed = Vec::with_capacity(turns.len());
     for (i, t) in turns.iter().enumerate() {
-        let role = t["role"].as_str().ok_or(format!("messages[{i}] has no string `role`"))?;
-        let content = t["content"].as_str().ok_or(format!("messages[{i}] has no string `content`"))?;
+        let role = t["role"]
+            .as_str()
+            .ok_or(format!("messages[{i}] has no string `role`"))?;
+        let content = t["content"]
+            .as_str()
+            .ok_or(format!("messages[{i}] has no string `content`"))?;
         parsed.push((role, content));
     }
     let last = parsed
@@ -194,7 +205,10 @@ pub fn load_parquet(path: &Path, on_error: OnError) -> Result<Loaded> {
             Ok(c) => {
                 let s = c.str().map_err(|_| DataError::File {
                     path: path.to_path_buf(),
-                    msg: format!("column `{name}` must be a string column (found {})", c.dtype()),
+                    msg: format!(
+                        "column `{name}` must be a string column (found {})",
+                        c.dtype()
+                    ),
                 })?;
                 Ok(Some(s.iter().map(|x| x.map(str::to_string)).collect()))
             }
@@ -267,8 +281,17 @@ mod tests {
             r#"{"messages":[{"role":"user","content":"hi"},{"role":"assistant","content":"yo"}]}"#,
         )
         .unwrap();
-        assert_eq!(row_to_example(&v).unwrap(), Example::real("user: hi\nassistant: ", "yo"));
-        for bad in [r#"{"prompt":"Q"}"#, r#"{"completion":"A"}"#, r#"{"text":""}"#, r#"[1]"#, r#"{"text":3}"#] {
+        assert_eq!(
+            row_to_example(&v).unwrap(),
+            Example::real("user: hi\nassistant: ", "yo")
+        );
+        for bad in [
+            r#"{"prompt":"Q"}"#,
+            r#"{"completion":"A"}"#,
+            r#"{"text":""}"#,
+            r#"[1]"#,
+            r#"{"text":3}"#,
+        ] {
             let v: Value = serde_json::from_str(bad).unwrap();
             assert!(row_to_example(&v).is_err(), "{bad}");
         }

@@ -35,7 +35,13 @@ pub fn take_cycled(pool: &[Example], k: usize, rng: &mut ChaCha8Rng) -> Vec<Exam
 /// Build the training set of a round ≥ 1. `synthetic[i]` holds the kept rows of round i+1
 /// (oldest first; provenance already set). `size == 0` keeps the natural size of
 /// replace/accumulate; otherwise the set is sampled to exactly `size` rows.
-pub fn mix(real: &[Example], synthetic: &[Vec<Example>], mode: MixMode, size: usize, seed: u64) -> Vec<Example> {
+pub fn mix(
+    real: &[Example],
+    synthetic: &[Vec<Example>],
+    mode: MixMode,
+    size: usize,
+    seed: u64,
+) -> Vec<Example> {
     let mut rng = ChaCha8Rng::seed_from_u64(seed);
     let newest: &[Example] = synthetic.last().map(|v| v.as_slice()).unwrap_or(&[]);
     let mut out = match mode {
@@ -47,12 +53,24 @@ pub fn mix(real: &[Example], synthetic: &[Vec<Example>], mode: MixMode, size: us
             }
         }
         MixMode::Accumulate => {
-            let all: Vec<Example> = real.iter().chain(synthetic.iter().flatten()).cloned().collect();
-            if size == 0 { all } else { take_cycled(&all, size, &mut rng) }
+            let all: Vec<Example> = real
+                .iter()
+                .chain(synthetic.iter().flatten())
+                .cloned()
+                .collect();
+            if size == 0 {
+                all
+            } else {
+                take_cycled(&all, size, &mut rng)
+            }
         }
         MixMode::Ratio(r) => {
             let size = if size == 0 { real.len() } else { size };
-            let n_syn = if newest.is_empty() { 0 } else { (r * size as f64).round() as usize };
+            let n_syn = if newest.is_empty() {
+                0
+            } else {
+                (r * size as f64).round() as usize
+            };
             let mut v = take_cycled(newest, n_syn, &mut rng);
             v.extend(take_cycled(real, size - n_syn, &mut rng));
             v
@@ -88,17 +106,26 @@ mod tests {
     #[test]
     fn replace_keeps_only_newest_synthetic() {
         let real = rows(10, Provenance::Real);
-        let syn = vec![rows(4, Provenance::Synthetic { round: 1 }), rows(6, Provenance::Synthetic { round: 2 })];
+        let syn = vec![
+            rows(4, Provenance::Synthetic { round: 1 }),
+            rows(6, Provenance::Synthetic { round: 2 }),
+        ];
         let m = mix(&real, &syn, MixMode::Replace, 0, 1);
         assert_eq!(m.len(), 6);
-        assert!(m.iter().all(|e| e.provenance == Provenance::Synthetic { round: 2 }));
+        assert!(
+            m.iter()
+                .all(|e| e.provenance == Provenance::Synthetic { round: 2 })
+        );
         assert_eq!(mix(&real, &syn, MixMode::Replace, 9, 1).len(), 9);
     }
 
     #[test]
     fn accumulate_keeps_everything() {
         let real = rows(10, Provenance::Real);
-        let syn = vec![rows(4, Provenance::Synthetic { round: 1 }), rows(6, Provenance::Synthetic { round: 2 })];
+        let syn = vec![
+            rows(4, Provenance::Synthetic { round: 1 }),
+            rows(6, Provenance::Synthetic { round: 2 }),
+        ];
         let m = mix(&real, &syn, MixMode::Accumulate, 0, 1);
         assert_eq!(m.len(), 20);
         assert!((synthetic_fraction(&m) - 0.5).abs() < 1e-12);
@@ -113,6 +140,9 @@ mod tests {
             assert_eq!(m.len(), 80);
             assert!((synthetic_fraction(&m) - r).abs() < 1e-12, "ratio {r}");
         }
-        assert_eq!(mix(&real, &syn, MixMode::Ratio(0.5), 80, 3), mix(&real, &syn, MixMode::Ratio(0.5), 80, 3));
+        assert_eq!(
+            mix(&real, &syn, MixMode::Ratio(0.5), 80, 3),
+            mix(&real, &syn, MixMode::Ratio(0.5), 80, 3)
+        );
     }
 }

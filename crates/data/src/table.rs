@@ -8,7 +8,15 @@ use polars::prelude::*;
 use std::collections::{BTreeMap, BTreeSet};
 use std::path::Path;
 
-const SAMPLE_FIXED: &[&str] = &["id", "round", "prompt", "completion", "n_tokens", "kept", "dropped"];
+const SAMPLE_FIXED: &[&str] = &[
+    "id",
+    "round",
+    "prompt",
+    "completion",
+    "n_tokens",
+    "kept",
+    "dropped",
+];
 
 fn pe(path: &Path) -> impl Fn(PolarsError) -> DataError + '_ {
     move |e| DataError::Polars {
@@ -18,7 +26,10 @@ fn pe(path: &Path) -> impl Fn(PolarsError) -> DataError + '_ {
 }
 
 fn tmp_path(path: &Path) -> std::path::PathBuf {
-    let name = path.file_name().map(|n| n.to_string_lossy().into_owned()).unwrap_or_default();
+    let name = path
+        .file_name()
+        .map(|n| n.to_string_lossy().into_owned())
+        .unwrap_or_default();
     path.with_file_name(format!(".{name}.{}.tmp", std::process::id()))
 }
 
@@ -60,7 +71,11 @@ fn str_col(df: &DataFrame, name: &str, path: &Path) -> Result<Vec<Option<String>
 }
 
 fn u32_col(df: &DataFrame, name: &str, path: &Path) -> Result<Vec<Option<u32>>> {
-    let c = df.column(name).map_err(pe(path))?.cast(&DataType::UInt32).map_err(pe(path))?;
+    let c = df
+        .column(name)
+        .map_err(pe(path))?
+        .cast(&DataType::UInt32)
+        .map_err(pe(path))?;
     Ok(c.u32().map_err(pe(path))?.iter().collect())
 }
 
@@ -78,7 +93,13 @@ pub fn examples_to_df(rows: &[Example]) -> DataFrame {
     let completion: Vec<&str> = rows.iter().map(|e| e.completion.as_str()).collect();
     let prov: Vec<&str> = rows
         .iter()
-        .map(|e| if e.provenance.is_synthetic() { "synthetic" } else { "real" })
+        .map(|e| {
+            if e.provenance.is_synthetic() {
+                "synthetic"
+            } else {
+                "real"
+            }
+        })
         .collect();
     let round: Vec<Option<u32>> = rows
         .iter()
@@ -110,7 +131,9 @@ pub fn examples_from_df(df: &DataFrame, path: &Path) -> Result<Vec<Example>> {
         };
         out.push(Example {
             prompt: prompt[i].clone().ok_or_else(|| missing(path, "prompt"))?,
-            completion: completion[i].clone().ok_or_else(|| missing(path, "completion"))?,
+            completion: completion[i]
+                .clone()
+                .ok_or_else(|| missing(path, "completion"))?,
             provenance,
         });
     }
@@ -120,18 +143,60 @@ pub fn examples_from_df(df: &DataFrame, path: &Path) -> Result<Vec<Example>> {
 /// Samples: fixed columns plus one Float64 column per score name (null where a scorer did
 /// not score that sample).
 pub fn samples_to_df(samples: &[Sample]) -> DataFrame {
-    let names: BTreeSet<&str> = samples.iter().flat_map(|s| s.scores.keys().map(|k| k.as_str())).collect();
+    let names: BTreeSet<&str> = samples
+        .iter()
+        .flat_map(|s| s.scores.keys().map(|k| k.as_str()))
+        .collect();
     let mut cols = vec![
-        Column::new("id".into(), samples.iter().map(|s| s.id.as_str()).collect::<Vec<_>>()),
-        Column::new("round".into(), samples.iter().map(|s| s.round).collect::<Vec<_>>()),
-        Column::new("prompt".into(), samples.iter().map(|s| s.prompt.as_str()).collect::<Vec<_>>()),
-        Column::new("completion".into(), samples.iter().map(|s| s.completion.as_str()).collect::<Vec<_>>()),
-        Column::new("n_tokens".into(), samples.iter().map(|s| s.n_tokens as u32).collect::<Vec<_>>()),
-        Column::new("kept".into(), samples.iter().map(|s| s.dropped.is_none()).collect::<Vec<_>>()),
-        Column::new("dropped".into(), samples.iter().map(|s| s.dropped.clone()).collect::<Vec<_>>()),
+        Column::new(
+            "id".into(),
+            samples.iter().map(|s| s.id.as_str()).collect::<Vec<_>>(),
+        ),
+        Column::new(
+            "round".into(),
+            samples.iter().map(|s| s.round).collect::<Vec<_>>(),
+        ),
+        Column::new(
+            "prompt".into(),
+            samples
+                .iter()
+                .map(|s| s.prompt.as_str())
+                .collect::<Vec<_>>(),
+        ),
+        Column::new(
+            "completion".into(),
+            samples
+                .iter()
+                .map(|s| s.completion.as_str())
+                .collect::<Vec<_>>(),
+        ),
+        Column::new(
+            "n_tokens".into(),
+            samples
+                .iter()
+                .map(|s| s.n_tokens as u32)
+                .collect::<Vec<_>>(),
+        ),
+        Column::new(
+            "kept".into(),
+            samples
+                .iter()
+                .map(|s| s.dropped.is_none())
+                .collect::<Vec<_>>(),
+        ),
+        Column::new(
+            "dropped".into(),
+            samples
+                .iter()
+                .map(|s| s.dropped.clone())
+                .collect::<Vec<_>>(),
+        ),
     ];
     for name in names {
-        let v: Vec<Option<f64>> = samples.iter().map(|s| s.scores.get(name).copied()).collect();
+        let v: Vec<Option<f64>> = samples
+            .iter()
+            .map(|s| s.scores.get(name).copied())
+            .collect();
         cols.push(Column::new(name.into(), v));
     }
     DataFrame::new_infer_height(cols).expect("equal-length columns")
@@ -166,7 +231,9 @@ pub fn samples_from_df(df: &DataFrame, path: &Path) -> Result<Vec<Sample>> {
             id: id[i].clone().ok_or_else(|| missing(path, "id"))?,
             round: round[i].ok_or_else(|| missing(path, "round"))?,
             prompt: prompt[i].clone().ok_or_else(|| missing(path, "prompt"))?,
-            completion: completion[i].clone().ok_or_else(|| missing(path, "completion"))?,
+            completion: completion[i]
+                .clone()
+                .ok_or_else(|| missing(path, "completion"))?,
             n_tokens: n_tokens[i].ok_or_else(|| missing(path, "n_tokens"))? as usize,
             scores,
             dropped: dropped[i].clone(),
@@ -178,8 +245,14 @@ pub fn samples_from_df(df: &DataFrame, path: &Path) -> Result<Vec<Sample>> {
 /// One row per round; `round` first, then every metric name in sorted order. Missing or NaN
 /// values are null.
 pub fn metrics_to_df(rounds: &[(u32, Metrics)]) -> DataFrame {
-    let names: BTreeSet<&str> = rounds.iter().flat_map(|(_, m)| m.keys().map(|k| k.as_str())).collect();
-    let mut cols = vec![Column::new("round".into(), rounds.iter().map(|(r, _)| *r).collect::<Vec<_>>())];
+    let names: BTreeSet<&str> = rounds
+        .iter()
+        .flat_map(|(_, m)| m.keys().map(|k| k.as_str()))
+        .collect();
+    let mut cols = vec![Column::new(
+        "round".into(),
+        rounds.iter().map(|(r, _)| *r).collect::<Vec<_>>(),
+    )];
     for name in names {
         let v: Vec<Option<f64>> = rounds
             .iter()

@@ -14,10 +14,15 @@ fn tmp(name: &str) -> PathBuf {
 
 #[test]
 fn tiny_shakespeare_txt_is_chunked() {
-    let p = PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("../../../shared/data/tinyshakespeare/input.txt");
+    let p = PathBuf::from(env!("CARGO_MANIFEST_DIR"))
+        .join("../../../shared/data/tinyshakespeare/input.txt");
     let l = load(&p, OnError::Fail, 256).unwrap();
     assert!(l.rows.len() > 4000, "{}", l.rows.len());
-    assert!(l.rows.iter().all(|e| e.prompt.is_empty() && e.completion.chars().count() <= 256));
+    assert!(
+        l.rows
+            .iter()
+            .all(|e| e.prompt.is_empty() && e.completion.chars().count() <= 256)
+    );
     assert!(l.rows[0].completion.starts_with("First Citizen:"));
 }
 
@@ -30,12 +35,26 @@ fn malformed_jsonl_row_is_skipped_or_fatal_with_file_and_line() {
     )
     .unwrap();
     let l = load(&p, OnError::Skip, 256).unwrap();
-    assert_eq!(l.rows, vec![Example::real("a", "b"), Example::real("", "hello")]);
+    assert_eq!(
+        l.rows,
+        vec![Example::real("a", "b"), Example::real("", "hello")]
+    );
     assert_eq!(l.skipped, 2);
-    assert!(l.skipped_examples[0].contains("rows.jsonl:3: invalid JSON"), "{:?}", l.skipped_examples);
-    assert!(l.skipped_examples[1].contains("rows.jsonl:5: `prompt` without `completion`"), "{:?}", l.skipped_examples);
+    assert!(
+        l.skipped_examples[0].contains("rows.jsonl:3: invalid JSON"),
+        "{:?}",
+        l.skipped_examples
+    );
+    assert!(
+        l.skipped_examples[1].contains("rows.jsonl:5: `prompt` without `completion`"),
+        "{:?}",
+        l.skipped_examples
+    );
     let e = load(&p, OnError::Fail, 256).unwrap_err().to_string();
-    assert!(e.ends_with("rows.jsonl:3: invalid JSON: expected value at line 1 column 12"), "{e}");
+    assert!(
+        e.ends_with("rows.jsonl:3: invalid JSON: expected value at line 1 column 12"),
+        "{e}"
+    );
 }
 
 #[test]
@@ -47,5 +66,10 @@ fn parquet_with_trl_fields() {
     assert_eq!(l.rows, rows);
     let bad = tmp("rows.csv");
     std::fs::write(&bad, "x").unwrap();
-    assert!(load(&bad, OnError::Fail, 256).unwrap_err().to_string().contains("unknown dataset extension"));
+    assert!(
+        load(&bad, OnError::Fail, 256)
+            .unwrap_err()
+            .to_string()
+            .contains("unknown dataset extension")
+    );
 }

@@ -37,12 +37,20 @@ pub struct FilterStats {
 
 impl FilterStats {
     pub fn kept_fraction(&self) -> f64 {
-        if self.total == 0 { f64::NAN } else { self.kept as f64 / self.total as f64 }
+        if self.total == 0 {
+            f64::NAN
+        } else {
+            self.kept as f64 / self.total as f64
+        }
     }
 }
 
 /// Score every sample and mark the dropped ones.
-pub fn score_and_filter(samples: &mut [Sample], rules: &Rules, verifier: Option<Verifier<'_>>) -> FilterStats {
+pub fn score_and_filter(
+    samples: &mut [Sample],
+    rules: &Rules,
+    verifier: Option<Verifier<'_>>,
+) -> FilterStats {
     let mut stats = FilterStats {
         total: samples.len(),
         ..Default::default()
@@ -55,7 +63,8 @@ pub fn score_and_filter(samples: &mut [Sample], rules: &Rules, verifier: Option<
         s.scores.insert("length/tokens".into(), s.n_tokens as f64);
         let verdict = verifier.and_then(|v| v(&s.prompt, &s.completion));
         if let Some(ok) = verdict {
-            s.scores.insert("verifier/correct".into(), if ok { 1.0 } else { 0.0 });
+            s.scores
+                .insert("verifier/correct".into(), if ok { 1.0 } else { 0.0 });
             judged += 1;
             correct += ok as usize;
         }
@@ -77,7 +86,11 @@ pub fn score_and_filter(samples: &mut [Sample], rules: &Rules, verifier: Option<
             Some(r) => *stats.dropped_by.entry(r.to_string()).or_default() += 1,
         }
     }
-    stats.verifier_accuracy = if judged == 0 { f64::NAN } else { correct as f64 / judged as f64 };
+    stats.verifier_accuracy = if judged == 0 {
+        f64::NAN
+    } else {
+        correct as f64 / judged as f64
+    };
     stats
 }
 
@@ -124,7 +137,14 @@ mod tests {
         let reasons: Vec<Option<&str>> = s.iter().map(|x| x.dropped.as_deref()).collect();
         assert_eq!(
             reasons,
-            vec![None, Some("duplicate"), Some("verifier"), Some("length"), Some("no_stop"), Some("length")]
+            vec![
+                None,
+                Some("duplicate"),
+                Some("verifier"),
+                Some("length"),
+                Some("no_stop"),
+                Some("length")
+            ]
         );
         assert_eq!(st.kept, 1);
         assert_eq!(st.dropped_by["length"], 2);

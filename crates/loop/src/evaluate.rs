@@ -8,6 +8,7 @@ use crate::progress::bar;
 use crate::round::{Ctx, TrainLog};
 use didact_core::{Metrics, Sample};
 use didact_model::{SamplingParams, generate_all, row_seed};
+use didact_recipe::TokenizerKind;
 use didact_train::eval_loss;
 
 /// What earlier stages of the round measured.
@@ -19,6 +20,16 @@ pub struct StageFacts {
     pub train: Option<TrainLog>,
 }
 
+/// "417" → "4 1 7": characters as words for the diversity metrics.
+fn spaced_chars(text: &str) -> String {
+    let chars: Vec<String> = text
+        .chars()
+        .filter(|c| !c.is_whitespace())
+        .map(String::from)
+        .collect();
+    chars.join(" ")
+}
+
 fn put(m: &mut Metrics, k: &str, v: f64) {
     if v.is_finite() {
         m.insert(k.to_string(), v);
@@ -26,14 +37,22 @@ fn put(m: &mut Metrics, k: &str, v: f64) {
 }
 
 /// Greedy accuracy of the model on `(prompt, answer)` rows under the task's verifier.
-fn accuracy(ctx: &Ctx<'_>, model: &didact_model::Llama, rows: &[didact_core::Example], label: &str) -> Result<f64> {
+fn accuracy(
+    ctx: &Ctx<'_>,
+    model: &didact_model::Llama,
+    rows: &[didact_core::Example],
+    label: &str,
+) -> Result<f64> {
     let Some(verify) = ctx.task.verifier() else {
         return Ok(f64::NAN);
     };
     if rows.is_empty() {
         return Ok(f64::NAN);
     }
-    let prompts: Vec<Vec<u32>> = rows.iter().map(|e| ctx.tok.encode(&e.prompt)).collect::<std::result::Result<_, _>>()?;
+    let prompts: Vec<Vec<u32>> = rows
+        .iter()
+        .map(|e| ctx.tok.encode(&e.prompt))
+        .collect::<std::result::Result<_, _>>()?;
     let params = SamplingParams::greedy(ctx.task.answer_budget(), Some(ctx.tok.eos_id));
     let seeds = vec![0; prompts.len()];
     let pb = bar(prompts.len() as u64, label, ctx.quiet);
@@ -65,11 +84,26 @@ pub fn evaluate(ctx: &Ctx<'_>, r: u32, facts: &StageFacts) -> Result<Metrics> {
 
     // Held-out real data.
     let eval_rows = ctx.tokenize(&ctx.task.eval)?;
-    let (loss, _) = eval_loss(&model, &eval_rows, ctx.plan.eval.batch_size, ctx.cfg.max_seq_len, ctx.tok.pad_id, &ctx.device);
+    let (loss, _) = eval_loss(
+        &model,
+        &eval_rows,
+        ctx.plan.eval.batch_size,
+        ctx.cfg.max_seq_len,
+        ctx.tok.pad_id,
+        &ctx.device,
+    );
     put(&mut m, "eval/loss_real", loss);
     put(&mut m, "eval/ppl_real", didact_metrics::perplexity(loss));
-    put(&mut m, "eval/accuracy", accuracy(ctx, &model, &ctx.task.eval, &format!("r{r} eval acc"))?);
-    put(&mut m, "eval/accuracy_ood", accuracy(ctx, &model, &ctx.task.ood, &format!("r{r} eval ood"))?);
+    put(
+        &mut m,
+        "eval/accuracy",
+        accuracy(ctx, &model, &ctx.task.eval, &format!("r{r} eval acc"))?,
+    );
+    put(
+        &mut m,
+        "eval/accuracy_ood",
+        accuracy(ctx, &model, &ctx.task.ood, &format!("r{r} eval ood"))?,
+    );
 
     // Diversity of fresh samples at the generation settings.
     let n = ctx.plan.eval.n_samples;
@@ -79,7 +113,9 @@ pub fn evaluate(ctx: &Ctx<'_>, r: u32, facts: &StageFacts) -> Result<Metrics> {
         .iter()
         .map(|p| ctx.tok.encode(p))
         .collect::<std::result::Result<_, _>>()?;
-    let seeds: Vec<u64> = (0..n as u64).map(|i| row_seed(ctx.plan.seed, 2000 + r as u64, i)).collect();
+    let seeds: Vec<u64> = (0..n as u64)
+        .map(|i| row_seed(ctx.plan.seed, 2000 + r as u64, i))
+        .collect();
     let params = SamplingParams {
         temperature: ctx.plan.generate.temperature as f32,
         top_k: ctx.plan.generate.top_k,
@@ -100,13 +136,39 @@ pub fn evaluate(ctx: &Ctx<'_>, r: u32, facts: &StageFacts) -> Result<Metrics> {
         |k| pb.inc(k as u64),
     )?;
     pb.finish_and_clear();
-    let texts: Vec<String> = gens.iter().map(|g| ctx.tok.decode(&g.tokens)).collect::<std::result::Result<_, _>>()?;
+    let texts: Vec<String> = gens
+        .iter()
+        .map(|g| ctx.tok.decode(&g.tokens))
+        .collect::<std::result::Result<_, _>>()?;
+    // Diversity counts words; with a character vocabulary (the arithmetic world has no spaces)
+    // the characters are the words, so each is set apart before counting.
+    let texts: Vec<String> = match ctx.plan.tokenizer {
+        TokenizerKind::Char => texts.iter().map(|t| spaced_chars(t)).collect(),
+        TokenizerKind::Bpe { .. } => texts,
+    };
     let refs: Vec<&str> = texts.iter().map(|s| s.as_str()).collect();
-    put(&mut m, "diversity/distinct_1", didact_metrics::distinct_n(&refs, 1));
-    put(&mut m, "diversity/distinct_2", didact_metrics::distinct_n(&refs, 2));
-    put(&mut m, "diversity/self_bleu", didact_metrics::self_bleu(&refs, 4));
-    put(&mut m, "diversity/unigram_entropy", didact_metrics::unigram_entropy(&refs));
-    let mean_len = gens.iter().map(|g| g.tokens.len()).sum::<usize>() as f64 / gens.len().max(1) as f64;
+    put(
+        &mut m,
+        "diversity/distinct_1",
+        didact_metrics::distinct_n(&refs, 1),
+    );
+    put(
+        &mut m,
+        "diversity/distinct_2",
+        didact_metrics::distinct_n(&refs, 2),
+    );
+    put(
+        &mut m,
+        "diversity/self_bleu",
+        didact_metrics::self_bleu(&refs, 4),
+    );
+    put(
+        &mut m,
+        "diversity/unigram_entropy",
+        didact_metrics::unigram_entropy(&refs),
+    );
+    let mean_len =
+        gens.iter().map(|g| g.tokens.len()).sum::<usize>() as f64 / gens.len().max(1) as f64;
     put(&mut m, "gen/mean_length", mean_len);
     let stop_rate = gens.iter().filter(|g| g.stopped).count() as f64 / gens.len().max(1) as f64;
     put(&mut m, "gen/stop_rate", stop_rate);
@@ -117,10 +179,21 @@ pub fn evaluate(ctx: &Ctx<'_>, r: u32, facts: &StageFacts) -> Result<Metrics> {
         let kept = scored.iter().filter(|s| s.dropped.is_none()).count();
         put(&mut m, "filter/n_generated", total as f64);
         put(&mut m, "filter/n_kept", kept as f64);
-        put(&mut m, "filter/kept_fraction", kept as f64 / total.max(1) as f64);
-        let judged: Vec<f64> = scored.iter().filter_map(|s| s.scores.get("verifier/correct").copied()).collect();
+        put(
+            &mut m,
+            "filter/kept_fraction",
+            kept as f64 / total.max(1) as f64,
+        );
+        let judged: Vec<f64> = scored
+            .iter()
+            .filter_map(|s| s.scores.get("verifier/correct").copied())
+            .collect();
         if !judged.is_empty() {
-            put(&mut m, "filter/verifier_accuracy", judged.iter().sum::<f64>() / judged.len() as f64);
+            put(
+                &mut m,
+                "filter/verifier_accuracy",
+                judged.iter().sum::<f64>() / judged.len() as f64,
+            );
         }
     }
     put(&mut m, "data/train_rows", facts.train_rows as f64);

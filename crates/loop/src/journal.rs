@@ -39,7 +39,9 @@ impl Journal {
     }
 
     pub fn done(&self, round: u32, stage: &str) -> Option<&Entry> {
-        self.entries.iter().find(|e| e.round == round && e.stage == stage)
+        self.entries
+            .iter()
+            .find(|e| e.round == round && e.stage == stage)
     }
 
     pub fn record(&mut self, entry: Entry) -> Result<()> {
@@ -49,7 +51,8 @@ impl Journal {
             .open(&self.path)
             .map_err(io(&self.path))?;
         let line = serde_json::to_string(&entry).expect("entry serializes");
-        f.write_all(format!("{line}\n").as_bytes()).map_err(io(&self.path))?;
+        f.write_all(format!("{line}\n").as_bytes())
+            .map_err(io(&self.path))?;
         f.sync_all().map_err(io(&self.path))?;
         self.entries.push(entry);
         Ok(())
@@ -57,7 +60,11 @@ impl Journal {
 
     /// Total recorded seconds of a round's stages.
     pub fn round_seconds(&self, round: u32) -> f64 {
-        self.entries.iter().filter(|e| e.round == round).map(|e| e.seconds).sum()
+        self.entries
+            .iter()
+            .filter(|e| e.round == round)
+            .map(|e| e.seconds)
+            .sum()
     }
 
     pub fn is_empty(&self) -> bool {

@@ -8,9 +8,11 @@ pub fn bar(len: u64, prefix: &str, quiet: bool) -> ProgressBar {
     }
     let pb = ProgressBar::new(len);
     pb.set_style(
-        ProgressStyle::with_template("{prefix:>14} [{bar:30.cyan/blue}] {pos}/{len} ({per_sec}, ETA {eta}) {msg}")
-            .expect("valid template")
-            .progress_chars("=> "),
+        ProgressStyle::with_template(
+            "{prefix:>14} [{bar:30.cyan/blue}] {pos}/{len} ({per_sec}, ETA {eta}) {msg}",
+        )
+        .expect("valid template")
+        .progress_chars("=> "),
     );
     pb.set_prefix(prefix.to_string());
     pb

@@ -53,7 +53,10 @@ fn fmt_value(v: f64) -> String {
 
 /// Markdown table: one row per metric, one column per round.
 pub fn markdown(rounds: &[(u32, Metrics)]) -> String {
-    let names: BTreeSet<&str> = rounds.iter().flat_map(|(_, m)| m.keys().map(|k| k.as_str())).collect();
+    let names: BTreeSet<&str> = rounds
+        .iter()
+        .flat_map(|(_, m)| m.keys().map(|k| k.as_str()))
+        .collect();
     let mut s = String::from("| metric |");
     for (r, _) in rounds {
         s.push_str(&format!(" round {r} |"));
@@ -66,7 +69,12 @@ pub fn markdown(rounds: &[(u32, Metrics)]) -> String {
     for name in names {
         s.push_str(&format!("| `{name}` |"));
         for (_, m) in rounds {
-            s.push_str(&format!(" {} |", m.get(name).map(|v| fmt_value(*v)).unwrap_or_else(|| "–".into())));
+            s.push_str(&format!(
+                " {} |",
+                m.get(name)
+                    .map(|v| fmt_value(*v))
+                    .unwrap_or_else(|| "–".into())
+            ));
         }
         s.push('\n');
     }
@@ -75,7 +83,10 @@ pub fn markdown(rounds: &[(u32, Metrics)]) -> String {
 
 /// Plain aligned table for the terminal (same layout as the markdown).
 pub fn terminal(rounds: &[(u32, Metrics)]) -> String {
-    let names: BTreeSet<&str> = rounds.iter().flat_map(|(_, m)| m.keys().map(|k| k.as_str())).collect();
+    let names: BTreeSet<&str> = rounds
+        .iter()
+        .flat_map(|(_, m)| m.keys().map(|k| k.as_str()))
+        .collect();
     let w = names.iter().map(|n| n.len()).max().unwrap_or(6).max(6);
     let mut s = format!("{:<w$}", "metric");
     for (r, _) in rounds {
@@ -85,7 +96,12 @@ pub fn terminal(rounds: &[(u32, Metrics)]) -> String {
     for name in names {
         s.push_str(&format!("{name:<w$}"));
         for (_, m) in rounds {
-            s.push_str(&format!(" {:>12}", m.get(name).map(|v| fmt_value(*v)).unwrap_or_else(|| "-".into())));
+            s.push_str(&format!(
+                " {:>12}",
+                m.get(name)
+                    .map(|v| fmt_value(*v))
+                    .unwrap_or_else(|| "-".into())
+            ));
         }
         s.push('\n');
     }
@@ -103,8 +119,14 @@ mod tests {
         let mut b = a.clone();
         b.insert("filter/kept_fraction".into(), 0.5);
         let md = markdown(&[(0, a.clone()), (1, b.clone())]);
-        assert!(md.contains("| `eval/loss_real` | 1.2346 | 1.2346 |"), "{md}");
-        assert!(md.contains("| `filter/kept_fraction` | – | 0.5000 |"), "{md}");
+        assert!(
+            md.contains("| `eval/loss_real` | 1.2346 | 1.2346 |"),
+            "{md}"
+        );
+        assert!(
+            md.contains("| `filter/kept_fraction` | – | 0.5000 |"),
+            "{md}"
+        );
         assert!(summary_row(1, &b).contains("0.500"));
         assert!(terminal(&[(0, a)]).contains("eval/loss_real"));
     }

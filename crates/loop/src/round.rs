@@ -92,7 +92,11 @@ fn stage<T>(
     }
     let t0 = Instant::now();
     let value = compute(ctx)?;
-    let rel = output.strip_prefix(&ctx.dir).unwrap_or(output).display().to_string();
+    let rel = output
+        .strip_prefix(&ctx.dir)
+        .unwrap_or(output)
+        .display()
+        .to_string();
     ctx.journal.record(Entry {
         round: r,
         stage: name.to_string(),
@@ -152,10 +156,19 @@ pub fn run_round(ctx: &mut Ctx<'_>, r: u32) -> Result<Metrics> {
                     seed: plan.seed,
                     stream: 1000 + r as u64,
                 };
-                let pb = bar((prompts.len() * job.n_per_prompt) as u64, &format!("r{r} generate"), ctx.quiet);
-                let samples = generate_responses(&model, ctx.cfg.max_seq_len, &ctx.tok, &job, &ctx.device, |n| {
-                    pb.inc(n as u64)
-                })?;
+                let pb = bar(
+                    (prompts.len() * job.n_per_prompt) as u64,
+                    &format!("r{r} generate"),
+                    ctx.quiet,
+                );
+                let samples = generate_responses(
+                    &model,
+                    ctx.cfg.max_seq_len,
+                    &ctx.tok,
+                    &job,
+                    &ctx.device,
+                    |n| pb.inc(n as u64),
+                )?;
                 pb.finish_and_clear();
                 table::write_samples(&gen_path, &samples)?;
                 Ok(samples)
@@ -180,7 +193,11 @@ pub fn run_round(ctx: &mut Ctx<'_>, r: u32) -> Result<Metrics> {
                 let verifier = ctx.task.verifier();
                 let pb = bar(samples.len() as u64, &format!("r{r} score"), ctx.quiet);
                 let v = verifier.map(|f| move |p: &str, c: &str| f(p, c));
-                score_and_filter(&mut samples, &rules, v.as_ref().map(|f| f as &dyn Fn(&str, &str) -> Option<bool>));
+                score_and_filter(
+                    &mut samples,
+                    &rules,
+                    v.as_ref().map(|f| f as &dyn Fn(&str, &str) -> Option<bool>),
+                );
                 pb.finish_and_clear();
                 table::write_samples(&scored_path, &samples)?;
                 Ok(samples)
@@ -211,7 +228,13 @@ pub fn run_round(ctx: &mut Ctx<'_>, r: u32) -> Result<Metrics> {
                     Mix::Accumulate => MixMode::Accumulate,
                     Mix::Ratio(x) => MixMode::Ratio(x),
                 };
-                mix(&ctx.task.real_train, &pool, mode, plan.mix_size, ctx.seed(4000, r))
+                mix(
+                    &ctx.task.real_train,
+                    &pool,
+                    mode,
+                    plan.mix_size,
+                    ctx.seed(4000, r),
+                )
             };
             table::write_examples(&train_path, &rows)?;
             Ok(rows)
@@ -266,11 +289,21 @@ pub fn run_round(ctx: &mut Ctx<'_>, r: u32) -> Result<Metrics> {
                 seed: ctx.seed(5000, r),
             };
             let pb = bar(steps as u64, &format!("r{r} train"), ctx.quiet);
-            let (model, report) = train_sft(start, &rows, &cfg, ctx.tok.pad_id, &ctx.device, |_, loss| {
-                pb.set_message(format!("loss {loss:.4}"));
-                pb.inc(1);
-            })
-            .map_err(|e| LoopError::Train { round: r, source: e })?;
+            let (model, report) = train_sft(
+                start,
+                &rows,
+                &cfg,
+                ctx.tok.pad_id,
+                &ctx.device,
+                |_, loss| {
+                    pb.set_message(format!("loss {loss:.4}"));
+                    pb.inc(1);
+                },
+            )
+            .map_err(|e| LoopError::Train {
+                round: r,
+                source: e,
+            })?;
             pb.finish_and_clear();
             let log = TrainLog {
                 steps,
@@ -281,7 +314,11 @@ pub fn run_round(ctx: &mut Ctx<'_>, r: u32) -> Result<Metrics> {
                 seconds: report.seconds,
                 tokens_per_s: report.tokens_per_s(),
             };
-            write_atomic(&log_path, serde_json::to_string_pretty(&log).expect("json").as_bytes()).map_err(io(&log_path))?;
+            write_atomic(
+                &log_path,
+                serde_json::to_string_pretty(&log).expect("json").as_bytes(),
+            )
+            .map_err(io(&log_path))?;
             checkpoint::save(&model_dir, &ctx.cfg, &model, &ctx.tok)?;
             Ok(log)
         },
@@ -307,8 +344,11 @@ pub fn run_round(ctx: &mut Ctx<'_>, r: u32) -> Result<Metrics> {
             let mut m = evaluate(ctx, r, &facts)?;
             let before = ctx.journal.round_seconds(r);
             m.insert("time/round_s".into(), before + t0.elapsed().as_secs_f64());
-            write_atomic(&metrics_path, serde_json::to_string_pretty(&m).expect("json").as_bytes())
-                .map_err(io(&metrics_path))?;
+            write_atomic(
+                &metrics_path,
+                serde_json::to_string_pretty(&m).expect("json").as_bytes(),
+            )
+            .map_err(io(&metrics_path))?;
             Ok(m)
         },
         read_metrics,

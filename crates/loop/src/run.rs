@@ -110,7 +110,11 @@ pub fn run(
         "cpus": std::thread::available_parallelism().map(|n| n.get()).unwrap_or(1),
     });
     let env_path = dir.join("env.json");
-    write_atomic(&env_path, serde_json::to_string_pretty(&env).expect("json").as_bytes()).map_err(io(&env_path))?;
+    write_atomic(
+        &env_path,
+        serde_json::to_string_pretty(&env).expect("json").as_bytes(),
+    )
+    .map_err(io(&env_path))?;
 
     let task = Task::build(plan)?;
     let tok = tokenizer(&dir, &task, plan)?;
@@ -160,7 +164,10 @@ pub fn load_rounds(dir: &Path) -> Result<Vec<(u32, Metrics)>> {
     for e in entries {
         let e = e.map_err(io(&rounds_dir))?;
         let name = e.file_name().to_string_lossy().into_owned();
-        let Some(r) = name.strip_prefix("round-").and_then(|x| x.parse::<u32>().ok()) else {
+        let Some(r) = name
+            .strip_prefix("round-")
+            .and_then(|x| x.parse::<u32>().ok())
+        else {
             continue;
         };
         let p = e.path().join("metrics.json");

@@ -40,7 +40,10 @@ impl Task {
                 train_size,
             } => {
                 let world = ArithmeticWorld {
-                    ops: ops.iter().map(|c| Op::parse(&c.to_string()).expect("validated")).collect(),
+                    ops: ops
+                        .iter()
+                        .map(|c| Op::parse(&c.to_string()).expect("validated"))
+                        .collect(),
                     digits: *digits,
                     ood_digits: *ood_digits,
                 };
@@ -64,7 +67,11 @@ impl Task {
                 eval_fraction,
                 max_rows,
             } => {
-                let on_error = if *skip_bad_rows { OnError::Skip } else { OnError::Fail };
+                let on_error = if *skip_bad_rows {
+                    OnError::Skip
+                } else {
+                    OnError::Fail
+                };
                 let loaded = ingest::load(std::path::Path::new(path), on_error, *chunk_chars)?;
                 let mut rows = loaded.rows;
                 if rows.len() < 2 {
@@ -75,7 +82,8 @@ impl Task {
                     .into());
                 }
                 rows.shuffle(&mut ChaCha8Rng::seed_from_u64(row_seed(plan.seed, 7001, 0)));
-                let n_eval = ((rows.len() as f64 * eval_fraction).round() as usize).clamp(1, plan.eval.eval_size.max(1));
+                let n_eval = ((rows.len() as f64 * eval_fraction).round() as usize)
+                    .clamp(1, plan.eval.eval_size.max(1));
                 let eval: Vec<Example> = rows.drain(..n_eval).collect();
                 if *max_rows > 0 {
                     rows.truncate(*max_rows);
@@ -95,13 +103,19 @@ impl Task {
 
     /// The world's verifier, if the task has one.
     pub fn verifier(&self) -> Option<fn(&str, &str) -> Option<bool>> {
-        self.world.as_ref().map(|_| arithmetic::verify as fn(&str, &str) -> Option<bool>)
+        self.world
+            .as_ref()
+            .map(|_| arithmetic::verify as fn(&str, &str) -> Option<bool>)
     }
 
     /// The prompt a real row contributes for generation: its own prompt, or a prefix of a
     /// prompt-less text.
     fn prompt_of(&self, e: &Example) -> String {
-        if e.prompt.is_empty() { prefix(&e.completion, self.prompt_chars) } else { e.prompt.clone() }
+        if e.prompt.is_empty() {
+            prefix(&e.completion, self.prompt_chars)
+        } else {
+            e.prompt.clone()
+        }
     }
 
     /// `n` generation prompts for a round (fresh world problems, or prompts/prefixes of
@@ -119,7 +133,9 @@ impl Task {
 
     /// `n` prompts from the held-out rows (cycled) for the diversity samples.
     pub fn eval_prompts(&self, n: usize) -> Vec<String> {
-        (0..n).map(|i| self.prompt_of(&self.eval[i % self.eval.len()])).collect()
+        (0..n)
+            .map(|i| self.prompt_of(&self.eval[i % self.eval.len()]))
+            .collect()
     }
 
     /// Longest answer the accuracy evals need, in characters (+1 for the stop token).

@@ -18,8 +18,10 @@ pub fn unigram_entropy(texts: &[&str]) -> f64 {
     // Sum in a fixed order so the result is reproducible bit for bit.
     let mut c: Vec<usize> = counts.into_values().collect();
     c.sort_unstable();
-    -c.iter().map(|&k| {
-        let p = k as f64 / n;
-        p * p.ln()
-    }).sum::<f64>()
+    -c.iter()
+        .map(|&k| {
+            let p = k as f64 / n;
+            p * p.ln()
+        })
+        .sum::<f64>()
 }

@@ -95,12 +95,23 @@ pub fn self_bleu_per_text(texts: &[&str], max_n: usize) -> Vec<f64> {
 fn closest_ref_length(lens: &mut BTreeMap<usize, usize>, hyp_len: usize) -> usize {
     let own = lens.get_mut(&hyp_len).expect("own length present");
     *own -= 1;
-    let below = lens.range(..=hyp_len).rev().find(|(_, c)| **c > 0).map(|(l, _)| *l);
-    let above = lens.range(hyp_len..).find(|(_, c)| **c > 0).map(|(l, _)| *l);
+    let below = lens
+        .range(..=hyp_len)
+        .rev()
+        .find(|(_, c)| **c > 0)
+        .map(|(l, _)| *l);
+    let above = lens
+        .range(hyp_len..)
+        .find(|(_, c)| **c > 0)
+        .map(|(l, _)| *l);
     *lens.get_mut(&hyp_len).expect("own length present") += 1;
     match (below, above) {
         (Some(b), Some(a)) => {
-            if hyp_len - b <= a - hyp_len { b } else { a }
+            if hyp_len - b <= a - hyp_len {
+                b
+            } else {
+                a
+            }
         }
         (Some(b), None) => b,
         (None, Some(a)) => a,
@@ -124,7 +135,11 @@ fn bleu_from_counts(num: &[u64], den: &[u64], hyp_len: usize, ref_len: usize, we
         .iter()
         .zip(den)
         .map(|(&n, &d)| {
-            let p = if n == 0 { 0.1 / d as f64 } else { n as f64 / d as f64 };
+            let p = if n == 0 {
+                0.1 / d as f64
+            } else {
+                n as f64 / d as f64
+            };
             weight * p.ln()
         })
         .sum();

@@ -2,16 +2,25 @@
 //! SmoothingFunction().method1, distinct-n and entropy on 12 real GSM8K questions; exact to
 //! 1e-12 for distinct/entropy, 1e-9 for BLEU, as the fixture README says).
 
-use didact_metrics::{distinct_n, ngram_counts, self_bleu, self_bleu::self_bleu_per_text, unigram_entropy};
+use didact_metrics::{
+    distinct_n, ngram_counts, self_bleu, self_bleu::self_bleu_per_text, unigram_entropy,
+};
 use serde_json::Value;
 
 fn fixture() -> Value {
-    let p = concat!(env!("CARGO_MANIFEST_DIR"), "/../../../shared/fixtures/text_metrics/text_metrics.json");
+    let p = concat!(
+        env!("CARGO_MANIFEST_DIR"),
+        "/../../../shared/fixtures/text_metrics/text_metrics.json"
+    );
     serde_json::from_str(&std::fs::read_to_string(p).expect("fixture")).unwrap()
 }
 
 fn sentences(v: &Value) -> Vec<String> {
-    v.as_array().unwrap().iter().map(|s| s.as_str().unwrap().to_string()).collect()
+    v.as_array()
+        .unwrap()
+        .iter()
+        .map(|s| s.as_str().unwrap().to_string())
+        .collect()
 }
 
 #[test]
@@ -24,7 +33,10 @@ fn distinct_n_matches_fixture() {
         assert!((distinct_n(&s, n) - want).abs() < 1e-12, "distinct_{n}");
         let (u, t) = ngram_counts(&s, n);
         let c = &f[format!("distinct_{n}_counts")];
-        assert_eq!((u as u64, t as u64), (c["unique"].as_u64().unwrap(), c["total"].as_u64().unwrap()));
+        assert_eq!(
+            (u as u64, t as u64),
+            (c["unique"].as_u64().unwrap(), c["total"].as_u64().unwrap())
+        );
     }
 }
 
@@ -48,7 +60,10 @@ fn self_bleu_matches_nltk() {
         assert!((got - want).abs() < 1e-9, "{key}: {got} vs {want}");
     }
     let per = self_bleu_per_text(&s, 4);
-    for (got, want) in per.iter().zip(f["self_bleu4_per_sentence"].as_array().unwrap()) {
+    for (got, want) in per
+        .iter()
+        .zip(f["self_bleu4_per_sentence"].as_array().unwrap())
+    {
         assert!((got - want.as_f64().unwrap()).abs() < 1e-9);
     }
 }

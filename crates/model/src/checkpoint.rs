@@ -76,7 +76,10 @@ pub fn config_from_hf_json(path: &Path) -> Result<LlamaConfig> {
         d_model,
         n_layers: get("num_hidden_layers")?,
         n_heads,
-        n_kv_heads: v["num_key_value_heads"].as_u64().map(|x| x as usize).unwrap_or(n_heads),
+        n_kv_heads: v["num_key_value_heads"]
+            .as_u64()
+            .map(|x| x as usize)
+            .unwrap_or(n_heads),
         d_ff: get("intermediate_size")?,
         max_seq_len: get("max_position_embeddings")?,
         rope_theta,
@@ -134,7 +137,11 @@ fn host(t: Tensor<2>) -> Result<(Vec<f32>, [usize; 2])> {
     Ok((v, dims))
 }
 
-fn push_linear(out: &mut Vec<(String, Vec<usize>, Vec<f32>)>, name: String, l: &Linear) -> Result<()> {
+fn push_linear(
+    out: &mut Vec<(String, Vec<usize>, Vec<f32>)>,
+    name: String,
+    l: &Linear,
+) -> Result<()> {
     // burn [in, out] → HF [out, in]
     let (v, [_, _]) = host(l.weight.val().transpose())?;
     let [d_in, d_out] = l.weight.val().dims();
@@ -142,7 +149,11 @@ fn push_linear(out: &mut Vec<(String, Vec<usize>, Vec<f32>)>, name: String, l: &
     Ok(())
 }
 
-fn push_vec(out: &mut Vec<(String, Vec<usize>, Vec<f32>)>, name: String, p: &Param<Tensor<1>>) -> Result<()> {
+fn push_vec(
+    out: &mut Vec<(String, Vec<usize>, Vec<f32>)>,
+    name: String,
+    p: &Param<Tensor<1>>,
+) -> Result<()> {
     let t = p.val();
     let n = t.dims()[0];
     let v = t
@@ -160,19 +171,47 @@ pub fn named_tensors(model: &Llama) -> Result<Vec<(String, Vec<usize>, Vec<f32>)
     out.push(("model.embed_tokens.weight".to_string(), dims.to_vec(), emb));
     for (i, l) in model.layers.iter().enumerate() {
         let p = format!("model.layers.{i}");
-        push_vec(&mut out, format!("{p}.input_layernorm.weight"), &l.input_layernorm.gamma)?;
-        push_linear(&mut out, format!("{p}.self_attn.q_proj.weight"), &l.attn.q_proj)?;
-        push_linear(&mut out, format!("{p}.self_attn.k_proj.weight"), &l.attn.k_proj)?;
-        push_linear(&mut out, format!("{p}.self_attn.v_proj.weight"), &l.attn.v_proj)?;
-        push_linear(&mut out, format!("{p}.self_attn.o_proj.weight"), &l.attn.o_proj)?;
+        push_vec(
+            &mut out,
+            format!("{p}.input_layernorm.weight"),
+            &l.input_layernorm.gamma,
+        )?;
+        push_linear(
+            &mut out,
+            format!("{p}.self_attn.q_proj.weight"),
+            &l.attn.q_proj,
+        )?;
+        push_linear(
+            &mut out,
+            format!("{p}.self_attn.k_proj.weight"),
+            &l.attn.k_proj,
+        )?;
+        push_linear(
+            &mut out,
+            format!("{p}.self_attn.v_proj.weight"),
+            &l.attn.v_proj,
+        )?;
+        push_linear(
+            &mut out,
+            format!("{p}.self_attn.o_proj.weight"),
+            &l.attn.o_proj,
+        )?;
         push_vec(
             &mut out,
             format!("{p}.post_attention_layernorm.weight"),
             &l.post_attention_layernorm.gamma,
         )?;
-        push_linear(&mut out, format!("{p}.mlp.gate_proj.weight"), &l.mlp.gate_proj)?;
+        push_linear(
+            &mut out,
+            format!("{p}.mlp.gate_proj.weight"),
+            &l.mlp.gate_proj,
+        )?;
         push_linear(&mut out, format!("{p}.mlp.up_proj.weight"), &l.mlp.up_proj)?;
-        push_linear(&mut out, format!("{p}.mlp.down_proj.weight"), &l.mlp.down_proj)?;
+        push_linear(
+            &mut out,
+            format!("{p}.mlp.down_proj.weight"),
+            &l.mlp.down_proj,
+        )?;
     }
     push_vec(&mut out, "model.norm.weight".to_string(), &model.norm.gamma)?;
     if let Some(head) = &model.lm_head {
@@ -185,7 +224,10 @@ pub fn named_tensors(model: &Llama) -> Result<Vec<(String, Vec<usize>, Vec<f32>)
 pub fn save(dir: &Path, cfg: &LlamaConfig, model: &Llama, tok: &Tok) -> Result<()> {
     let parent = dir.parent().unwrap_or(Path::new("."));
     std::fs::create_dir_all(parent).map_err(|e| ModelError::io(parent, e))?;
-    let name = dir.file_name().map(|n| n.to_string_lossy().into_owned()).unwrap_or_default();
+    let name = dir
+        .file_name()
+        .map(|n| n.to_string_lossy().into_owned())
+        .unwrap_or_default();
     let tmp = parent.join(format!(".{name}.{}.tmp", std::process::id()));
     if tmp.exists() {
         std::fs::remove_dir_all(&tmp).map_err(|e| ModelError::io(&tmp, e))?;
@@ -211,12 +253,15 @@ pub fn save(dir: &Path, cfg: &LlamaConfig, model: &Llama, tok: &Tok) -> Result<(
     let mut meta = std::collections::HashMap::new();
     meta.insert("format".to_string(), "pt".to_string());
     let st_path = tmp.join("model.safetensors");
-    safetensors::serialize_to_file(views, Some(meta), &st_path).map_err(|e| ModelError::Checkpoint {
-        path: st_path.clone(),
-        msg: e.to_string(),
+    safetensors::serialize_to_file(views, Some(meta), &st_path).map_err(|e| {
+        ModelError::Checkpoint {
+            path: st_path.clone(),
+            msg: e.to_string(),
+        }
     })?;
     let cfg_json = serde_json::to_string_pretty(&config_to_hf_json(cfg, tok)).expect("json");
-    std::fs::write(tmp.join("config.json"), cfg_json).map_err(|e| ModelError::io(tmp.join("config.json"), e))?;
+    std::fs::write(tmp.join("config.json"), cfg_json)
+        .map_err(|e| ModelError::io(tmp.join("config.json"), e))?;
     tok.save(&tmp.join("tokenizer.json"))?;
 
     if dir.exists() {

@@ -80,7 +80,10 @@ impl LlamaConfig {
         if self.n_heads == 0 || self.d_model % self.n_heads != 0 {
             return bad(
                 "n_heads",
-                format!("must divide d_model = {} (got {})", self.d_model, self.n_heads),
+                format!(
+                    "must divide d_model = {} (got {})",
+                    self.d_model, self.n_heads
+                ),
             );
         }
         if self.head_dim() % 2 != 0 {
@@ -89,7 +92,10 @@ impl LlamaConfig {
         if self.n_kv_heads == 0 || self.n_heads % self.n_kv_heads != 0 {
             return bad(
                 "n_kv_heads",
-                format!("must divide n_heads = {} (got {})", self.n_heads, self.n_kv_heads),
+                format!(
+                    "must divide n_heads = {} (got {})",
+                    self.n_heads, self.n_kv_heads
+                ),
             );
         }
         if self.n_layers == 0 {
@@ -204,7 +210,13 @@ impl Positions {
     }
 }
 
-fn linear(source: &mut dyn WeightSource, name: &str, d_in: usize, d_out: usize, device: &Device) -> crate::Result<Linear> {
+fn linear(
+    source: &mut dyn WeightSource,
+    name: &str,
+    d_in: usize,
+    d_out: usize,
+    device: &Device,
+) -> crate::Result<Linear> {
     // HF stores [out, in]; burn's Linear multiplies by [in, out].
     let w = source.take(name, &[d_out, d_in])?;
     let t = Tensor::<2>::from_data(TensorData::new(w, [d_out, d_in]), device).transpose();
@@ -214,7 +226,13 @@ fn linear(source: &mut dyn WeightSource, name: &str, d_in: usize, d_out: usize, 
     })
 }
 
-fn rms_norm(source: &mut dyn WeightSource, name: &str, d: usize, eps: f64, device: &Device) -> crate::Result<RmsNorm> {
+fn rms_norm(
+    source: &mut dyn WeightSource,
+    name: &str,
+    d: usize,
+    eps: f64,
+    device: &Device,
+) -> crate::Result<RmsNorm> {
     let w = source.take(name, &[d])?;
     Ok(RmsNorm {
         gamma: Param::from_tensor(Tensor::<1>::from_data(TensorData::new(w, [d]), device)),
@@ -246,7 +264,11 @@ fn rope_tables(cfg: &LlamaConfig, device: &Device) -> (Tensor<2>, Tensor<2>) {
 
 impl Llama {
     /// Build the model, pulling every tensor from `source` by its HF name.
-    pub fn from_source(cfg: &LlamaConfig, source: &mut dyn WeightSource, device: &Device) -> crate::Result<Self> {
+    pub fn from_source(
+        cfg: &LlamaConfig,
+        source: &mut dyn WeightSource,
+        device: &Device,
+    ) -> crate::Result<Self> {
         cfg.check()?;
         let (d, v, hd) = (cfg.d_model, cfg.vocab_size, cfg.head_dim());
         let emb = source.take("model.embed_tokens.weight", &[v, d])?;
@@ -257,12 +279,42 @@ impl Llama {
         for i in 0..cfg.n_layers {
             let p = format!("model.layers.{i}");
             layers.push(Block {
-                input_layernorm: rms_norm(source, &format!("{p}.input_layernorm.weight"), d, cfg.norm_eps, device)?,
+                input_layernorm: rms_norm(
+                    source,
+                    &format!("{p}.input_layernorm.weight"),
+                    d,
+                    cfg.norm_eps,
+                    device,
+                )?,
                 attn: Attention {
-                    q_proj: linear(source, &format!("{p}.self_attn.q_proj.weight"), d, cfg.n_heads * hd, device)?,
-                    k_proj: linear(source, &format!("{p}.self_attn.k_proj.weight"), d, cfg.n_kv_heads * hd, device)?,
-                    v_proj: linear(source, &format!("{p}.self_attn.v_proj.weight"), d, cfg.n_kv_heads * hd, device)?,
-                    o_proj: linear(source, &format!("{p}.self_attn.o_proj.weight"), cfg.n_heads * hd, d, device)?,
+                    q_proj: linear(
+                        source,
+                        &format!("{p}.self_attn.q_proj.weight"),
+                        d,
+                        cfg.n_heads * hd,
+                        device,
+                    )?,
+                    k_proj: linear(
+                        source,
+                        &format!("{p}.self_attn.k_proj.weight"),
+                        d,
+                        cfg.n_kv_heads * hd,
+                        device,
+                    )?,
+                    v_proj: linear(
+                        source,
+                        &format!("{p}.self_attn.v_proj.weight"),
+                        d,
+                        cfg.n_kv_heads * hd,
+                        device,
+                    )?,
+                    o_proj: linear(
+                        source,
+                        &format!("{p}.self_attn.o_proj.weight"),
+                        cfg.n_heads * hd,
+                        d,
+                        device,
+                    )?,
                     n_heads: cfg.n_heads,
                     n_kv_heads: cfg.n_kv_heads,
                     head_dim: hd,
@@ -275,9 +327,27 @@ impl Llama {
                     device,
                 )?,
                 mlp: SwiGlu {
-                    gate_proj: linear(source, &format!("{p}.mlp.gate_proj.weight"), d, cfg.ffn_dim(), device)?,
-                    up_proj: linear(source, &format!("{p}.mlp.up_proj.weight"), d, cfg.ffn_dim(), device)?,
-                    down_proj: linear(source, &format!("{p}.mlp.down_proj.weight"), cfg.ffn_dim(), d, device)?,
+                    gate_proj: linear(
+                        source,
+                        &format!("{p}.mlp.gate_proj.weight"),
+                        d,
+                        cfg.ffn_dim(),
+                        device,
+                    )?,
+                    up_proj: linear(
+                        source,
+                        &format!("{p}.mlp.up_proj.weight"),
+                        d,
+                        cfg.ffn_dim(),
+                        device,
+                    )?,
+                    down_proj: linear(
+                        source,
+                        &format!("{p}.mlp.down_proj.weight"),
+                        cfg.ffn_dim(),
+                        d,
+                        device,
+                    )?,
                 },
             });
         }
@@ -302,19 +372,33 @@ impl Llama {
     ///
     /// # Shapes
     /// - `tokens`: `[B, T]` → `[B, T, d_model]`
-    pub fn hidden(&self, tokens: Tensor<2, Int>, pos: &Positions, mut cache: Option<&mut KvCache>) -> Tensor<3> {
+    pub fn hidden(
+        &self,
+        tokens: Tensor<2, Int>,
+        pos: &Positions,
+        mut cache: Option<&mut KvCache>,
+    ) -> Tensor<3> {
         let [b, t] = tokens.dims();
         let hd = self.rope_cos.dims()[1];
         // RoPE rows for these positions: [B or 1, 1, T, hd]
         let (cos, sin) = match &pos.ids {
             None => (
-                self.rope_cos.clone().narrow(0, pos.start, t).reshape([1, 1, t, hd]),
-                self.rope_sin.clone().narrow(0, pos.start, t).reshape([1, 1, t, hd]),
+                self.rope_cos
+                    .clone()
+                    .narrow(0, pos.start, t)
+                    .reshape([1, 1, t, hd]),
+                self.rope_sin
+                    .clone()
+                    .narrow(0, pos.start, t)
+                    .reshape([1, 1, t, hd]),
             ),
             Some(ids) => {
                 let flat = ids.clone().reshape([b * t]);
                 (
-                    self.rope_cos.clone().select(0, flat.clone()).reshape([b, 1, t, hd]),
+                    self.rope_cos
+                        .clone()
+                        .select(0, flat.clone())
+                        .reshape([b, 1, t, hd]),
                     self.rope_sin.clone().select(0, flat).reshape([b, 1, t, hd]),
                 )
             }
@@ -330,7 +414,9 @@ impl Llama {
                 layer_cache,
             );
             x = x + h;
-            let h = layer.mlp.forward(layer.post_attention_layernorm.forward(x.clone()));
+            let h = layer
+                .mlp
+                .forward(layer.post_attention_layernorm.forward(x.clone()));
             x = x + h;
         }
         self.norm.forward(x)
@@ -347,7 +433,10 @@ impl Llama {
                 let [b, t, d] = hidden.dims();
                 let w = self.embed_tokens.weight.val(); // [V, D]
                 let v = w.dims()[0];
-                hidden.reshape([b * t, d]).matmul(w.transpose()).reshape([b, t, v])
+                hidden
+                    .reshape([b * t, d])
+                    .matmul(w.transpose())
+                    .reshape([b, t, v])
             }
         }
     }
@@ -379,9 +468,21 @@ impl Attention {
     ) -> Tensor<3> {
         let [b, t, _] = x.dims();
         let (h, kv, hd) = (self.n_heads, self.n_kv_heads, self.head_dim);
-        let q = self.q_proj.forward(x.clone()).reshape([b, t, h, hd]).swap_dims(1, 2); // [B, H, T, hd]
-        let k = self.k_proj.forward(x.clone()).reshape([b, t, kv, hd]).swap_dims(1, 2); // [B, KV, T, hd]
-        let v = self.v_proj.forward(x).reshape([b, t, kv, hd]).swap_dims(1, 2); // [B, KV, T, hd]
+        let q = self
+            .q_proj
+            .forward(x.clone())
+            .reshape([b, t, h, hd])
+            .swap_dims(1, 2); // [B, H, T, hd]
+        let k = self
+            .k_proj
+            .forward(x.clone())
+            .reshape([b, t, kv, hd])
+            .swap_dims(1, 2); // [B, KV, T, hd]
+        let v = self
+            .v_proj
+            .forward(x)
+            .reshape([b, t, kv, hd])
+            .swap_dims(1, 2); // [B, KV, T, hd]
         let q = apply_rope(q, cos, sin);
         let k = apply_rope(k, cos, sin);
         let had_cache;
@@ -405,8 +506,14 @@ impl Attention {
             (k, v)
         } else {
             let rep = h / kv;
-            let k = k.unsqueeze_dim::<5>(2).expand([b, kv, rep, t_k, hd]).reshape([b, h, t_k, hd]);
-            let v = v.unsqueeze_dim::<5>(2).expand([b, kv, rep, t_k, hd]).reshape([b, h, t_k, hd]);
+            let k = k
+                .unsqueeze_dim::<5>(2)
+                .expand([b, kv, rep, t_k, hd])
+                .reshape([b, h, t_k, hd]);
+            let v = v
+                .unsqueeze_dim::<5>(2)
+                .expand([b, kv, rep, t_k, hd])
+                .reshape([b, h, t_k, hd]);
             (k, v)
         };
         let mask = mask.map(|m| m.expand([b, h, t, t_k]));
@@ -419,7 +526,8 @@ impl Attention {
             is_causal,
         };
         let out = attention(q, k, v, mask, None, opts); // [B, H, T, hd]
-        self.o_proj.forward(out.swap_dims(1, 2).reshape([b, t, h * hd]))
+        self.o_proj
+            .forward(out.swap_dims(1, 2).reshape([b, t, h * hd]))
     }
 }
 

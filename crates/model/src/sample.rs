@@ -56,7 +56,10 @@ pub fn pick_token(logits: &[f32], p: &SamplingParams, rng: &mut ChaCha8Rng) -> u
         idx.truncate(p.top_k);
     }
     let max = logits[idx[0]] as f64;
-    let mut probs: Vec<f64> = idx.iter().map(|&i| ((logits[i] as f64 - max) * inv_t).exp()).collect();
+    let mut probs: Vec<f64> = idx
+        .iter()
+        .map(|&i| ((logits[i] as f64 - max) * inv_t).exp())
+        .collect();
     let total: f64 = probs.iter().sum();
     probs.iter_mut().for_each(|x| *x /= total);
     if p.top_p < 1.0 {
@@ -111,7 +114,9 @@ pub fn generate_batch(
     }
     let l = prompts.iter().map(|p| p.len()).max().unwrap_or(0);
     if prompts.iter().any(|p| p.is_empty()) {
-        return Err(ModelError::Config("empty prompt in generation batch".into()));
+        return Err(ModelError::Config(
+            "empty prompt in generation batch".into(),
+        ));
     }
     crate::llama::check_len_raw(l, max_seq_len)?;
     let max_new = params.max_new_tokens.min(max_seq_len - l);
@@ -141,7 +146,10 @@ pub fn generate_batch(
         Positions {
             ids: Some(Tensor::from_data(TensorData::new(pos, [b, l]), device)),
             start: 0,
-            mask: Some(Tensor::<4, Bool>::from_data(TensorData::new(mask, [b, 1, l, l]), device)),
+            mask: Some(Tensor::<4, Bool>::from_data(
+                TensorData::new(mask, [b, 1, l, l]),
+                device,
+            )),
         }
     } else {
         Positions::causal()
@@ -150,7 +158,10 @@ pub fn generate_batch(
     let mut cache = KvCache::new(model.n_layers());
     let hidden = model.hidden(tokens, &prefill_pos, Some(&mut cache)); // [B, L, D]
     let mut logits = last_logits(model, hidden)?; // B × V on the host
-    let mut rngs: Vec<ChaCha8Rng> = seeds.iter().map(|&s| ChaCha8Rng::seed_from_u64(s)).collect();
+    let mut rngs: Vec<ChaCha8Rng> = seeds
+        .iter()
+        .map(|&s| ChaCha8Rng::seed_from_u64(s))
+        .collect();
     let mut out: Vec<Generation> = (0..b)
         .map(|_| Generation {
             tokens: vec![],
@@ -189,7 +200,10 @@ pub fn generate_batch(
             Positions {
                 ids: Some(Tensor::from_data(TensorData::new(pos, [b, 1]), device)),
                 start: 0,
-                mask: Some(Tensor::<4, Bool>::from_data(TensorData::new(mask, [b, 1, 1, t_k]), device)),
+                mask: Some(Tensor::<4, Bool>::from_data(
+                    TensorData::new(mask, [b, 1, 1, t_k]),
+                    device,
+                )),
             }
         } else {
             Positions {
@@ -242,12 +256,17 @@ pub fn generate_all(
         }
         on_batch(chunk.len());
     }
-    Ok(out.into_iter().map(|g| g.expect("every prompt generated")).collect())
+    Ok(out
+        .into_iter()
+        .map(|g| g.expect("every prompt generated"))
+        .collect())
 }
 
 /// Mix a run seed with a stream index into an independent per-row seed (SplitMix64).
 pub fn row_seed(seed: u64, stream: u64, index: u64) -> u64 {
-    let mut z = seed ^ stream.wrapping_mul(0x9E37_79B9_7F4A_7C15) ^ index.wrapping_mul(0xBF58_476D_1CE4_E5B9);
+    let mut z = seed
+        ^ stream.wrapping_mul(0x9E37_79B9_7F4A_7C15)
+        ^ index.wrapping_mul(0xBF58_476D_1CE4_E5B9);
     z = (z ^ (z >> 30)).wrapping_mul(0xBF58_476D_1CE4_E5B9);
     z = (z ^ (z >> 27)).wrapping_mul(0x94D0_49BB_1331_11EB);
     z ^ (z >> 31)
@@ -270,14 +289,20 @@ mod tests {
     #[test]
     fn greedy_is_argmax() {
         let mut rng = ChaCha8Rng::seed_from_u64(0);
-        assert_eq!(pick_token(&[0.1, 3.0, 2.0], &params(0.0, 0, 1.0), &mut rng), 1);
+        assert_eq!(
+            pick_token(&[0.1, 3.0, 2.0], &params(0.0, 0, 1.0), &mut rng),
+            1
+        );
     }
 
     #[test]
     fn top_k_one_is_greedy() {
         let mut rng = ChaCha8Rng::seed_from_u64(0);
         for _ in 0..50 {
-            assert_eq!(pick_token(&[0.1, 3.0, 2.9], &params(5.0, 1, 1.0), &mut rng), 1);
+            assert_eq!(
+                pick_token(&[0.1, 3.0, 2.9], &params(5.0, 1, 1.0), &mut rng),
+                1
+            );
         }
     }
 
@@ -299,7 +324,9 @@ mod tests {
         let logits = [0.0f32, (3.0f32).ln()]; // probs 0.25 / 0.75
         let mut rng = ChaCha8Rng::seed_from_u64(2);
         let n = 20000;
-        let ones = (0..n).filter(|_| pick_token(&logits, &params(1.0, 0, 1.0), &mut rng) == 1).count();
+        let ones = (0..n)
+            .filter(|_| pick_token(&logits, &params(1.0, 0, 1.0), &mut rng) == 1)
+            .count();
         let frac = ones as f64 / n as f64;
         assert!((frac - 0.75).abs() < 0.015, "{frac}");
     }

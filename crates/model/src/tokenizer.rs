@@ -6,8 +6,8 @@ use crate::error::{ModelError, Result};
 use std::path::Path;
 use tokenizers::decoders::byte_level::ByteLevel as ByteLevelDecoder;
 use tokenizers::decoders::fuse::Fuse;
-use tokenizers::models::bpe::{BPE, BpeTrainerBuilder, Vocab};
 use tokenizers::models::TrainerWrapper;
+use tokenizers::models::bpe::{BPE, BpeTrainerBuilder, Vocab};
 use tokenizers::pre_tokenizers::byte_level::ByteLevel;
 use tokenizers::{AddedToken, Tokenizer};
 
@@ -49,11 +49,13 @@ impl Tok {
             .map_err(tk_err)?;
         let mut inner = Tokenizer::new(bpe);
         inner.with_decoder(Some(Fuse::new()));
-        inner.add_special_tokens([
-            AddedToken::from(PAD, true),
-            AddedToken::from(EOS, true),
-            AddedToken::from(UNK, true),
-        ]).map_err(tk_err)?;
+        inner
+            .add_special_tokens([
+                AddedToken::from(PAD, true),
+                AddedToken::from(EOS, true),
+                AddedToken::from(UNK, true),
+            ])
+            .map_err(tk_err)?;
         Self::wrap(inner)
     }
 
@@ -90,8 +92,14 @@ impl Tok {
 
     fn wrap(inner: Tokenizer) -> Result<Self> {
         let find = |names: &[&str]| names.iter().find_map(|n| inner.token_to_id(n));
-        let eos_id = find(&[EOS, "</s>", "<|endoftext|>", "<|im_end|>", "<|end_of_text|>"])
-            .ok_or_else(|| ModelError::Tokenizer("no end-of-sequence token found".into()))?;
+        let eos_id = find(&[
+            EOS,
+            "</s>",
+            "<|endoftext|>",
+            "<|im_end|>",
+            "<|end_of_text|>",
+        ])
+        .ok_or_else(|| ModelError::Tokenizer("no end-of-sequence token found".into()))?;
         let pad_id = find(&[PAD, "<|pad|>", "<unk>"]).unwrap_or(eos_id);
         Ok(Tok {
             inner,
@@ -144,7 +152,10 @@ mod tests {
         let p = dir.join("tokenizer.json");
         tok.save(&p).unwrap();
         let back = Tok::load(&p).unwrap();
-        assert_eq!(back.encode("12*3=36").unwrap(), tok.encode("12*3=36").unwrap());
+        assert_eq!(
+            back.encode("12*3=36").unwrap(),
+            tok.encode("12*3=36").unwrap()
+        );
         assert_eq!(back.eos_id, 1);
         std::fs::remove_dir_all(&dir).unwrap();
     }
@@ -183,7 +194,11 @@ mod tests {
             let got = tok.encode(text, false).unwrap();
             assert_eq!(got.get_ids(), &want[..], "text {text:?}");
             let decoded = tok.decode(&want, true).unwrap();
-            assert_eq!(decoded, case["decoded"].as_str().unwrap(), "decode {text:?}");
+            assert_eq!(
+                decoded,
+                case["decoded"].as_str().unwrap(),
+                "decode {text:?}"
+            );
             let kept = tok.decode(&want, false).unwrap();
             assert_eq!(kept, case["decoded_keep_special"].as_str().unwrap());
         }

@@ -65,9 +65,11 @@ impl SafetensorsSource {
 
 impl WeightSource for SafetensorsSource {
     fn take(&mut self, name: &str, shape: &[usize]) -> Result<Vec<f32>> {
-        let st = safetensors::SafeTensors::deserialize(&self.bytes).map_err(|e| ModelError::Checkpoint {
-            path: self.path.clone(),
-            msg: e.to_string(),
+        let st = safetensors::SafeTensors::deserialize(&self.bytes).map_err(|e| {
+            ModelError::Checkpoint {
+                path: self.path.clone(),
+                msg: e.to_string(),
+            }
         })?;
         let view = st.tensor(name).map_err(|_| ModelError::Checkpoint {
             path: self.path.clone(),
@@ -76,7 +78,11 @@ impl WeightSource for SafetensorsSource {
         if view.shape() != shape {
             return Err(ModelError::Checkpoint {
                 path: self.path.clone(),
-                msg: format!("tensor `{name}` has shape {:?}, expected {:?}", view.shape(), shape),
+                msg: format!(
+                    "tensor `{name}` has shape {:?}, expected {:?}",
+                    view.shape(),
+                    shape
+                ),
             });
         }
         let data = view.data();
@@ -141,7 +147,9 @@ mod tests {
         let c = RandomInit::new(8, 0.02).take("x.weight", &[4, 4]).unwrap();
         assert_eq!(a, b);
         assert_ne!(a, c);
-        let norm = RandomInit::new(7, 0.02).take("model.norm.weight", &[3]).unwrap();
+        let norm = RandomInit::new(7, 0.02)
+            .take("model.norm.weight", &[3])
+            .unwrap();
         assert_eq!(norm, vec![1.0; 3]);
     }
 }

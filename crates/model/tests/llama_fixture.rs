@@ -3,8 +3,8 @@
 //! expected values from transformers 5.23.0, see that folder's README.md).
 
 use didact_model::burn::tensor::{Device, Int, Tensor, TensorData};
-use didact_model::sample::{SamplingParams, generate_batch};
 use didact_model::checkpoint;
+use didact_model::sample::{SamplingParams, generate_batch};
 use serde_json::Value;
 use std::path::PathBuf;
 
@@ -13,11 +13,16 @@ fn fixture() -> PathBuf {
 }
 
 fn expected() -> Value {
-    serde_json::from_str(&std::fs::read_to_string(fixture().join("expected.json")).unwrap()).unwrap()
+    serde_json::from_str(&std::fs::read_to_string(fixture().join("expected.json")).unwrap())
+        .unwrap()
 }
 
 fn ids(v: &Value) -> Vec<u32> {
-    v.as_array().unwrap().iter().map(|x| x.as_u64().unwrap() as u32).collect()
+    v.as_array()
+        .unwrap()
+        .iter()
+        .map(|x| x.as_u64().unwrap() as u32)
+        .collect()
 }
 
 #[test]
@@ -43,7 +48,11 @@ fn logits_match_transformers_within_1e4() {
             .map(|c| f32::from_le_bytes([c[0], c[1], c[2], c[3]]))
             .collect();
         assert_eq!(logits.len(), want.len());
-        let max = logits.iter().zip(&want).map(|(a, b)| (a - b).abs()).fold(0f32, f32::max);
+        let max = logits
+            .iter()
+            .zip(&want)
+            .map(|(a, b)| (a - b).abs())
+            .fold(0f32, f32::max);
         assert!(max <= 1e-4, "{name}: max |Δlogit| = {max}");
     }
 }
@@ -58,14 +67,37 @@ fn greedy_with_kv_cache_matches_transformers() {
     let prompts: Vec<Vec<u32>> = cases.iter().map(|c| ids(&c["input_ids"])).collect();
     let seeds = vec![0; prompts.len()];
     let params = SamplingParams::greedy(16, None);
-    let gens = generate_batch(&ck.model, ck.config.max_seq_len, &prompts, &seeds, &params, 0, &device).unwrap();
+    let gens = generate_batch(
+        &ck.model,
+        ck.config.max_seq_len,
+        &prompts,
+        &seeds,
+        &params,
+        0,
+        &device,
+    )
+    .unwrap();
     for (c, g) in cases.iter().zip(&gens) {
-        assert_eq!(g.tokens, ids(&c["greedy_16"]), "prompt {:?}", ids(&c["input_ids"]));
+        assert_eq!(
+            g.tokens,
+            ids(&c["greedy_16"]),
+            "prompt {:?}",
+            ids(&c["input_ids"])
+        );
     }
     // And one prompt at a time (no padding path).
     for c in &cases {
         let p = vec![ids(&c["input_ids"])];
-        let g = generate_batch(&ck.model, ck.config.max_seq_len, &p, &[0], &params, 0, &device).unwrap();
+        let g = generate_batch(
+            &ck.model,
+            ck.config.max_seq_len,
+            &p,
+            &[0],
+            &params,
+            0,
+            &device,
+        )
+        .unwrap();
         assert_eq!(g[0].tokens, ids(&c["greedy_16"]));
     }
 }
@@ -78,8 +110,14 @@ fn save_then_load_gives_identical_logits() {
     checkpoint::save(&dir, &ck.config, &ck.model, &ck.tokenizer).unwrap();
     let back = checkpoint::load(&dir, &device).unwrap();
     assert_eq!(back.config, ck.config);
-    let tokens = Tensor::<2, Int>::from_data(TensorData::new(vec![5i64, 17, 300, 2], [1, 4]), &device);
-    let a: Vec<f32> = ck.model.forward(tokens.clone()).into_data().try_to_vec().unwrap();
+    let tokens =
+        Tensor::<2, Int>::from_data(TensorData::new(vec![5i64, 17, 300, 2], [1, 4]), &device);
+    let a: Vec<f32> = ck
+        .model
+        .forward(tokens.clone())
+        .into_data()
+        .try_to_vec()
+        .unwrap();
     let b: Vec<f32> = back.model.forward(tokens).into_data().try_to_vec().unwrap();
     assert_eq!(a, b);
     std::fs::remove_dir_all(&dir).unwrap();

@@ -43,8 +43,14 @@ pub fn parse_override(arg: &str) -> Result<(Vec<String>, toml::Value), RecipeErr
         arg: arg.to_string(),
         msg: msg.to_string(),
     };
-    let (key, value) = arg.split_once('=').ok_or_else(|| bad("expected section.key=value"))?;
-    let path: Vec<String> = key.trim().split('.').map(|s| s.trim().to_string()).collect();
+    let (key, value) = arg
+        .split_once('=')
+        .ok_or_else(|| bad("expected section.key=value"))?;
+    let path: Vec<String> = key
+        .trim()
+        .split('.')
+        .map(|s| s.trim().to_string())
+        .collect();
     if path.len() != 2 || path.iter().any(|p| p.is_empty()) {
         return Err(bad("the key must be `section.key`"));
     }
@@ -74,10 +80,12 @@ pub fn load_str(text: &str, file: &str, sets: &[String]) -> Result<Loaded, Recip
         let section = table
             .entry(path[0].clone())
             .or_insert_with(|| toml::Value::Table(toml::Table::new()));
-        let section = section.as_table_mut().ok_or_else(|| RecipeError::Override {
-            arg: arg.clone(),
-            msg: format!("`{}` is not a table", path[0]),
-        })?;
+        let section = section
+            .as_table_mut()
+            .ok_or_else(|| RecipeError::Override {
+                arg: arg.clone(),
+                msg: format!("`{}` is not a table", path[0]),
+            })?;
         section.insert(path[1].clone(), value);
         let check: Result<RecipeFile, _> = toml::Value::Table(table.clone()).try_into();
         if let Err(e) = check {
@@ -88,16 +96,22 @@ pub fn load_str(text: &str, file: &str, sets: &[String]) -> Result<Loaded, Recip
         }
         overridden.push(path.join("."));
     }
-    let resolved: RecipeFile = toml::Value::Table(table).try_into().map_err(|e: toml::de::Error| RecipeError::Parse {
-        file: file.to_string(),
-        msg: e.to_string(),
-    })?;
+    let resolved: RecipeFile =
+        toml::Value::Table(table)
+            .try_into()
+            .map_err(|e: toml::de::Error| RecipeError::Parse {
+                file: file.to_string(),
+                msg: e.to_string(),
+            })?;
     let lines = Lines {
         text: text.to_string(),
         doc: toml_edit::Document::parse(text.to_string()).ok(),
     };
     let plan = resolve(&resolved, file, &lines, &overridden)?;
-    Ok(Loaded { file: resolved, plan })
+    Ok(Loaded {
+        file: resolved,
+        plan,
+    })
 }
 
 /// Load a recipe file.
@@ -128,7 +142,9 @@ mod tests {
 
     #[test]
     fn unknown_key_names_file_key_and_line() {
-        let e = load_str("[run]\nseed = 1\n\n[train]\nlr2 = 0.1\n", "r.toml", &[]).unwrap_err().to_string();
+        let e = load_str("[run]\nseed = 1\n\n[train]\nlr2 = 0.1\n", "r.toml", &[])
+            .unwrap_err()
+            .to_string();
         assert!(e.starts_with("r.toml:"), "{e}");
         assert!(e.contains("line 5"), "{e}");
         assert!(e.contains("unknown field `lr2`"), "{e}");
@@ -136,43 +152,79 @@ mod tests {
 
     #[test]
     fn unknown_section_is_rejected() {
-        let e = load_str("[trian]\nlr = 0.1\n", "r.toml", &[]).unwrap_err().to_string();
+        let e = load_str("[trian]\nlr = 0.1\n", "r.toml", &[])
+            .unwrap_err()
+            .to_string();
         assert!(e.contains("unknown field `trian`"), "{e}");
     }
 
     #[test]
     fn wrong_type_names_line() {
-        let e = load_str("[train]\n\nlr = \"fast\"\n", "r.toml", &[]).unwrap_err().to_string();
+        let e = load_str("[train]\n\nlr = \"fast\"\n", "r.toml", &[])
+            .unwrap_err()
+            .to_string();
         assert!(e.contains("line 3"), "{e}");
         assert!(e.contains("invalid type"), "{e}");
     }
 
     #[test]
     fn out_of_range_names_key_line_and_expectation() {
-        let e = load_str("[mix]\nmode = \"ratio\"\nsynthetic_ratio = 1.5\n", "r.toml", &[])
+        let e = load_str(
+            "[mix]\nmode = \"ratio\"\nsynthetic_ratio = 1.5\n",
+            "r.toml",
+            &[],
+        )
+        .unwrap_err()
+        .to_string();
+        assert_eq!(
+            e,
+            "r.toml: `mix.synthetic_ratio` (line 3): expected a fraction in [0, 1]"
+        );
+        let e = load_str("[mix]\nmode = \"mixed\"\n", "r.toml", &[])
             .unwrap_err()
             .to_string();
-        assert_eq!(e, "r.toml: `mix.synthetic_ratio` (line 3): expected a fraction in [0, 1]");
-        let e = load_str("[mix]\nmode = \"mixed\"\n", "r.toml", &[]).unwrap_err().to_string();
-        assert!(e.contains("`mix.mode` (line 2): expected one of \"replace\""), "{e}");
-        let e = load_str("[model]\nd_model = 100\nn_heads = 3\n", "r.toml", &[]).unwrap_err().to_string();
+        assert!(
+            e.contains("`mix.mode` (line 2): expected one of \"replace\""),
+            "{e}"
+        );
+        let e = load_str("[model]\nd_model = 100\nn_heads = 3\n", "r.toml", &[])
+            .unwrap_err()
+            .to_string();
         assert!(e.contains("`model.n_heads` (line 3)"), "{e}");
     }
 
     #[test]
     fn overrides_apply_and_are_validated() {
-        let sets = vec!["run.rounds=5".to_string(), "mix.mode=replace".to_string(), "run.name=\"x y\"".to_string()];
+        let sets = vec![
+            "run.rounds=5".to_string(),
+            "mix.mode=replace".to_string(),
+            "run.name=\"x y\"".to_string(),
+        ];
         let l = load_str("[run]\nrounds = 2\n", "r.toml", &sets).unwrap();
         assert_eq!(l.plan.rounds, 5);
         assert_eq!(l.plan.mix, Mix::Replace);
         assert_eq!(l.plan.name, "x y");
-        let e = load_str("", "r.toml", &["train.lr=2.0".into()]).unwrap_err().to_string();
-        assert_eq!(e, "r.toml: `train.lr` (--set): expected a learning rate in (0, 1]");
-        let e = load_str("", "r.toml", &["train.nope=1".into()]).unwrap_err().to_string();
-        assert!(e.starts_with("--set train.nope=1:") && e.contains("unknown field `nope`"), "{e}");
-        let e = load_str("", "r.toml", &["rounds=1".into()]).unwrap_err().to_string();
+        let e = load_str("", "r.toml", &["train.lr=2.0".into()])
+            .unwrap_err()
+            .to_string();
+        assert_eq!(
+            e,
+            "r.toml: `train.lr` (--set): expected a learning rate in (0, 1]"
+        );
+        let e = load_str("", "r.toml", &["train.nope=1".into()])
+            .unwrap_err()
+            .to_string();
+        assert!(
+            e.starts_with("--set train.nope=1:") && e.contains("unknown field `nope`"),
+            "{e}"
+        );
+        let e = load_str("", "r.toml", &["rounds=1".into()])
+            .unwrap_err()
+            .to_string();
         assert!(e.contains("section.key"), "{e}");
-        let e = load_str("", "r.toml", &["run.rounds=many".into()]).unwrap_err().to_string();
+        let e = load_str("", "r.toml", &["run.rounds=many".into()])
+            .unwrap_err()
+            .to_string();
         assert!(e.contains("invalid type"), "{e}");
     }
 

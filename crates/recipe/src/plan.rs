@@ -95,10 +95,20 @@ impl Checker<'_> {
     }
 
     fn check(&self, ok: bool, section: &str, key: &str, expected: &str) -> Result<(), RecipeError> {
-        if ok { Ok(()) } else { Err(self.err(section, key, expected)) }
+        if ok {
+            Ok(())
+        } else {
+            Err(self.err(section, key, expected))
+        }
     }
 
-    fn one_of(&self, v: &str, allowed: &[&str], section: &str, key: &str) -> Result<(), RecipeError> {
+    fn one_of(
+        &self,
+        v: &str,
+        allowed: &[&str],
+        section: &str,
+        key: &str,
+    ) -> Result<(), RecipeError> {
         let quoted: Vec<String> = allowed.iter().map(|a| format!("\"{a}\"")).collect();
         self.check(
             allowed.contains(&v),
@@ -112,18 +122,42 @@ impl Checker<'_> {
 pub const DEVICES: &[&str] = &["cpu", "flex", "ndarray", "cuda", "tch"];
 
 /// Validate a resolved recipe into a plan.
-pub fn resolve(f: &RecipeFile, file: &str, lines: &dyn KeyLines, overridden: &[String]) -> Result<RunPlan, RecipeError> {
-    let c = Checker { file, lines, overridden };
+pub fn resolve(
+    f: &RecipeFile,
+    file: &str,
+    lines: &dyn KeyLines,
+    overridden: &[String],
+) -> Result<RunPlan, RecipeError> {
+    let c = Checker {
+        file,
+        lines,
+        overridden,
+    };
     // [run]
-    c.check(!f.run.name.is_empty() && !f.run.name.contains('/'), "run", "name", "a non-empty name without `/`")?;
+    c.check(
+        !f.run.name.is_empty() && !f.run.name.contains('/'),
+        "run",
+        "name",
+        "a non-empty name without `/`",
+    )?;
     c.check(f.run.rounds <= 1000, "run", "rounds", "0..=1000")?;
     c.one_of(&f.run.device, DEVICES, "run", "device")?;
-    c.check(f.run.threads <= 1024, "run", "threads", "0 (all cores) ..= 1024")?;
+    c.check(
+        f.run.threads <= 1024,
+        "run",
+        "threads",
+        "0 (all cores) ..= 1024",
+    )?;
 
     // source
     let source = if f.data.path.is_empty() {
         c.one_of(&f.world.kind, &["arithmetic"], "world", "kind")?;
-        c.check(!f.world.ops.is_empty(), "world", "ops", "a non-empty list of \"+\", \"-\", \"*\"")?;
+        c.check(
+            !f.world.ops.is_empty(),
+            "world",
+            "ops",
+            "a non-empty list of \"+\", \"-\", \"*\"",
+        )?;
         let mut ops = Vec::new();
         for o in &f.world.ops {
             c.check(
@@ -135,7 +169,12 @@ pub fn resolve(f: &RecipeFile, file: &str, lines: &dyn KeyLines, overridden: &[S
             ops.push(o.chars().next().expect("checked"));
         }
         let [a, b] = f.world.digits;
-        c.check((1..=9).contains(&a) && a <= b && b <= 9, "world", "digits", "[min, max] with 1 <= min <= max <= 9")?;
+        c.check(
+            (1..=9).contains(&a) && a <= b && b <= 9,
+            "world",
+            "digits",
+            "[min, max] with 1 <= min <= max <= 9",
+        )?;
         let [oa, ob] = f.world.ood_digits;
         c.check(
             (1..=9).contains(&oa) && oa <= ob && ob <= 9,
@@ -170,13 +209,26 @@ pub fn resolve(f: &RecipeFile, file: &str, lines: &dyn KeyLines, overridden: &[S
 
     // [model]
     let m = &f.model;
-    c.check(m.d_model >= 8 && m.d_model <= 65536, "model", "d_model", "8..=65536")?;
-    c.check(m.n_layers >= 1 && m.n_layers <= 256, "model", "n_layers", "1..=256")?;
+    c.check(
+        m.d_model >= 8 && m.d_model <= 65536,
+        "model",
+        "d_model",
+        "8..=65536",
+    )?;
+    c.check(
+        m.n_layers >= 1 && m.n_layers <= 256,
+        "model",
+        "n_layers",
+        "1..=256",
+    )?;
     c.check(
         m.n_heads >= 1 && m.d_model % m.n_heads == 0 && (m.d_model / m.n_heads) % 2 == 0,
         "model",
         "n_heads",
-        &format!("a divisor of d_model = {} giving an even head size", m.d_model),
+        &format!(
+            "a divisor of d_model = {} giving an even head size",
+            m.d_model
+        ),
     )?;
     c.check(
         m.n_kv_heads >= 1 && m.n_heads % m.n_kv_heads == 0,
@@ -184,10 +236,20 @@ pub fn resolve(f: &RecipeFile, file: &str, lines: &dyn KeyLines, overridden: &[S
         "n_kv_heads",
         &format!("a divisor of n_heads = {}", m.n_heads),
     )?;
-    c.check(m.max_seq_len >= 8 && m.max_seq_len <= 131072, "model", "max_seq_len", "8..=131072")?;
+    c.check(
+        m.max_seq_len >= 8 && m.max_seq_len <= 131072,
+        "model",
+        "max_seq_len",
+        "8..=131072",
+    )?;
     c.check(m.rope_theta > 0.0, "model", "rope_theta", "> 0")?;
     c.one_of(&m.tokenizer, &["char", "bpe"], "model", "tokenizer")?;
-    c.check((260..=65536).contains(&m.bpe_vocab), "model", "bpe_vocab", "260..=65536")?;
+    c.check(
+        (260..=65536).contains(&m.bpe_vocab),
+        "model",
+        "bpe_vocab",
+        "260..=65536",
+    )?;
     let tokenizer = if m.tokenizer == "char" {
         TokenizerKind::Char
     } else {
@@ -200,23 +262,57 @@ pub fn resolve(f: &RecipeFile, file: &str, lines: &dyn KeyLines, overridden: &[S
     c.check(t.steps >= 1, "train", "steps", ">= 1")?;
     c.check(t.batch_size >= 1, "train", "batch_size", ">= 1")?;
     c.check(t.grad_accum >= 1, "train", "grad_accum", ">= 1")?;
-    c.check(t.lr > 0.0 && t.lr <= 1.0, "train", "lr", "a learning rate in (0, 1]")?;
-    c.check(t.round_lr >= 0.0 && t.round_lr <= 1.0, "train", "round_lr", "0 (= lr) or a learning rate in (0, 1]")?;
-    c.check((0.0..=1.0).contains(&t.min_lr_ratio), "train", "min_lr_ratio", "a fraction in [0, 1]")?;
+    c.check(
+        t.lr > 0.0 && t.lr <= 1.0,
+        "train",
+        "lr",
+        "a learning rate in (0, 1]",
+    )?;
+    c.check(
+        t.round_lr >= 0.0 && t.round_lr <= 1.0,
+        "train",
+        "round_lr",
+        "0 (= lr) or a learning rate in (0, 1]",
+    )?;
+    c.check(
+        (0.0..=1.0).contains(&t.min_lr_ratio),
+        "train",
+        "min_lr_ratio",
+        "a fraction in [0, 1]",
+    )?;
     c.check(t.weight_decay >= 0.0, "train", "weight_decay", ">= 0")?;
     c.check((0.0..1.0).contains(&t.beta1), "train", "beta1", "[0, 1)")?;
     c.check((0.0..1.0).contains(&t.beta2), "train", "beta2", "[0, 1)")?;
     c.check(t.eps > 0.0, "train", "eps", "> 0")?;
-    c.check(t.grad_clip >= 0.0, "train", "grad_clip", ">= 0 (0 disables)")?;
+    c.check(
+        t.grad_clip >= 0.0,
+        "train",
+        "grad_clip",
+        ">= 0 (0 disables)",
+    )?;
     c.one_of(&t.init, &["continue", "base"], "train", "init")?;
-    let init = if t.init == "continue" { Init::Continue } else { Init::Base };
+    let init = if t.init == "continue" {
+        Init::Continue
+    } else {
+        Init::Base
+    };
 
     // [generate]
     let g = &f.generate;
     c.check(g.n_prompts >= 1, "generate", "n_prompts", ">= 1")?;
     c.check(g.n_per_prompt >= 1, "generate", "n_per_prompt", ">= 1")?;
-    c.check(g.temperature >= 0.0 && g.temperature <= 100.0, "generate", "temperature", "0 (greedy) ..= 100")?;
-    c.check(g.top_p > 0.0 && g.top_p <= 1.0, "generate", "top_p", "(0, 1]")?;
+    c.check(
+        g.temperature >= 0.0 && g.temperature <= 100.0,
+        "generate",
+        "temperature",
+        "0 (greedy) ..= 100",
+    )?;
+    c.check(
+        g.top_p > 0.0 && g.top_p <= 1.0,
+        "generate",
+        "top_p",
+        "(0, 1]",
+    )?;
     c.check(g.max_new_tokens >= 1, "generate", "max_new_tokens", ">= 1")?;
     c.check(
         g.max_new_tokens < m.max_seq_len,
@@ -236,7 +332,12 @@ pub fn resolve(f: &RecipeFile, file: &str, lines: &dyn KeyLines, overridden: &[S
     )?;
 
     // [mix]
-    c.one_of(&f.mix.mode, &["replace", "accumulate", "ratio"], "mix", "mode")?;
+    c.one_of(
+        &f.mix.mode,
+        &["replace", "accumulate", "ratio"],
+        "mix",
+        "mode",
+    )?;
     c.check(
         (0.0..=1.0).contains(&f.mix.synthetic_ratio),
         "mix",

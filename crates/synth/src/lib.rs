@@ -39,10 +39,22 @@ pub fn generate_responses(
             texts.push(p.clone());
         }
     }
-    let seeds: Vec<u64> = (0..encoded.len() as u64).map(|i| row_seed(job.seed, job.stream, i)).collect();
+    let seeds: Vec<u64> = (0..encoded.len() as u64)
+        .map(|i| row_seed(job.seed, job.stream, i))
+        .collect();
     let mut params = job.params.clone();
     params.stop_token = Some(tok.eos_id);
-    let gens = generate_all(model, max_seq_len, &encoded, &seeds, &params, tok.pad_id, job.batch_size, device, on_batch)?;
+    let gens = generate_all(
+        model,
+        max_seq_len,
+        &encoded,
+        &seeds,
+        &params,
+        tok.pad_id,
+        job.batch_size,
+        device,
+        on_batch,
+    )?;
     let mut out = Vec::with_capacity(gens.len());
     for (i, (g, prompt)) in gens.into_iter().zip(texts).enumerate() {
         let mut scores = BTreeMap::new();

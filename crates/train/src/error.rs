@@ -5,7 +5,11 @@ pub enum TrainError {
     #[error(
         "non-finite training loss ({loss}) at optimizer step {step} (micro-batch {micro}); training stopped, the last good checkpoint is kept"
     )]
-    NonFinite { loss: f64, step: usize, micro: usize },
+    NonFinite {
+        loss: f64,
+        step: usize,
+        micro: usize,
+    },
     #[error("no training rows with at least one completion token")]
     NoData,
     #[error("invalid training config: {0}")]

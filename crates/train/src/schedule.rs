@@ -2,7 +2,13 @@
 //! `min_lr_ratio · peak` at the last step (the schedule of nanoGPT / HF `cosine_with_min_lr`).
 
 /// Learning rate at optimizer step `step` (0-based) of `total`.
-pub fn warmup_cosine(step: usize, total: usize, warmup: usize, peak: f64, min_lr_ratio: f64) -> f64 {
+pub fn warmup_cosine(
+    step: usize,
+    total: usize,
+    warmup: usize,
+    peak: f64,
+    min_lr_ratio: f64,
+) -> f64 {
     let min_lr = peak * min_lr_ratio;
     if warmup > 0 && step < warmup {
         return peak * (step + 1) as f64 / warmup as f64;

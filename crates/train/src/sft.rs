@@ -97,7 +97,9 @@ pub fn train_sft(
         return Err(TrainError::NoData);
     }
     if cfg.batch_size == 0 || cfg.grad_accum == 0 {
-        return Err(TrainError::Config("batch_size and grad_accum must be > 0".into()));
+        return Err(TrainError::Config(
+            "batch_size and grad_accum must be > 0".into(),
+        ));
     }
     let ad = device.clone().autodiff();
     let mut model = model.fork(&ad).train();
@@ -129,7 +131,10 @@ pub fn train_sft(
         let micro: Vec<Vec<&TokenRow>> = (0..cfg.grad_accum)
             .map(|_| (0..cfg.batch_size).map(|_| rows[next_row()]).collect())
             .collect();
-        let batches: Vec<Batch> = micro.iter().map(|m| make_batch(m, cfg.max_len, pad_id, &ad)).collect();
+        let batches: Vec<Batch> = micro
+            .iter()
+            .map(|m| make_batch(m, cfg.max_len, pad_id, &ad))
+            .collect();
         let window_tokens: usize = batches.iter().map(|b| b.n_target).sum::<usize>().max(1);
         let mut accum = GradientsAccumulator::<Llama>::new();
         let mut step_loss = 0.0;
@@ -207,7 +212,14 @@ pub fn clip_global_norm(model: &Llama, grads: &mut GradientsParams, max_norm: f6
 
 /// Held-out loss: total completion-token NLL / number of completion tokens, with no autodiff.
 /// Returns `(mean_nll, n_tokens)`.
-pub fn eval_loss(model: &Llama, rows: &[TokenRow], batch_size: usize, max_len: usize, pad_id: u32, device: &Device) -> (f64, usize) {
+pub fn eval_loss(
+    model: &Llama,
+    rows: &[TokenRow],
+    batch_size: usize,
+    max_len: usize,
+    pad_id: u32,
+    device: &Device,
+) -> (f64, usize) {
     let rows: Vec<&TokenRow> = rows.iter().filter(|r| r.n_target() > 0).collect();
     let mut total = 0.0;
     let mut n = 0;
@@ -223,15 +235,28 @@ pub fn eval_loss(model: &Llama, rows: &[TokenRow], batch_size: usize, max_len: u
 }
 
 /// Per-row summed completion log-probability and token count (for scoring and DPO).
-pub fn row_logprobs(model: &Llama, rows: &[TokenRow], batch_size: usize, max_len: usize, pad_id: u32, device: &Device) -> Vec<(f64, usize)> {
+pub fn row_logprobs(
+    model: &Llama,
+    rows: &[TokenRow],
+    batch_size: usize,
+    max_len: usize,
+    pad_id: u32,
+    device: &Device,
+) -> Vec<(f64, usize)> {
     let mut out = Vec::with_capacity(rows.len());
     let refs: Vec<&TokenRow> = rows.iter().collect();
     for chunk in refs.chunks(batch_size.max(1)) {
         let batch = make_batch(chunk, max_len, pad_id, device);
         let [b, t] = batch.inputs.dims();
         let logits = model.forward(batch.inputs.clone());
-        let logp = log_softmax(logits, 2).gather(2, batch.targets.clone().unsqueeze_dim(2)).reshape([b, t]);
-        let masked: Vec<f32> = (logp * batch.mask.clone()).sum_dim(1).into_data().try_to_vec().unwrap_or_default();
+        let logp = log_softmax(logits, 2)
+            .gather(2, batch.targets.clone().unsqueeze_dim(2))
+            .reshape([b, t]);
+        let masked: Vec<f32> = (logp * batch.mask.clone())
+            .sum_dim(1)
+            .into_data()
+            .try_to_vec()
+            .unwrap_or_default();
         for (row, s) in chunk.iter().zip(masked) {
             out.push((s as f64, row.n_target().min(max_len.saturating_sub(1))));
         }

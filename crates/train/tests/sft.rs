@@ -7,7 +7,12 @@ use didact_model::{Llama, LlamaConfig, WeightSource};
 use didact_train::{SftConfig, TokenRow, TrainError, eval_loss, train_sft};
 
 fn tiny() -> LlamaConfig {
-    LlamaConfig::new(16).with_d_model(32).with_n_layers(2).with_n_heads(4).with_n_kv_heads(2).with_max_seq_len(32)
+    LlamaConfig::new(16)
+        .with_d_model(32)
+        .with_n_layers(2)
+        .with_n_heads(4)
+        .with_n_kv_heads(2)
+        .with_max_seq_len(32)
 }
 
 fn rows() -> Vec<TokenRow> {
@@ -65,7 +70,10 @@ fn same_seed_same_trajectory() {
     let device = Device::flex();
     let run = || {
         let model = tiny().init(5, &device).unwrap();
-        train_sft(model, &rows(), &cfg(5), 0, &device, |_, _| {}).unwrap().1.step_losses
+        train_sft(model, &rows(), &cfg(5), 0, &device, |_, _| {})
+            .unwrap()
+            .1
+            .step_losses
     };
     assert_eq!(run(), run());
 }
@@ -87,6 +95,9 @@ fn nan_loss_stops_training_with_a_message() {
     let mut src = Poisoned(didact_model::weights::RandomInit::new(1, 0.02));
     let model = Llama::from_source(&tiny(), &mut src, &device).unwrap();
     let err = train_sft(model, &rows(), &cfg(3), 0, &device, |_, _| {}).unwrap_err();
-    assert!(matches!(err, TrainError::NonFinite { step: 0, .. }), "{err}");
+    assert!(
+        matches!(err, TrainError::NonFinite { step: 0, .. }),
+        "{err}"
+    );
     assert!(err.to_string().contains("last good checkpoint"));
 }

@@ -1,0 +1,369 @@
+//! End to end through the real binary on `recipes/smoke.toml`: the run directory layout, the
+//! metric columns (CSV and Parquet), that round 0 learned, and that a run interrupted — by
+//! truncating its journal after a stage, and by SIGKILL at a random point — resumes to the
+//! same metrics as an uninterrupted run with the same seed.
+
+use std::collections::BTreeMap;
+use std::path::{Path, PathBuf};
+use std::process::{Command, Output, Stdio};
+use std::time::{Duration, Instant};
+
+const BIN: &str = env!("CARGO_BIN_EXE_didact");
+
+fn repo() -> PathBuf {
+    Path::new(env!("CARGO_MANIFEST_DIR")).join("../..")
+}
+
+fn smoke() -> PathBuf {
+    repo().join("recipes/smoke.toml")
+}
+
+fn scratch(name: &str) -> PathBuf {
+    let d = std::env::temp_dir().join(format!("didact-e2e-{}-{name}", std::process::id()));
+    let _ = std::fs::remove_dir_all(&d);
+    d
+}
+
+fn didact(args: &[&str]) -> Output {
+    Command::new(BIN)
+        .args(args)
+        .current_dir(repo())
+        .output()
+        .expect("spawn didact")
+}
+
+fn run_ok(args: &[&str]) -> Output {
+    let out = didact(args);
+    assert!(
+        out.status.success(),
+        "didact {args:?} failed\nstdout:\n{}\nstderr:\n{}",
+        String::from_utf8_lossy(&out.stdout),
+        String::from_utf8_lossy(&out.stderr)
+    );
+    out
+}
+
+/// metrics.csv → one map per row (column → raw text).
+fn read_csv(dir: &Path) -> Vec<BTreeMap<String, String>> {
+    let text = std::fs::read_to_string(dir.join("metrics.csv")).expect("metrics.csv");
+    let mut lines = text.lines();
+    let header: Vec<String> = lines
+        .next()
+        .expect("header")
+        .split(',')
+        .map(String::from)
+        .collect();
+    lines
+        .map(|l| {
+            header
+                .iter()
+                .cloned()
+                .zip(l.split(',').map(String::from))
+                .collect()
+        })
+        .collect()
+}
+
+/// Metrics that must match between an interrupted-and-resumed run and an uninterrupted one:
+/// everything except wall-clock measurements.
+fn deterministic(rows: &[BTreeMap<String, String>]) -> Vec<BTreeMap<String, String>> {
+    rows.iter()
+        .map(|r| {
+            r.iter()
+                .filter(|(k, _)| !k.starts_with("time/") && *k != "train/tokens_per_s")
+                .map(|(k, v)| (k.clone(), v.clone()))
+                .collect()
+        })
+        .collect()
+}
+
+fn journal_lines(dir: &Path) -> Vec<String> {
+    std::fs::read_to_string(dir.join("journal.jsonl"))
+        .unwrap_or_default()
+        .lines()
+        .map(String::from)
+        .collect()
+}
+
+fn copy_dir(from: &Path, to: &Path) {
+    std::fs::create_dir_all(to).unwrap();
+    for e in std::fs::read_dir(from).unwrap() {
+        let e = e.unwrap();
+        let dest = to.join(e.file_name());
+        if e.file_type().unwrap().is_dir() {
+            copy_dir(&e.path(), &dest);
+        } else {
+            std::fs::copy(e.path(), dest).unwrap();
+        }
+    }
+}
+
+const REQUIRED: &[&str] = &[
+    "round",
+    "eval/loss_real",
+    "eval/ppl_real",
+    "eval/accuracy",
+    "eval/accuracy_ood",
+    "diversity/distinct_1",
+    "diversity/distinct_2",
+    "diversity/self_bleu",
+    "diversity/unigram_entropy",
+    "gen/mean_length",
+    "filter/kept_fraction",
+    "data/synthetic_fraction",
+    "train/loss",
+    "train/tokens_per_s",
+    "time/round_s",
+];
+
+#[test]
+fn smoke_run_layout_metrics_and_resume() {
+    let a = scratch("full");
+    let out = run_ok(&[
+        "run",
+        smoke().to_str().unwrap(),
+        "--out",
+        a.to_str().unwrap(),
+        "--quiet",
+    ]);
+    let stdout = String::from_utf8_lossy(&out.stdout);
+    // One summary line per round after the header.
+    for r in 0..=2 {
+        assert!(
+            stdout
+                .lines()
+                .any(|l| l.split_whitespace().next() == Some(&r.to_string())),
+            "no summary row for round {r}:\n{stdout}"
+        );
+    }
+
+    // Layout.
+    for f in [
+        "recipe.resolved.toml",
+        "env.json",
+        "journal.jsonl",
+        "tokenizer.json",
+        "metrics.csv",
+        "metrics.parquet",
+        "report.md",
+    ] {
+        assert!(a.join(f).is_file(), "missing {f}");
+    }
+    for r in 0..=2 {
+        let rd = a.join(format!("rounds/round-{r:02}"));
+        let mut files = vec![
+            "train.parquet",
+            "metrics.json",
+            "train_log.json",
+            "model/config.json",
+            "model/model.safetensors",
+            "model/tokenizer.json",
+        ];
+        if r > 0 {
+            files.extend(["generated.parquet", "scored.parquet"]);
+        }
+        for f in files {
+            assert!(rd.join(f).is_file(), "missing round-{r:02}/{f}");
+        }
+    }
+    // 3 (round 0) + 5 × 2 stage records.
+    assert_eq!(journal_lines(&a).len(), 13);
+
+    // Metric columns, one row per round, in CSV and Parquet alike.
+    let rows = read_csv(&a);
+    assert_eq!(rows.len(), 3);
+    for k in REQUIRED {
+        assert!(rows[0].contains_key(*k), "metrics.csv lacks column {k}");
+    }
+    let df = didact_data::table::read_parquet(&a.join("metrics.parquet")).unwrap();
+    assert_eq!(df.height(), 3);
+    for k in REQUIRED {
+        assert!(df.column(k).is_ok(), "metrics.parquet lacks column {k}");
+    }
+    let num = |r: usize, k: &str| {
+        rows[r][k]
+            .parse::<f64>()
+            .unwrap_or_else(|_| panic!("{k} = {:?}", rows[r][k]))
+    };
+    // Round 0 learned: sums of 1–2 digit numbers have ~200 possible answers, so chance is
+    // below 1 %.
+    assert!(
+        num(0, "eval/accuracy") > 0.5,
+        "round 0 accuracy {}",
+        num(0, "eval/accuracy")
+    );
+    assert!(num(0, "eval/ppl_real") < 2.0);
+    assert_eq!(num(0, "data/synthetic_fraction"), 0.0);
+    assert!(num(2, "data/synthetic_fraction") > num(1, "data/synthetic_fraction"));
+    assert!(num(1, "filter/kept_fraction") > 0.3);
+    for r in 0..3 {
+        let d2 = num(r, "diversity/distinct_2");
+        assert!(d2 > 0.0 && d2 <= 1.0, "distinct_2 {d2}");
+    }
+    // The scored samples keep their scores and drop reasons.
+    let scored =
+        didact_data::table::read_samples(&a.join("rounds/round-01/scored.parquet")).unwrap();
+    assert_eq!(scored.len(), 200);
+    assert!(
+        scored
+            .iter()
+            .all(|s| s.scores.contains_key("verifier/correct"))
+    );
+    assert!(scored.iter().any(|s| s.dropped.is_some()));
+    let want = deterministic(&rows);
+
+    // `report` reads it back.
+    let rep = run_ok(&["report", a.to_str().unwrap()]);
+    assert!(String::from_utf8_lossy(&rep.stdout).contains("eval/accuracy"));
+
+    // Refuses to overwrite without --resume.
+    let again = didact(&[
+        "run",
+        smoke().to_str().unwrap(),
+        "--out",
+        a.to_str().unwrap(),
+        "--quiet",
+    ]);
+    assert!(!again.status.success());
+    assert!(String::from_utf8_lossy(&again.stderr).contains("--resume"));
+
+    // Interrupted after round 1's mix stage: the journal ends there and later outputs are gone
+    // or half-written. Resume redoes train/evaluate of round 1 and all of round 2.
+    let b = scratch("cut");
+    copy_dir(&a, &b);
+    let journal = journal_lines(&b);
+    let cut = journal
+        .iter()
+        .position(|l| l.contains("\"round\":1") && l.contains("\"stage\":\"train\""))
+        .unwrap();
+    std::fs::write(b.join("journal.jsonl"), journal[..cut].join("\n") + "\n").unwrap();
+    std::fs::remove_dir_all(b.join("rounds/round-02")).unwrap();
+    std::fs::remove_file(b.join("rounds/round-01/metrics.json")).unwrap();
+    std::fs::write(
+        b.join("rounds/round-01/model/model.safetensors"),
+        b"half a file",
+    )
+    .unwrap();
+    run_ok(&[
+        "run",
+        smoke().to_str().unwrap(),
+        "--out",
+        b.to_str().unwrap(),
+        "--quiet",
+        "--resume",
+    ]);
+    assert_eq!(
+        deterministic(&read_csv(&b)),
+        want,
+        "resume after a cut journal changed the metrics"
+    );
+    assert_eq!(journal_lines(&b).len(), 13);
+
+    // SIGKILL in the middle of round 1, then resume.
+    let c = scratch("kill");
+    let mut child = Command::new(BIN)
+        .args([
+            "run",
+            smoke().to_str().unwrap(),
+            "--out",
+            c.to_str().unwrap(),
+            "--quiet",
+        ])
+        .current_dir(repo())
+        .stdout(Stdio::null())
+        .stderr(Stdio::null())
+        .spawn()
+        .unwrap();
+    let start = Instant::now();
+    let killed = loop {
+        if journal_lines(&c)
+            .iter()
+            .any(|l| l.contains("\"round\":1") && l.contains("\"stage\":\"score\""))
+        {
+            child.kill().unwrap();
+            break true;
+        }
+        if child.try_wait().unwrap().is_some() || start.elapsed() > Duration::from_secs(300) {
+            break false;
+        }
+        std::thread::sleep(Duration::from_millis(5));
+    };
+    let _ = child.wait();
+    assert!(killed, "the run finished before it could be killed");
+    assert!(journal_lines(&c).len() < 13, "killed run already complete");
+    run_ok(&[
+        "run",
+        smoke().to_str().unwrap(),
+        "--out",
+        c.to_str().unwrap(),
+        "--quiet",
+        "--resume",
+    ]);
+    assert_eq!(
+        deterministic(&read_csv(&c)),
+        want,
+        "resume after SIGKILL changed the metrics"
+    );
+
+    // Resuming with a different recipe is refused before any work.
+    let d = didact(&[
+        "run",
+        smoke().to_str().unwrap(),
+        "--out",
+        c.to_str().unwrap(),
+        "--quiet",
+        "--resume",
+        "--set",
+        "train.steps=61",
+    ]);
+    assert!(!d.status.success());
+    assert!(String::from_utf8_lossy(&d.stderr).contains("differs"));
+
+    for dir in [a, b, c] {
+        let _ = std::fs::remove_dir_all(dir);
+    }
+}
+
+#[test]
+fn bad_recipe_fails_before_work_naming_file_key_and_line() {
+    let dir = scratch("bad");
+    std::fs::create_dir_all(&dir).unwrap();
+    let recipe = dir.join("bad.toml");
+    let text = std::fs::read_to_string(smoke())
+        .unwrap()
+        .replace("n_layers = 2", "n_layers = 2\nn_layerz = 3");
+    std::fs::write(&recipe, text).unwrap();
+    let out_dir = dir.join("run");
+    let out = didact(&[
+        "run",
+        recipe.to_str().unwrap(),
+        "--out",
+        out_dir.to_str().unwrap(),
+        "--quiet",
+    ]);
+    assert!(!out.status.success());
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert!(
+        err.contains("bad.toml") && err.contains("n_layerz"),
+        "{err}"
+    );
+    assert!(
+        !out_dir.exists(),
+        "a run directory was created for a bad recipe"
+    );
+
+    let out = didact(&[
+        "run",
+        smoke().to_str().unwrap(),
+        "--out",
+        out_dir.to_str().unwrap(),
+        "--set",
+        "train.lr=-1",
+        "--quiet",
+    ]);
+    assert!(!out.status.success());
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert!(err.contains("train.lr") && err.contains("--set"), "{err}");
+    assert!(!out_dir.exists());
+    let _ = std::fs::remove_dir_all(dir);
+}
