@@ -18,10 +18,12 @@ pub fn device_from_name(name: &str) -> Result<Device> {
         #[cfg(feature = "flex")]
         "cpu" | "flex" => Ok(Device::flex()),
         #[cfg(all(not(feature = "flex"), feature = "ndarray"))]
+        #[allow(deprecated)] // burn 0.22 deprecates burn-ndarray in favour of flex
         "cpu" => Ok(Device::ndarray()),
         #[cfg(not(feature = "flex"))]
         "flex" => unavailable("flex"),
         #[cfg(feature = "ndarray")]
+        #[allow(deprecated)]
         "ndarray" => Ok(Device::ndarray()),
         #[cfg(not(feature = "ndarray"))]
         "ndarray" => unavailable("ndarray"),

@@ -1,0 +1,67 @@
+#!/usr/bin/env python3
+"""Run didact's throughput benchmark and the PyTorch eager reference side by side, on the same
+number of threads, and print tokens/s with ratios (markdown).
+
+Usage: python3 benches/compare.py [--threads 2] [--skip-rust]
+Needs `python3 -m pip install torch` for the reference column.
+"""
+import argparse
+import json
+import os
+import pathlib
+import subprocess
+import sys
+
+ROOT = pathlib.Path(__file__).resolve().parent.parent
+TOKENS = {"train": 2 * 16 * 128, "sample": 16 * 112}
+
+
+def rust(threads, skip):
+    env = dict(os.environ, RAYON_NUM_THREADS=str(threads))
+    if not skip:
+        subprocess.run(
+            ["cargo", "bench", "-p", "didact-benches", "--bench", "throughput"],
+            cwd=ROOT, env=env, check=True,
+        )
+    target = pathlib.Path(os.environ.get("CARGO_TARGET_DIR", ROOT / "target"))
+    out = {}
+    for job, tokens in TOKENS.items():
+        for backend in ["flex", "ndarray"]:
+            est = target / "criterion" / job / backend / "new" / "estimates.json"
+            ns = json.loads(est.read_text())["mean"]["point_estimate"]
+            out[(job, backend)] = tokens / (ns * 1e-9)
+    return out
+
+
+def torch_ref(threads):
+    script = ROOT / "benches" / "reference" / "torch_reference.py"
+    r = subprocess.run(
+        [sys.executable, str(script), "--threads", str(threads), "--json"],
+        capture_output=True, text=True,
+    )
+    if r.returncode != 0:
+        print(f"(PyTorch reference unavailable: {r.stderr.strip().splitlines()[-1:]})", file=sys.stderr)
+        return None
+    return json.loads(r.stdout)
+
+
+def main():
+    ap = argparse.ArgumentParser()
+    ap.add_argument("--threads", type=int, default=2)
+    ap.add_argument("--skip-rust", action="store_true", help="reuse the last criterion results")
+    a = ap.parse_args()
+    rs = rust(a.threads, a.skip_rust)
+    tr = torch_ref(a.threads)
+    print(f"\nthreads: {a.threads}; shape: vocab 512, d_model 256, 4 layers, 4/2 heads, seq 128, batch 16")
+    if tr:
+        print(f"torch {tr['torch_version']}")
+    print("\n| job | didact flex tok/s | didact ndarray tok/s | PyTorch eager tok/s | flex / ndarray | flex / PyTorch |")
+    print("|---|---:|---:|---:|---:|---:|")
+    for job in TOKENS:
+        f, n = rs[(job, "flex")], rs[(job, "ndarray")]
+        t = tr[f"{job}_tokens_per_s"] if tr else float("nan")
+        print(f"| {job} | {f:,.0f} | {n:,.0f} | {t:,.0f} | {f / n:.2f} | {f / t:.2f} |")
+
+
+if __name__ == "__main__":
+    main()

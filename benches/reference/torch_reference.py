@@ -1,0 +1,180 @@
+#!/usr/bin/env python3
+"""PyTorch eager reference for benches/benches/throughput.rs.
+
+Same workload as didact-benches (benches/src/lib.rs): a Llama-style decoder with vocab 512,
+d_model 256, 4 layers, 4 heads / 2 KV heads, SwiGLU (d_ff 704 = Llama's 8/3 rule rounded to 32),
+RMSNorm, rotate-half RoPE, untied head; sequence 128, batch 16.
+
+  train:  AdamW optimizer steps on 16 x 128 tokens (cross-entropy on all but the first token,
+          global-norm clip 1.0) -> tokens/s = steps * 16 * 128 / seconds
+  sample: 16 prompts of 16 tokens, 112 new tokens each with a KV cache, multinomial sampling at
+          temperature 1 -> tokens/s = 16 * 112 / seconds
+
+Usage: python3 benches/reference/torch_reference.py [--threads 2] [--json]
+Needs `python3 -m pip install torch`. Not part of the test suite.
+"""
+import argparse
+import json
+import math
+import statistics
+import time
+
+import torch
+import torch.nn as nn
+import torch.nn.functional as F
+
+VOCAB, D, LAYERS, HEADS, KV, SEQ, BATCH, PROMPT = 512, 256, 4, 4, 2, 128, 16, 16
+NEW = SEQ - PROMPT
+FF = math.ceil(8 * D / 3 / 32) * 32
+HD = D // HEADS
+
+
+class RMSNorm(nn.Module):
+    def __init__(self, d, eps=1e-5):
+        super().__init__()
+        self.weight = nn.Parameter(torch.ones(d))
+        self.eps = eps
+
+    def forward(self, x):
+        return self.weight * (x * torch.rsqrt(x.pow(2).mean(-1, keepdim=True) + self.eps))
+
+
+def rope_tables(theta=10000.0):
+    inv = 1.0 / theta ** (torch.arange(0, HD, 2).float() / HD)
+    freqs = torch.outer(torch.arange(SEQ).float(), inv)
+    emb = torch.cat([freqs, freqs], -1)
+    return emb.cos(), emb.sin()
+
+
+def rotate_half(x):
+    a, b = x.chunk(2, -1)
+    return torch.cat([-b, a], -1)
+
+
+class Block(nn.Module):
+    def __init__(self):
+        super().__init__()
+        self.ln1, self.ln2 = RMSNorm(D), RMSNorm(D)
+        self.q = nn.Linear(D, HEADS * HD, bias=False)
+        self.k = nn.Linear(D, KV * HD, bias=False)
+        self.v = nn.Linear(D, KV * HD, bias=False)
+        self.o = nn.Linear(HEADS * HD, D, bias=False)
+        self.gate = nn.Linear(D, FF, bias=False)
+        self.up = nn.Linear(D, FF, bias=False)
+        self.down = nn.Linear(FF, D, bias=False)
+
+    def forward(self, x, cos, sin, cache=None):
+        b, t, _ = x.shape
+        h = self.ln1(x)
+        q = self.q(h).view(b, t, HEADS, HD).transpose(1, 2)
+        k = self.k(h).view(b, t, KV, HD).transpose(1, 2)
+        v = self.v(h).view(b, t, KV, HD).transpose(1, 2)
+        q = q * cos + rotate_half(q) * sin
+        k = k * cos + rotate_half(k) * sin
+        if cache is not None:
+            if "k" in cache:
+                k = torch.cat([cache["k"], k], 2)
+                v = torch.cat([cache["v"], v], 2)
+            cache["k"], cache["v"] = k, v
+        k = k.repeat_interleave(HEADS // KV, 1)
+        v = v.repeat_interleave(HEADS // KV, 1)
+        a = F.scaled_dot_product_attention(q, k, v, is_causal=(t > 1))
+        x = x + self.o(a.transpose(1, 2).reshape(b, t, D))
+        h = self.ln2(x)
+        return x + self.down(F.silu(self.gate(h)) * self.up(h))
+
+
+class Llama(nn.Module):
+    def __init__(self):
+        super().__init__()
+        self.embed = nn.Embedding(VOCAB, D)
+        self.blocks = nn.ModuleList(Block() for _ in range(LAYERS))
+        self.norm = RMSNorm(D)
+        self.head = nn.Linear(D, VOCAB, bias=False)
+        cos, sin = rope_tables()
+        self.register_buffer("cos", cos, persistent=False)
+        self.register_buffer("sin", sin, persistent=False)
+        for p in self.parameters():
+            if p.dim() > 1:
+                nn.init.normal_(p, std=0.02)
+
+    def forward(self, ids, start=0, caches=None):
+        t = ids.shape[1]
+        cos, sin = self.cos[start : start + t], self.sin[start : start + t]
+        x = self.embed(ids)
+        for i, blk in enumerate(self.blocks):
+            x = blk(x, cos, sin, None if caches is None else caches[i])
+        return self.head(self.norm(x))
+
+
+def data(gen):
+    return torch.randint(3, VOCAB, (BATCH, SEQ), generator=gen)
+
+
+def bench_train(model, steps, reps):
+    opt = torch.optim.AdamW(model.parameters(), lr=1e-4, weight_decay=0.0)
+    gen = torch.Generator().manual_seed(0)
+    batch = data(gen)
+
+    def step():
+        logits = model(batch[:, :-1])
+        loss = F.cross_entropy(logits.reshape(-1, VOCAB), batch[:, 1:].reshape(-1))
+        opt.zero_grad(set_to_none=True)
+        loss.backward()
+        torch.nn.utils.clip_grad_norm_(model.parameters(), 1.0)
+        opt.step()
+
+    for _ in range(2):
+        step()
+    times = []
+    for _ in range(reps):
+        t0 = time.perf_counter()
+        for _ in range(steps):
+            step()
+        times.append(time.perf_counter() - t0)
+    return steps * BATCH * SEQ / statistics.median(times)
+
+
+@torch.no_grad()
+def bench_sample(model, reps):
+    gen = torch.Generator().manual_seed(0)
+    prompts = data(gen)[:, :PROMPT]
+
+    def run():
+        caches = [dict() for _ in range(LAYERS)]
+        logits = model(prompts, 0, caches)[:, -1]
+        pos = PROMPT
+        for _ in range(NEW):
+            nxt = torch.multinomial(F.softmax(logits, -1), 1, generator=gen)
+            logits = model(nxt, pos, caches)[:, -1]
+            pos += 1
+
+    run()
+    times = []
+    for _ in range(reps):
+        t0 = time.perf_counter()
+        run()
+        times.append(time.perf_counter() - t0)
+    return BATCH * NEW / statistics.median(times)
+
+
+def main():
+    ap = argparse.ArgumentParser()
+    ap.add_argument("--threads", type=int, default=2)
+    ap.add_argument("--reps", type=int, default=10)
+    ap.add_argument("--json", action="store_true")
+    a = ap.parse_args()
+    torch.set_num_threads(a.threads)
+    torch.manual_seed(0)
+    model = Llama()
+    out = {
+        "torch_version": torch.__version__,
+        "threads": a.threads,
+        "train_tokens_per_s": bench_train(model, 2, a.reps),
+        "sample_tokens_per_s": bench_sample(model.eval(), a.reps),
+    }
+    print(json.dumps(out) if a.json else json.dumps(out, indent=2))
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,108 @@
+//! The benchmark workload, shared by `benches/throughput.rs` and its unit test: the reference
+//! shape (vocab 512, d_model 256, 4 layers, 4 heads / 2 KV heads, sequence 128, batch 16) and
+//! the two measured jobs — SFT optimizer steps and KV-cached sampling. The PyTorch scripts in
+//! `benches/reference/` run the same shape and the same jobs.
+
+use didact_model::burn::tensor::Device;
+use didact_model::{Llama, LlamaConfig, SamplingParams, generate_all};
+use didact_train::{SftConfig, TokenRow, train_sft};
+
+pub const VOCAB: usize = 512;
+pub const SEQ: usize = 128;
+pub const BATCH: usize = 16;
+/// Sampling: prompt length and new tokens (prompt + new = SEQ).
+pub const PROMPT: usize = 16;
+pub const NEW: usize = SEQ - PROMPT;
+
+pub fn config() -> LlamaConfig {
+    LlamaConfig::new(VOCAB)
+        .with_d_model(256)
+        .with_n_layers(4)
+        .with_n_heads(4)
+        .with_n_kv_heads(2)
+        .with_max_seq_len(SEQ)
+}
+
+/// Deterministic pseudo-random token rows of exactly `SEQ` tokens; the loss covers all but
+/// the first token (as a causal-LM step in the reference does).
+pub fn rows(n: usize) -> Vec<TokenRow> {
+    let mut x: u64 = 0x9e37_79b9_7f4a_7c15;
+    (0..n)
+        .map(|_| {
+            let ids = (0..SEQ)
+                .map(|_| {
+                    x ^= x << 13;
+                    x ^= x >> 7;
+                    x ^= x << 17;
+                    3 + (x % (VOCAB as u64 - 3)) as u32
+                })
+                .collect();
+            TokenRow { ids, n_prompt: 1 }
+        })
+        .collect()
+}
+
+pub fn sft_config(steps: usize) -> SftConfig {
+    SftConfig {
+        steps,
+        batch_size: BATCH,
+        grad_accum: 1,
+        lr: 1e-4,
+        warmup_steps: 0,
+        min_lr_ratio: 1.0,
+        weight_decay: 0.0,
+        beta1: 0.9,
+        beta2: 0.999,
+        eps: 1e-8,
+        grad_clip: 1.0,
+        max_len: SEQ,
+        seed: 0,
+    }
+}
+
+/// `steps` optimizer steps on `BATCH × SEQ` tokens each; returns the model and tokens trained.
+pub fn train_steps(model: Llama, rows: &[TokenRow], steps: usize, device: &Device) -> (Llama, usize) {
+    let (model, _) = train_sft(model, rows, &sft_config(steps), 0, device, |_, _| {}).expect("train");
+    (model, steps * BATCH * SEQ)
+}
+
+/// Sample `NEW` tokens for `BATCH` prompts (no stop token, so every row runs to the end);
+/// returns the number of tokens generated.
+pub fn sample(model: &Llama, device: &Device) -> usize {
+    let prompts: Vec<Vec<u32>> = rows(BATCH).into_iter().map(|r| r.ids[..PROMPT].to_vec()).collect();
+    let seeds: Vec<u64> = (0..BATCH as u64).collect();
+    let params = SamplingParams {
+        temperature: 1.0,
+        top_k: 0,
+        top_p: 1.0,
+        max_new_tokens: NEW,
+        stop_token: None,
+    };
+    let gens = generate_all(model, SEQ, &prompts, &seeds, &params, 0, BATCH, device, |_| {}).expect("generate");
+    gens.iter().map(|g| g.tokens.len()).sum()
+}
+
+/// The CPU backends compared.
+pub fn devices() -> Vec<(&'static str, Device)> {
+    // burn 0.22 marks burn-ndarray deprecated in favour of flex; it is kept here as the
+    // comparison the ARCHITECTURE.md backend choice rests on.
+    #[allow(deprecated)]
+    let ndarray = Device::ndarray();
+    vec![("flex", Device::flex()), ("ndarray", ndarray)]
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn workload_runs_on_both_backends() {
+        let small = config().with_n_layers(1).with_d_model(64);
+        for (_, device) in devices() {
+            let model = small.init(0, &device).unwrap();
+            let (model, n) = train_steps(model, &rows(BATCH), 1, &device);
+            assert_eq!(n, BATCH * SEQ);
+            assert_eq!(sample(&model, &device), BATCH * NEW);
+        }
+    }
+}
