@@ -3,10 +3,16 @@
 //! clipping and held-out evaluation loss. Knows nothing of generation, recipes or Parquet.
 
 pub mod batch;
+pub mod bt_loss;
+pub mod dpo;
+pub mod dpo_loss;
 pub mod error;
 pub mod schedule;
 pub mod sft;
 
+pub use bt_loss::{bt_loss, bt_loss_tensor};
+pub use dpo::{DpoReport, PairRow, reference_logps, train_dpo};
+pub use dpo_loss::{DpoLoss, DpoObjective, PairLogps};
 pub use batch::{Batch, TokenRow, make_batch};
 pub use error::{Result, TrainError};
-pub use sft::{SftConfig, SftReport, eval_loss, row_logprobs, train_sft};
+pub use sft::{SftConfig, SftReport, eval_loss, row_logp_sums, row_logprobs, train_sft};

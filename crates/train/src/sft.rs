@@ -16,7 +16,7 @@ use rand::seq::SliceRandom;
 use rand_chacha::ChaCha8Rng;
 use std::time::Instant;
 
-/// Hyper-parameters of one SFT call (one round's fine-tune).
+/// Optimisation settings of one training call (one round's SFT, DPO or reward-model fit).
 #[derive(Debug, Clone, PartialEq)]
 pub struct SftConfig {
     /// Optimizer steps.
@@ -82,6 +82,28 @@ pub fn batch_nll_sum(model: &Llama, batch: &Batch) -> Tensor<1> {
     (picked * batch.mask.clone()).sum().neg()
 }
 
+/// Summed completion-token log-probability of every row (differentiable).
+///
+/// # Shapes
+/// - logits `[B, T, V]`, targets/mask `[B, T]` → `[B]`
+pub fn row_logp_sums(model: &Llama, batch: &Batch) -> Tensor<1> {
+    let [b, t] = batch.inputs.dims();
+    let logits = model.forward(batch.inputs.clone()); // [B, T, V]
+    let logp = log_softmax(logits, 2)
+        .gather(2, batch.targets.clone().unsqueeze_dim(2)) // [B, T, 1]
+        .reshape([b, t]); // [B, T]
+    (logp * batch.mask.clone()).sum_dim(1).reshape([b]) // [B]
+}
+
+/// AdamW as every trainer here configures it.
+pub(crate) fn adamw(cfg: &SftConfig) -> AdamWConfig {
+    AdamWConfig::new()
+        .with_beta_1(cfg.beta1 as f32)
+        .with_beta_2(cfg.beta2 as f32)
+        .with_epsilon(cfg.eps as f32)
+        .with_weight_decay(cfg.weight_decay as f32)
+}
+
 /// Fine-tune `model` (on any device; training runs on `device.autodiff()`) and return the
 /// trained model on the plain device. `on_step(step, loss)` is called after each optimizer step.
 pub fn train_sft(
@@ -103,12 +125,7 @@ pub fn train_sft(
     }
     let ad = device.clone().autodiff();
     let mut model = model.fork(&ad).train();
-    let mut optim = AdamWConfig::new()
-        .with_beta_1(cfg.beta1 as f32)
-        .with_beta_2(cfg.beta2 as f32)
-        .with_epsilon(cfg.eps as f32)
-        .with_weight_decay(cfg.weight_decay as f32)
-        .init();
+    let mut optim = adamw(cfg).init();
     let mut rng = ChaCha8Rng::seed_from_u64(cfg.seed);
     let mut order: Vec<usize> = Vec::new();
     let mut next_row = || {
@@ -247,16 +264,7 @@ pub fn row_logprobs(
     let refs: Vec<&TokenRow> = rows.iter().collect();
     for chunk in refs.chunks(batch_size.max(1)) {
         let batch = make_batch(chunk, max_len, pad_id, device);
-        let [b, t] = batch.inputs.dims();
-        let logits = model.forward(batch.inputs.clone());
-        let logp = log_softmax(logits, 2)
-            .gather(2, batch.targets.clone().unsqueeze_dim(2))
-            .reshape([b, t]);
-        let masked: Vec<f32> = (logp * batch.mask.clone())
-            .sum_dim(1)
-            .into_data()
-            .try_to_vec()
-            .unwrap_or_default();
+        let masked: Vec<f32> = row_logp_sums(model, &batch).into_data().try_to_vec().unwrap_or_default();
         for (row, s) in chunk.iter().zip(masked) {
             out.push((s as f64, row.n_target().min(max_len.saturating_sub(1))));
         }

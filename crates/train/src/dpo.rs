@@ -1,0 +1,197 @@
+//! Direct Preference Optimization (Rafailov et al. 2023) as TRL's `DPOTrainer` computes it:
+//! each batch stacks B chosen and B rejected rows, the policy's summed completion log-probs
+//! (prompt masked) enter the loss of `dpo_loss.rs` together with the **cached** reference
+//! log-probs — the reference model is evaluated once, before training, and is not held in
+//! memory while the policy trains. AdamW, warmup + cosine, clipping, accumulation and the
+//! non-finite stop are those of SFT.
+
+use crate::batch::{TokenRow, make_batch};
+use crate::dpo_loss::{DpoObjective, loss_tensor};
+use crate::error::{Result, TrainError};
+use crate::schedule::warmup_cosine;
+use crate::sft::{SftConfig, adamw, clip_global_norm, row_logp_sums, row_logprobs};
+use didact_model::Llama;
+use didact_model::burn::module::Module;
+use didact_model::burn::optim::{GradientsAccumulator, GradientsParams};
+use didact_model::burn::tensor::{Device, Tensor, TensorData};
+use rand::SeedableRng;
+use rand::seq::SliceRandom;
+use rand_chacha::ChaCha8Rng;
+use std::time::Instant;
+
+/// A tokenized preference pair with its cached reference log-probs.
+#[derive(Debug, Clone, PartialEq)]
+pub struct PairRow {
+    /// `prompt ++ chosen completion (++ eos)`, loss on the completion.
+    pub chosen: TokenRow,
+    /// `prompt ++ rejected completion (++ eos)`.
+    pub rejected: TokenRow,
+    pub ref_chosen: f64,
+    pub ref_rejected: f64,
+}
+
+/// Summed completion log-probs of the reference model for every pair, computed once.
+pub fn reference_logps(
+    reference: &Llama,
+    pairs: &[(TokenRow, TokenRow)],
+    batch_size: usize,
+    max_len: usize,
+    pad_id: u32,
+    device: &Device,
+) -> Vec<PairRow> {
+    let rows: Vec<TokenRow> = pairs.iter().flat_map(|(c, r)| [c.clone(), r.clone()]).collect();
+    let lp = row_logprobs(reference, &rows, batch_size, max_len, pad_id, device);
+    pairs
+        .iter()
+        .zip(lp.chunks(2))
+        .map(|((c, r), l)| PairRow {
+            chosen: c.clone(),
+            rejected: r.clone(),
+            ref_chosen: l[0].0,
+            ref_rejected: l[1].0,
+        })
+        .collect()
+}
+
+/// Per-step measurements, named as TRL logs them.
+#[derive(Debug, Clone, Default, PartialEq)]
+pub struct DpoReport {
+    pub step_losses: Vec<f64>,
+    /// `rewards/chosen`, `rewards/rejected`, `rewards/accuracies`, `rewards/margins` per step.
+    pub rewards_chosen: Vec<f64>,
+    pub rewards_rejected: Vec<f64>,
+    pub accuracies: Vec<f64>,
+    /// `logps/chosen`, `logps/rejected` (policy, summed over the completion) per step.
+    pub logps_chosen: Vec<f64>,
+    pub logps_rejected: Vec<f64>,
+    pub grad_norms: Vec<f64>,
+    pub tokens: usize,
+    pub seconds: f64,
+}
+
+fn tail_mean(v: &[f64]) -> f64 {
+    if v.is_empty() {
+        return f64::NAN;
+    }
+    let tail = &v[v.len() - v.len().div_ceil(4)..];
+    tail.iter().sum::<f64>() / tail.len() as f64
+}
+
+impl DpoReport {
+    /// Means over the last quarter of the steps, keyed by TRL's metric names.
+    pub fn summary(&self) -> Vec<(&'static str, f64)> {
+        let margins: Vec<f64> = self.rewards_chosen.iter().zip(&self.rewards_rejected).map(|(a, b)| a - b).collect();
+        vec![
+            ("dpo/loss", tail_mean(&self.step_losses)),
+            ("rewards/chosen", tail_mean(&self.rewards_chosen)),
+            ("rewards/rejected", tail_mean(&self.rewards_rejected)),
+            ("rewards/margins", tail_mean(&margins)),
+            ("rewards/accuracies", tail_mean(&self.accuracies)),
+            ("logps/chosen", tail_mean(&self.logps_chosen)),
+            ("logps/rejected", tail_mean(&self.logps_rejected)),
+            ("dpo/grad_norm", tail_mean(&self.grad_norms)),
+        ]
+    }
+
+    pub fn tokens_per_s(&self) -> f64 {
+        self.tokens as f64 / self.seconds.max(1e-9)
+    }
+}
+
+fn vec1(v: Vec<f32>, device: &Device) -> Tensor<1> {
+    let n = v.len();
+    Tensor::from_data(TensorData::new(v, [n]), device)
+}
+
+/// Train the policy on preference pairs. `opt.batch_size` counts pairs per micro-batch.
+pub fn train_dpo(
+    model: Llama,
+    pairs: &[PairRow],
+    opt: &SftConfig,
+    obj: &DpoObjective,
+    pad_id: u32,
+    device: &Device,
+    mut on_step: impl FnMut(usize, f64),
+) -> Result<(Llama, DpoReport)> {
+    let pairs: Vec<&PairRow> = pairs.iter().filter(|p| p.chosen.n_target() > 0 && p.rejected.n_target() > 0).collect();
+    if pairs.is_empty() {
+        return Err(TrainError::NoData);
+    }
+    if opt.batch_size == 0 || opt.grad_accum == 0 {
+        return Err(TrainError::Config("batch_size and grad_accum must be > 0".into()));
+    }
+    if obj.beta <= 0.0 || !(0.0..0.5).contains(&obj.label_smoothing) {
+        return Err(TrainError::Config("dpo needs beta > 0 and 0 <= label_smoothing < 0.5".into()));
+    }
+    let ad = device.clone().autodiff();
+    let mut model = model.fork(&ad).train();
+    let mut optim = adamw(opt).init();
+    let mut rng = ChaCha8Rng::seed_from_u64(opt.seed);
+    let mut order: Vec<usize> = Vec::new();
+    let mut next = || {
+        if order.is_empty() {
+            order = (0..pairs.len()).collect();
+            order.shuffle(&mut rng);
+        }
+        order.pop().expect("non-empty")
+    };
+    let window = (opt.batch_size * opt.grad_accum) as f64;
+    let start = Instant::now();
+    let mut rep = DpoReport::default();
+    for step in 0..opt.steps {
+        let mut accum = GradientsAccumulator::<Llama>::new();
+        let (mut loss_sum, mut rc, mut rr, mut acc, mut lc, mut lr_) = (0.0, 0.0, 0.0, 0.0, 0.0, 0.0);
+        for micro in 0..opt.grad_accum {
+            let batch_pairs: Vec<&PairRow> = (0..opt.batch_size).map(|_| pairs[next()]).collect();
+            let b = batch_pairs.len();
+            // Rows [chosen_0..chosen_{B-1}, rejected_0..rejected_{B-1}], as TRL's collator.
+            let rows: Vec<&TokenRow> = batch_pairs.iter().map(|p| &p.chosen).chain(batch_pairs.iter().map(|p| &p.rejected)).collect();
+            let batch = make_batch(&rows, opt.max_len, pad_id, &ad);
+            let logps = row_logp_sums(&model, &batch); // [2B]
+            let pc = logps.clone().slice(0..b); // [B]
+            let pr = logps.slice(b..2 * b); // [B]
+            let refc = vec1(batch_pairs.iter().map(|p| p.ref_chosen as f32).collect(), &ad);
+            let refr = vec1(batch_pairs.iter().map(|p| p.ref_rejected as f32).collect(), &ad);
+            let lenc = vec1(batch_pairs.iter().map(|p| p.chosen.n_target().min(opt.max_len - 1) as f32).collect(), &ad);
+            let lenr = vec1(batch_pairs.iter().map(|p| p.rejected.n_target().min(opt.max_len - 1) as f32).collect(), &ad);
+            let losses = loss_tensor(obj, pc.clone(), pr.clone(), refc.clone(), refr.clone(), lenc, lenr);
+            let loss = losses.sum().div_scalar(window);
+            let value = loss.clone().into_scalar::<f32>() as f64;
+            if !value.is_finite() {
+                return Err(TrainError::NonFinite { loss: value, step, micro });
+            }
+            loss_sum += value;
+            // Logged quantities (detached).
+            let pcv: Vec<f32> = pc.into_data().try_to_vec().unwrap_or_default();
+            let prv: Vec<f32> = pr.into_data().try_to_vec().unwrap_or_default();
+            for (i, p) in batch_pairs.iter().enumerate() {
+                let (a, r) = (obj.beta * (pcv[i] as f64 - p.ref_chosen), obj.beta * (prv[i] as f64 - p.ref_rejected));
+                rc += a;
+                rr += r;
+                acc += (a > r) as u8 as f64;
+                lc += pcv[i] as f64;
+                lr_ += prv[i] as f64;
+            }
+            let grads = GradientsParams::from_grads(loss.backward(), &model);
+            accum.accumulate(&model, grads);
+            rep.tokens += batch.n_tokens;
+        }
+        let mut grads = accum.grads();
+        let norm = clip_global_norm(&model, &mut grads, opt.grad_clip);
+        if !norm.is_finite() {
+            return Err(TrainError::NonFinite { loss: norm, step, micro: opt.grad_accum });
+        }
+        let lr = warmup_cosine(step, opt.steps, opt.warmup_steps, opt.lr, opt.min_lr_ratio);
+        model = optim.step(lr, model, grads);
+        rep.step_losses.push(loss_sum);
+        rep.rewards_chosen.push(rc / window);
+        rep.rewards_rejected.push(rr / window);
+        rep.accuracies.push(acc / window);
+        rep.logps_chosen.push(lc / window);
+        rep.logps_rejected.push(lr_ / window);
+        rep.grad_norms.push(norm);
+        on_step(step, loss_sum);
+    }
+    rep.seconds = start.elapsed().as_secs_f64();
+    Ok((model.valid(), rep))
+}
