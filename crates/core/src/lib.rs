@@ -73,6 +73,23 @@ pub struct Sample {
     pub dropped: Option<String>,
 }
 
+/// A preference pair built from two samples of one prompt (`pairs.parquet`, TRL's
+/// `prompt`/`chosen`/`rejected` plus scores, round and cached reference log-probs).
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct Pair {
+    /// `r{round}-p{index}`.
+    pub id: String,
+    pub round: u32,
+    pub prompt: String,
+    pub chosen: String,
+    pub rejected: String,
+    pub score_chosen: f64,
+    pub score_rejected: f64,
+    /// Reference model's summed completion log-probs (NaN until computed).
+    pub ref_chosen: f64,
+    pub ref_rejected: f64,
+}
+
 /// Write `bytes` to `path` atomically: a temp file in the same directory, fsync, rename.
 /// A reader (or a resumed run) sees either the old file or the whole new one.
 pub fn write_atomic(path: &Path, bytes: &[u8]) -> std::io::Result<()> {

@@ -6,9 +6,11 @@ pub mod arithmetic;
 pub mod error;
 pub mod ingest;
 pub mod mix;
+pub mod prefs;
 pub mod table;
 
 pub use arithmetic::{ArithmeticWorld, Op};
 pub use error::{DataError, Result};
 pub use ingest::{Loaded, OnError};
 pub use mix::{MixMode, mix, synthetic_fraction};
+pub use prefs::{PrefLoaded, PrefRow, load_prefs};

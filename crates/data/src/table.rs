@@ -3,7 +3,7 @@
 //! names are plain so pandas/polars users read them directly.
 
 use crate::error::{DataError, Result};
-use didact_core::{Example, Metrics, Provenance, Sample};
+use didact_core::{Example, Metrics, Pair, Provenance, Sample};
 use polars::prelude::*;
 use std::collections::{BTreeMap, BTreeSet};
 use std::path::Path;
@@ -279,6 +279,64 @@ pub fn read_examples(path: &Path) -> Result<Vec<Example>> {
     examples_from_df(&read_parquet(path)?, path)
 }
 
+fn f64_col(df: &DataFrame, name: &str, path: &Path) -> Result<Vec<f64>> {
+    let c = df.column(name).map_err(pe(path))?;
+    let f = c.cast(&DataType::Float64).map_err(pe(path))?;
+    Ok(f.f64().map_err(pe(path))?.iter().map(|x| x.unwrap_or(f64::NAN)).collect())
+}
+
+/// Preference pairs: TRL's `prompt`/`chosen`/`rejected` plus id, round, both scores and the
+/// cached reference log-probs (`ref_logp_chosen`, `ref_logp_rejected`; null until computed).
+pub fn pairs_to_df(pairs: &[Pair]) -> DataFrame {
+    let f = |g: fn(&Pair) -> f64| pairs.iter().map(|p| Some(g(p)).filter(|x| x.is_finite())).collect::<Vec<_>>();
+    let s = |g: fn(&Pair) -> &str| pairs.iter().map(g).collect::<Vec<_>>();
+    DataFrame::new_infer_height(vec![
+        Column::new("id".into(), s(|p| &p.id)),
+        Column::new("round".into(), pairs.iter().map(|p| p.round).collect::<Vec<_>>()),
+        Column::new("prompt".into(), s(|p| &p.prompt)),
+        Column::new("chosen".into(), s(|p| &p.chosen)),
+        Column::new("rejected".into(), s(|p| &p.rejected)),
+        Column::new("score_chosen".into(), f(|p| p.score_chosen)),
+        Column::new("score_rejected".into(), f(|p| p.score_rejected)),
+        Column::new("ref_logp_chosen".into(), f(|p| p.ref_chosen)),
+        Column::new("ref_logp_rejected".into(), f(|p| p.ref_rejected)),
+    ])
+    .expect("equal-length columns")
+}
+
+pub fn pairs_from_df(df: &DataFrame, path: &Path) -> Result<Vec<Pair>> {
+    let id = str_col(df, "id", path)?;
+    let round = u32_col(df, "round", path)?;
+    let prompt = str_col(df, "prompt", path)?;
+    let chosen = str_col(df, "chosen", path)?;
+    let rejected = str_col(df, "rejected", path)?;
+    let (sc, sr) = (f64_col(df, "score_chosen", path)?, f64_col(df, "score_rejected", path)?);
+    let (rc, rr) = (f64_col(df, "ref_logp_chosen", path)?, f64_col(df, "ref_logp_rejected", path)?);
+    let mut out = Vec::with_capacity(df.height());
+    for i in 0..df.height() {
+        out.push(Pair {
+            id: id[i].clone().ok_or_else(|| missing(path, "id"))?,
+            round: round[i].ok_or_else(|| missing(path, "round"))?,
+            prompt: prompt[i].clone().ok_or_else(|| missing(path, "prompt"))?,
+            chosen: chosen[i].clone().ok_or_else(|| missing(path, "chosen"))?,
+            rejected: rejected[i].clone().ok_or_else(|| missing(path, "rejected"))?,
+            score_chosen: sc[i],
+            score_rejected: sr[i],
+            ref_chosen: rc[i],
+            ref_rejected: rr[i],
+        });
+    }
+    Ok(out)
+}
+
+pub fn write_pairs(path: &Path, pairs: &[Pair]) -> Result<()> {
+    write_parquet(path, &mut pairs_to_df(pairs))
+}
+
+pub fn read_pairs(path: &Path) -> Result<Vec<Pair>> {
+    pairs_from_df(&read_parquet(path)?, path)
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -341,5 +399,28 @@ mod tests {
         let df = metrics_to_df(&[(0, m0), (1, m1)]);
         assert_eq!(df.get_column_names()[0].as_str(), "round");
         assert_eq!(df.column("filter/kept_fraction").unwrap().null_count(), 1);
+    }
+
+    #[test]
+    fn pairs_roundtrip_with_reference_logps() {
+        let d = tmpdir("pairs");
+        let mut a = Pair {
+            id: "r1-p0".into(),
+            round: 1,
+            prompt: "1+1=".into(),
+            chosen: "2".into(),
+            rejected: "3".into(),
+            score_chosen: 1.0,
+            score_rejected: 0.0,
+            ref_chosen: -0.25,
+            ref_rejected: -3.5,
+        };
+        let p = d.join("pairs.parquet");
+        write_pairs(&p, std::slice::from_ref(&a)).unwrap();
+        assert_eq!(read_pairs(&p).unwrap(), vec![a.clone()]);
+        a.ref_chosen = f64::NAN;
+        write_pairs(&p, std::slice::from_ref(&a)).unwrap();
+        assert!(read_pairs(&p).unwrap()[0].ref_chosen.is_nan());
+        std::fs::remove_dir_all(&d).unwrap();
     }
 }

@@ -5,16 +5,17 @@
 
 use crate::error::Result;
 use crate::progress::bar;
-use crate::round::{Ctx, TrainLog};
+use crate::round::{Ctx, TrainLog, start_model};
 use didact_core::{Metrics, Sample};
 use didact_model::{SamplingParams, generate_all, row_seed};
 use didact_recipe::TokenizerKind;
-use didact_train::eval_loss;
+use didact_train::{TokenRow, eval_loss, row_logprobs};
 
 /// What earlier stages of the round measured.
 #[derive(Default)]
 pub struct StageFacts {
     pub scored: Option<Vec<Sample>>,
+    pub pairs: Option<Vec<didact_core::Pair>>,
     pub train_rows: usize,
     pub synthetic_fraction: f64,
     pub train: Option<TrainLog>,
@@ -167,6 +168,29 @@ pub fn evaluate(ctx: &Ctx<'_>, r: u32, facts: &StageFacts) -> Result<Metrics> {
         "diversity/unigram_entropy",
         didact_metrics::unigram_entropy(&refs),
     );
+    // KL(π ‖ π_ref) to the round's starting model, Monte-Carlo on the samples just drawn:
+    // mean over samples of log π(y|x) − log π_ref(y|x) (unbiased at temperature 1).
+    if r >= 1 {
+        let rows: Vec<TokenRow> = prompts
+            .iter()
+            .zip(&gens)
+            .filter(|(_, g)| !g.tokens.is_empty())
+            .map(|(p, g)| {
+                let mut ids = p.clone();
+                ids.extend(&g.tokens);
+                if g.stopped {
+                    ids.push(ctx.tok.eos_id);
+                }
+                TokenRow { ids, n_prompt: p.len() }
+            })
+            .collect();
+        let reference = start_model(ctx, r)?;
+        let (bs, len, pad) = (ctx.plan.eval.batch_size, ctx.cfg.max_seq_len, ctx.tok.pad_id);
+        let lp = row_logprobs(&model, &rows, bs, len, pad, &ctx.device);
+        let lr = row_logprobs(&reference, &rows, bs, len, pad, &ctx.device);
+        let kl = lp.iter().zip(&lr).map(|(a, b)| a.0 - b.0).sum::<f64>() / rows.len().max(1) as f64;
+        put(&mut m, "eval/kl_ref", kl);
+    }
     let mean_len =
         gens.iter().map(|g| g.tokens.len()).sum::<usize>() as f64 / gens.len().max(1) as f64;
     put(&mut m, "gen/mean_length", mean_len);
@@ -203,6 +227,9 @@ pub fn evaluate(ctx: &Ctx<'_>, r: u32, facts: &StageFacts) -> Result<Metrics> {
         put(&mut m, "train/steps", t.steps as f64);
         put(&mut m, "train/grad_norm", t.last_grad_norm);
         put(&mut m, "train/tokens_per_s", t.tokens_per_s);
+        for (k, v) in &t.dpo {
+            put(&mut m, k, *v);
+        }
     }
     Ok(m)
 }

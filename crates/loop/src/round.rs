@@ -8,18 +8,20 @@ use crate::evaluate::{StageFacts, evaluate};
 use crate::journal::{Entry, Journal};
 use crate::progress::bar;
 use crate::task::Task;
-use didact_core::{Example, Metrics, Provenance, Sample, write_atomic};
+use didact_core::{Example, Metrics, Pair, Provenance, Sample, write_atomic};
 use didact_data::mix::{MixMode, mix};
 use didact_data::table;
-use didact_judge::{Rules, score_and_filter};
+use didact_judge::{Rules, score_and_filter, select_pairs};
 use didact_model::burn::tensor::Device;
 use didact_model::checkpoint;
 use didact_model::sample::row_seed;
 use didact_model::{Llama, LlamaConfig, SamplingParams, Tok};
-use didact_recipe::{Init, Mix, RunPlan};
+use didact_recipe::{DpoLossKind, Init, Mix, RunPlan};
 use didact_synth::{ResponseJob, generate_responses};
-use didact_train::{SftConfig, TokenRow, train_sft};
+use didact_train::dpo_loss::{DpoLoss, DpoObjective};
+use didact_train::{DpoReport, PairRow, SftConfig, TokenRow, reference_logps, train_dpo, train_sft};
 use serde::{Deserialize, Serialize};
+use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
 use std::time::Instant;
 
@@ -67,15 +69,26 @@ impl Ctx<'_> {
 }
 
 /// The train stage's side output (kept beside the model).
-#[derive(Debug, Clone, Serialize, Deserialize, PartialEq)]
+#[derive(Debug, Clone, Default, Serialize, Deserialize, PartialEq)]
 pub struct TrainLog {
     pub steps: usize,
+    #[serde(deserialize_with = "f64_or_nan")]
     pub final_loss: f64,
     pub step_losses: Vec<f64>,
+    #[serde(deserialize_with = "f64_or_nan")]
     pub last_grad_norm: f64,
     pub tokens: usize,
     pub seconds: f64,
+    #[serde(deserialize_with = "f64_or_nan")]
     pub tokens_per_s: f64,
+    /// DPO's metrics (`rewards/*`, `logps/*`, `dpo/*`) when the round ran DPO.
+    #[serde(default)]
+    pub dpo: BTreeMap<String, f64>,
+}
+
+/// JSON has no NaN: serde_json writes it as `null`; read `null` back as NaN.
+fn f64_or_nan<'de, D: serde::Deserializer<'de>>(d: D) -> std::result::Result<f64, D::Error> {
+    Ok(Option::<f64>::deserialize(d)?.unwrap_or(f64::NAN))
 }
 
 /// Run `compute` unless the journal says the stage finished; then `load` its output instead.
@@ -127,6 +140,117 @@ fn kept_examples(samples: &[Sample]) -> Vec<Example> {
             provenance: Provenance::Synthetic { round: s.round },
         })
         .collect()
+}
+
+/// The model round `r` starts from (and DPO's reference): a fresh init in round 0, else the
+/// previous round's model or the base model (`train.init`).
+pub fn start_model(ctx: &Ctx<'_>, r: u32) -> Result<Llama> {
+    match (r, ctx.plan.init) {
+        (0, _) => Ok(ctx.cfg.init(ctx.seed(6000, 0), &ctx.device)?),
+        (_, Init::Continue) => ctx.load_model(r - 1),
+        (_, Init::Base) => ctx.load_model(0),
+    }
+}
+
+/// Tokenized (chosen, rejected) rows of pairs.
+fn pair_rows(ctx: &Ctx<'_>, pairs: &[Pair]) -> Result<Vec<(TokenRow, TokenRow)>> {
+    pairs
+        .iter()
+        .map(|p| {
+            let rows = ctx.tokenize(&[Example::real(&p.prompt, &p.chosen), Example::real(&p.prompt, &p.rejected)])?;
+            let [c, r]: [TokenRow; 2] = rows.try_into().expect("two rows");
+            Ok((c, r))
+        })
+        .collect()
+}
+
+fn sft_config(ctx: &Ctx<'_>, r: u32) -> SftConfig {
+    let t = &ctx.plan.train;
+    let (steps, lr) = if r == 0 {
+        (t.base_steps, t.lr)
+    } else {
+        (t.steps, if t.round_lr > 0.0 { t.round_lr } else { t.lr })
+    };
+    SftConfig {
+        steps,
+        batch_size: t.batch_size,
+        grad_accum: t.grad_accum,
+        lr,
+        warmup_steps: t.warmup_steps.min(steps / 2),
+        min_lr_ratio: t.min_lr_ratio,
+        weight_decay: t.weight_decay,
+        beta1: t.beta1,
+        beta2: t.beta2,
+        eps: t.eps,
+        grad_clip: t.grad_clip,
+        max_len: ctx.cfg.max_seq_len,
+        seed: ctx.seed(5000, r),
+    }
+}
+
+/// SFT of `start` on the mixed rows.
+fn fit_sft(ctx: &Ctx<'_>, r: u32, start: Llama, rows: &[Example]) -> Result<(Llama, TrainLog)> {
+    let rows = ctx.tokenize(rows)?;
+    let cfg = sft_config(ctx, r);
+    let pb = bar(cfg.steps as u64, &format!("r{r} train"), ctx.quiet);
+    let (model, report) = train_sft(start, &rows, &cfg, ctx.tok.pad_id, &ctx.device, |_, loss| {
+        pb.set_message(format!("loss {loss:.4}"));
+        pb.inc(1);
+    })
+    .map_err(|e| LoopError::Train { round: r, source: e })?;
+    pb.finish_and_clear();
+    let log = TrainLog {
+        steps: cfg.steps,
+        final_loss: report.final_loss(),
+        step_losses: report.step_losses.clone(),
+        last_grad_norm: report.grad_norms.last().copied().unwrap_or(f64::NAN),
+        tokens: report.tokens,
+        seconds: report.seconds,
+        tokens_per_s: report.tokens_per_s(),
+        dpo: BTreeMap::new(),
+    };
+    Ok((model, log))
+}
+
+/// DPO of `start` on the round's pairs (reference log-probs already in them).
+fn fit_dpo(ctx: &Ctx<'_>, r: u32, start: Llama, pairs: &[Pair]) -> Result<(Llama, DpoReport)> {
+    let d = &ctx.plan.dpo;
+    let rows: Vec<PairRow> = pair_rows(ctx, pairs)?
+        .into_iter()
+        .zip(pairs)
+        .map(|((chosen, rejected), p)| PairRow {
+            chosen,
+            rejected,
+            ref_chosen: p.ref_chosen,
+            ref_rejected: p.ref_rejected,
+        })
+        .collect();
+    let mut opt = sft_config(ctx, r);
+    opt.steps = d.steps;
+    opt.batch_size = d.batch_size;
+    opt.grad_accum = 1;
+    opt.lr = d.lr;
+    opt.warmup_steps = ctx.plan.train.warmup_steps.min(d.steps / 2);
+    opt.seed = ctx.seed(5500, r);
+    let obj = DpoObjective {
+        loss: match ctx.plan.dpo_loss {
+            DpoLossKind::Sigmoid => DpoLoss::Sigmoid,
+            DpoLossKind::Ipo => DpoLoss::Ipo,
+            DpoLossKind::Hinge => DpoLoss::Hinge,
+            DpoLossKind::Robust => DpoLoss::Robust,
+        },
+        beta: d.beta,
+        label_smoothing: d.label_smoothing,
+        rpo_alpha: d.rpo_alpha,
+    };
+    let pb = bar(d.steps as u64, &format!("r{r} dpo"), ctx.quiet);
+    let out = train_dpo(start, &rows, &opt, &obj, ctx.tok.pad_id, &ctx.device, |_, loss| {
+        pb.set_message(format!("loss {loss:.4}"));
+        pb.inc(1);
+    })
+    .map_err(|e| LoopError::Train { round: r, source: e })?;
+    pb.finish_and_clear();
+    Ok(out)
 }
 
 /// Execute round `r` and return its metrics.
@@ -204,7 +328,32 @@ pub fn run_round(ctx: &mut Ctx<'_>, r: u32) -> Result<Metrics> {
             },
             |p| Ok(table::read_samples(p)?),
         )?;
-        facts.scored = Some(scored);
+        facts.scored = Some(scored.clone());
+
+        // 3b. preference pairs, with the reference model's log-probs cached beside them
+        if plan.algo.dpo {
+            let pairs_path = rdir.join("pairs.parquet");
+            let pairs = stage(
+                ctx,
+                r,
+                "pairs",
+                &pairs_path,
+                |ctx| {
+                    let (mut pairs, _) = select_pairs(&scored, "verifier/correct", plan.dpo.min_gap, r);
+                    let reference = start_model(ctx, r)?;
+                    let rows = pair_rows(ctx, &pairs)?;
+                    let with_ref = reference_logps(&reference, &rows, plan.eval.batch_size, ctx.cfg.max_seq_len, ctx.tok.pad_id, &ctx.device);
+                    for (p, w) in pairs.iter_mut().zip(&with_ref) {
+                        p.ref_chosen = w.ref_chosen;
+                        p.ref_rejected = w.ref_rejected;
+                    }
+                    table::write_pairs(&pairs_path, &pairs)?;
+                    Ok(pairs)
+                },
+                |p| Ok(table::read_pairs(p)?),
+            )?;
+            facts.pairs = Some(pairs);
+        }
     }
 
     // 3. mix
@@ -261,58 +410,43 @@ pub fn run_round(ctx: &mut Ctx<'_>, r: u32) -> Result<Metrics> {
         "train",
         &model_dir,
         |ctx| {
-            let start = match (r, plan.init) {
-                (0, _) => ctx.cfg.init(ctx.seed(6000, 0), &ctx.device)?,
-                (_, Init::Continue) => ctx.load_model(r - 1)?,
-                (_, Init::Base) => ctx.load_model(0)?,
-            };
-            let rows = ctx.tokenize(&train_rows)?;
-            let t = &plan.train;
-            let (steps, lr) = if r == 0 {
-                (t.base_steps, t.lr)
+            let start = start_model(ctx, r)?;
+            let sft = r == 0 || plan.algo.sft;
+            let (model, mut log) = if sft {
+                fit_sft(ctx, r, start, &train_rows)?
             } else {
-                (t.steps, if t.round_lr > 0.0 { t.round_lr } else { t.lr })
+                let none = TrainLog {
+                    final_loss: f64::NAN,
+                    last_grad_norm: f64::NAN,
+                    tokens_per_s: f64::NAN,
+                    ..TrainLog::default()
+                };
+                (start, none)
             };
-            let cfg = SftConfig {
-                steps,
-                batch_size: t.batch_size,
-                grad_accum: t.grad_accum,
-                lr,
-                warmup_steps: t.warmup_steps.min(steps / 2),
-                min_lr_ratio: t.min_lr_ratio,
-                weight_decay: t.weight_decay,
-                beta1: t.beta1,
-                beta2: t.beta2,
-                eps: t.eps,
-                grad_clip: t.grad_clip,
-                max_len: ctx.cfg.max_seq_len,
-                seed: ctx.seed(5000, r),
-            };
-            let pb = bar(steps as u64, &format!("r{r} train"), ctx.quiet);
-            let (model, report) = train_sft(
-                start,
-                &rows,
-                &cfg,
-                ctx.tok.pad_id,
-                &ctx.device,
-                |_, loss| {
-                    pb.set_message(format!("loss {loss:.4}"));
-                    pb.inc(1);
-                },
-            )
-            .map_err(|e| LoopError::Train {
-                round: r,
-                source: e,
-            })?;
-            pb.finish_and_clear();
-            let log = TrainLog {
-                steps,
-                final_loss: report.final_loss(),
-                step_losses: report.step_losses.clone(),
-                last_grad_norm: report.grad_norms.last().copied().unwrap_or(f64::NAN),
-                tokens: report.tokens,
-                seconds: report.seconds,
-                tokens_per_s: report.tokens_per_s(),
+            let pairs = facts.pairs.as_deref().unwrap_or_default();
+            let model = if r >= 1 && plan.algo.dpo {
+                log.dpo.insert("dpo/n_pairs".into(), pairs.len() as f64);
+                if pairs.is_empty() {
+                    model
+                } else {
+                    let (model, rep) = fit_dpo(ctx, r, model, pairs)?;
+                    let finite = rep.summary().into_iter().filter(|(_, v)| v.is_finite());
+                    log.dpo.extend(finite.map(|(k, v)| (k.to_string(), v)));
+                    log.dpo.insert("dpo/tokens_per_s".into(), rep.tokens_per_s());
+                    if !sft {
+                        // DPO is the round's training: train/* describes it.
+                        log.steps = rep.step_losses.len();
+                        log.final_loss = rep.summary()[0].1;
+                        log.step_losses = rep.step_losses.clone();
+                        log.last_grad_norm = rep.grad_norms.last().copied().unwrap_or(f64::NAN);
+                        log.tokens = rep.tokens;
+                        log.seconds = rep.seconds;
+                        log.tokens_per_s = rep.tokens_per_s();
+                    }
+                    model
+                }
+            } else {
+                model
             };
             write_atomic(
                 &log_path,

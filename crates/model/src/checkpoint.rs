@@ -222,6 +222,18 @@ pub fn named_tensors(model: &Llama) -> Result<Vec<(String, Vec<usize>, Vec<f32>)
 
 /// Save the model as an HF directory at `dir` (replaced atomically if it exists).
 pub fn save(dir: &Path, cfg: &LlamaConfig, model: &Llama, tok: &Tok) -> Result<()> {
+    save_with_extra(dir, cfg, model, tok, Vec::new())
+}
+
+/// `save`, with extra named f32 tensors (e.g. a reward head's `score.weight`) written into the
+/// same `model.safetensors`.
+pub fn save_with_extra(
+    dir: &Path,
+    cfg: &LlamaConfig,
+    model: &Llama,
+    tok: &Tok,
+    extra: Vec<(String, Vec<usize>, Vec<f32>)>,
+) -> Result<()> {
     let parent = dir.parent().unwrap_or(Path::new("."));
     std::fs::create_dir_all(parent).map_err(|e| ModelError::io(parent, e))?;
     let name = dir
@@ -234,7 +246,8 @@ pub fn save(dir: &Path, cfg: &LlamaConfig, model: &Llama, tok: &Tok) -> Result<(
     }
     std::fs::create_dir_all(&tmp).map_err(|e| ModelError::io(&tmp, e))?;
 
-    let tensors = named_tensors(model)?;
+    let mut tensors = named_tensors(model)?;
+    tensors.extend(extra);
     let bytes: Vec<(String, Vec<usize>, Vec<u8>)> = tensors
         .into_iter()
         .map(|(n, s, v)| (n, s, v.iter().flat_map(|x| x.to_le_bytes()).collect()))
@@ -269,4 +282,16 @@ pub fn save(dir: &Path, cfg: &LlamaConfig, model: &Llama, tok: &Tok) -> Result<(
     }
     std::fs::rename(&tmp, dir).map_err(|e| ModelError::io(dir, e))?;
     Ok(())
+}
+
+/// One named tensor of a checkpoint's `model.safetensors` as f32 (shape, values).
+pub fn read_tensor(dir: &Path, name: &str) -> Result<(Vec<usize>, Vec<f32>)> {
+    let path = dir.join("model.safetensors");
+    let mut src = crate::weights::SafetensorsSource::open(&path)?;
+    let st = src.shape_of(name).ok_or_else(|| ModelError::Tensor {
+        name: name.to_string(),
+        msg: format!("not found in {}", path.display()),
+    })?;
+    let v = crate::WeightSource::take(&mut src, name, &st)?;
+    Ok((st, v))
 }

@@ -61,6 +61,12 @@ impl SafetensorsSource {
             bytes,
         })
     }
+
+    /// Shape of a stored tensor, if present.
+    pub fn shape_of(&self, name: &str) -> Option<Vec<usize>> {
+        let st = safetensors::SafeTensors::deserialize(&self.bytes).ok()?;
+        st.tensor(name).ok().map(|v| v.shape().to_vec())
+    }
 }
 
 impl WeightSource for SafetensorsSource {

@@ -15,6 +15,7 @@ pub struct RecipeFile {
     pub generate: GenerateSection,
     pub filter: FilterSection,
     pub mix: MixSection,
+    pub dpo: DpoSection,
     pub eval: EvalSection,
 }
 
@@ -169,6 +170,9 @@ pub struct TrainSection {
     /// Later rounds: `continue` fine-tunes the current model; `base` restarts from round 0's
     /// model each round.
     pub init: String,
+    /// What later rounds train: `sft` on the mixed set, `dpo` on this round's preference pairs
+    /// (`[dpo]`), or `sft+dpo` (SFT, then DPO). Round 0 is always SFT on real data.
+    pub algo: String,
 }
 
 impl Default for TrainSection {
@@ -188,6 +192,51 @@ impl Default for TrainSection {
             eps: 1e-8,
             grad_clip: 1.0,
             init: "continue".into(),
+            algo: "sft".into(),
+        }
+    }
+}
+
+/// `[dpo]`: preference pairs and DPO, for rounds with `train.algo` = `dpo` or `sft+dpo`.
+/// Pairs come from `generate.n_per_prompt` samples per prompt: chosen = best score, rejected =
+/// worst, kept when the gap is at least `min_gap`. The reference model is the round's starting
+/// model; its log-probs are computed once and stored in `pairs.parquet`.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct DpoSection {
+    /// `sigmoid` (standard DPO), `ipo`, `hinge`, `robust` — TRL's definitions.
+    pub loss: String,
+    pub beta: f64,
+    /// ε of the `robust` loss (ignored by the others, as in TRL), in [0, 0.5).
+    pub label_smoothing: f64,
+    /// Weight of an NLL term on the chosen completions added to the DPO loss (TRL's
+    /// `rpo_alpha`; iterative RPO, Pang et al. 2024). Keeps DPO from lowering the likelihood
+    /// of correct answers along with the wrong ones; 0 = plain DPO.
+    pub rpo_alpha: f64,
+    /// What ranks a prompt's samples: `verifier` (correct beats incorrect).
+    pub scorer: String,
+    /// Smallest chosen − rejected score gap for a pair to be kept.
+    pub min_gap: f64,
+    /// Optimizer steps per round.
+    pub steps: usize,
+    /// Pairs per micro-batch.
+    pub batch_size: usize,
+    /// Peak learning rate (warmup and cosine as `[train]`).
+    pub lr: f64,
+}
+
+impl Default for DpoSection {
+    fn default() -> Self {
+        DpoSection {
+            loss: "sigmoid".into(),
+            beta: 0.1,
+            label_smoothing: 0.0,
+            rpo_alpha: 0.0,
+            scorer: "verifier".into(),
+            min_gap: 0.5,
+            steps: 100,
+            batch_size: 16,
+            lr: 1e-4,
         }
     }
 }

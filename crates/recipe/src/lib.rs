@@ -9,7 +9,7 @@ pub mod plan;
 
 pub use error::RecipeError;
 pub use file::RecipeFile;
-pub use plan::{Init, Mix, RunPlan, Source, TokenizerKind, resolve};
+pub use plan::{Algo, DpoLossKind, Init, Mix, RunPlan, Source, TokenizerKind, resolve};
 
 use plan::KeyLines;
 

@@ -61,7 +61,26 @@ pub struct RunPlan {
     pub filter: FilterSection,
     pub mix: Mix,
     pub mix_size: usize,
+    pub algo: Algo,
+    pub dpo: DpoSection,
+    pub dpo_loss: DpoLossKind,
     pub eval: EvalSection,
+}
+
+/// What rounds ≥ 1 train.
+#[derive(Debug, Clone, Copy, PartialEq)]
+pub struct Algo {
+    pub sft: bool,
+    pub dpo: bool,
+}
+
+/// `[dpo] loss`.
+#[derive(Debug, Clone, Copy, PartialEq)]
+pub enum DpoLossKind {
+    Sigmoid,
+    Ipo,
+    Hinge,
+    Robust,
 }
 
 /// Locates a key's line for messages.
@@ -350,6 +369,43 @@ pub fn resolve(
         _ => Mix::Ratio(f.mix.synthetic_ratio),
     };
 
+    // [train] algo and [dpo]
+    c.one_of(&t.algo, &["sft", "dpo", "sft+dpo"], "train", "algo")?;
+    let algo = Algo {
+        sft: t.algo.contains("sft"),
+        dpo: t.algo.contains("dpo"),
+    };
+    let d = &f.dpo;
+    c.one_of(&d.loss, &["sigmoid", "ipo", "hinge", "robust"], "dpo", "loss")?;
+    let dpo_loss = match d.loss.as_str() {
+        "sigmoid" => DpoLossKind::Sigmoid,
+        "ipo" => DpoLossKind::Ipo,
+        "hinge" => DpoLossKind::Hinge,
+        _ => DpoLossKind::Robust,
+    };
+    c.check(d.beta > 0.0, "dpo", "beta", "> 0")?;
+    c.check((0.0..0.5).contains(&d.label_smoothing), "dpo", "label_smoothing", "[0, 0.5)")?;
+    c.check(d.rpo_alpha >= 0.0, "dpo", "rpo_alpha", ">= 0")?;
+    c.one_of(&d.scorer, &["verifier"], "dpo", "scorer")?;
+    c.check(d.min_gap >= 0.0, "dpo", "min_gap", ">= 0")?;
+    c.check(d.steps >= 1, "dpo", "steps", ">= 1")?;
+    c.check(d.batch_size >= 1, "dpo", "batch_size", ">= 1")?;
+    c.check(d.lr > 0.0 && d.lr <= 1.0, "dpo", "lr", "a learning rate in (0, 1]")?;
+    if algo.dpo {
+        c.check(
+            f.generate.n_per_prompt >= 2,
+            "generate",
+            "n_per_prompt",
+            ">= 2 when train.algo includes dpo (pairs need two samples of a prompt)",
+        )?;
+        c.check(
+            d.scorer != "verifier" || matches!(source, Source::Arithmetic { .. }),
+            "dpo",
+            "scorer",
+            "a scorer other than `verifier` for a dataset without a verifier",
+        )?;
+    }
+
     // [eval]
     c.check(f.eval.eval_size >= 1, "eval", "eval_size", ">= 1")?;
     c.check(f.eval.n_samples >= 2, "eval", "n_samples", ">= 2")?;
@@ -370,6 +426,9 @@ pub fn resolve(
         filter: f.filter.clone(),
         mix,
         mix_size: f.mix.size,
+        algo,
+        dpo: f.dpo.clone(),
+        dpo_loss,
         eval: f.eval.clone(),
     })
 }

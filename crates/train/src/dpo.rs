@@ -155,7 +155,14 @@ pub fn train_dpo(
             let lenc = vec1(batch_pairs.iter().map(|p| p.chosen.n_target().min(opt.max_len - 1) as f32).collect(), &ad);
             let lenr = vec1(batch_pairs.iter().map(|p| p.rejected.n_target().min(opt.max_len - 1) as f32).collect(), &ad);
             let losses = loss_tensor(obj, pc.clone(), pr.clone(), refc.clone(), refr.clone(), lenc, lenr);
-            let loss = losses.sum().div_scalar(window);
+            let mut loss = losses.sum().div_scalar(window);
+            if obj.rpo_alpha > 0.0 {
+                // Mean NLL per chosen completion token over the window (this micro-batch's
+                // share of it).
+                let n_chosen: usize = batch_pairs.iter().map(|p| p.chosen.n_target().min(opt.max_len - 1)).sum();
+                let denom = (n_chosen * opt.grad_accum).max(1) as f64;
+                loss = loss + pc.clone().sum().neg().div_scalar(denom).mul_scalar(obj.rpo_alpha);
+            }
             let value = loss.clone().into_scalar::<f32>() as f64;
             if !value.is_finite() {
                 return Err(TrainError::NonFinite { loss: value, step, micro });

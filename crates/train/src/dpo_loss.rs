@@ -43,6 +43,9 @@ pub struct DpoObjective {
     pub beta: f64,
     /// ε of the robust loss.
     pub label_smoothing: f64,
+    /// Weight of an added NLL term on the chosen completions (TRL's `rpo_alpha`; Pang et al.
+    /// 2024, iterative RPO). 0 = plain DPO. Not part of the per-pair losses above.
+    pub rpo_alpha: f64,
 }
 
 /// One preference pair's log-probs (summed over completion tokens) and completion lengths.

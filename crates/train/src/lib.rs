@@ -7,6 +7,7 @@ pub mod bt_loss;
 pub mod dpo;
 pub mod dpo_loss;
 pub mod error;
+pub mod reward;
 pub mod schedule;
 pub mod sft;
 
@@ -15,4 +16,5 @@ pub use dpo::{DpoReport, PairRow, reference_logps, train_dpo};
 pub use dpo_loss::{DpoLoss, DpoObjective, PairLogps};
 pub use batch::{Batch, TokenRow, make_batch};
 pub use error::{Result, TrainError};
+pub use reward::{RewardModel, RmEval, RmReport, eval_rm, score_rows, train_rm};
 pub use sft::{SftConfig, SftReport, eval_loss, row_logp_sums, row_logprobs, train_sft};

@@ -191,7 +191,7 @@ pub fn train_sft(
 
 /// Global L2 norm of all gradients; when `max_norm > 0` and the norm exceeds it, every
 /// gradient is scaled by `max_norm / (norm + 1e-6)` (PyTorch's `clip_grad_norm_`).
-pub fn clip_global_norm(model: &Llama, grads: &mut GradientsParams, max_norm: f64) -> f64 {
+pub fn clip_global_norm<M: Module>(model: &M, grads: &mut GradientsParams, max_norm: f64) -> f64 {
     struct Norm<'a> {
         grads: &'a GradientsParams,
         sq: f64,

@@ -56,6 +56,7 @@ fn dpo_learns_preferences_and_leaves_the_reference_alone() {
             loss,
             beta: 0.5,
             label_smoothing: if loss == DpoLoss::Robust { 0.1 } else { 0.0 },
+            rpo_alpha: 0.0,
         };
         let (trained, rep) = train_dpo(policy.clone(), &rows, &opt(40), &obj, 0, &device, |_, _| {}).unwrap();
         let n = rep.step_losses.len();

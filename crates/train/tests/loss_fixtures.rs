@@ -31,6 +31,7 @@ fn dpo_losses_and_rewards_match_trl() {
             loss: DpoLoss::parse(c["loss_type"].as_str().unwrap()).unwrap(),
             beta: c["beta"].as_f64().unwrap(),
             label_smoothing: c["label_smoothing"].as_f64().unwrap(),
+            rpo_alpha: 0.0,
         };
         let (pc, pr) = (f64s(&c["policy_chosen_logps"]), f64s(&c["policy_rejected_logps"]));
         let (rc, rr) = (f64s(&c["reference_chosen_logps"]), f64s(&c["reference_rejected_logps"]));
