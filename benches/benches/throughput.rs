@@ -10,7 +10,9 @@ const STEPS: usize = 2;
 
 fn train(c: &mut Criterion) {
     let mut g = c.benchmark_group("train");
-    g.sample_size(10).measurement_time(Duration::from_secs(20)).warm_up_time(Duration::from_secs(3));
+    g.sample_size(10)
+        .measurement_time(Duration::from_secs(20))
+        .warm_up_time(Duration::from_secs(3));
     g.throughput(Throughput::Elements((STEPS * BATCH * SEQ) as u64));
     let data = rows(BATCH * STEPS);
     for (name, device) in devices() {
@@ -27,7 +29,9 @@ fn train(c: &mut Criterion) {
 
 fn generate(c: &mut Criterion) {
     let mut g = c.benchmark_group("sample");
-    g.sample_size(10).measurement_time(Duration::from_secs(15)).warm_up_time(Duration::from_secs(3));
+    g.sample_size(10)
+        .measurement_time(Duration::from_secs(15))
+        .warm_up_time(Duration::from_secs(3));
     g.throughput(Throughput::Elements((BATCH * NEW) as u64));
     for (name, device) in devices() {
         let model = config().init(0, &device).unwrap();

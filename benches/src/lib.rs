@@ -61,15 +61,24 @@ pub fn sft_config(steps: usize) -> SftConfig {
 }
 
 /// `steps` optimizer steps on `BATCH × SEQ` tokens each; returns the model and tokens trained.
-pub fn train_steps(model: Llama, rows: &[TokenRow], steps: usize, device: &Device) -> (Llama, usize) {
-    let (model, _) = train_sft(model, rows, &sft_config(steps), 0, device, |_, _| {}).expect("train");
+pub fn train_steps(
+    model: Llama,
+    rows: &[TokenRow],
+    steps: usize,
+    device: &Device,
+) -> (Llama, usize) {
+    let (model, _) =
+        train_sft(model, rows, &sft_config(steps), 0, device, |_, _| {}).expect("train");
     (model, steps * BATCH * SEQ)
 }
 
 /// Sample `NEW` tokens for `BATCH` prompts (no stop token, so every row runs to the end);
 /// returns the number of tokens generated.
 pub fn sample(model: &Llama, device: &Device) -> usize {
-    let prompts: Vec<Vec<u32>> = rows(BATCH).into_iter().map(|r| r.ids[..PROMPT].to_vec()).collect();
+    let prompts: Vec<Vec<u32>> = rows(BATCH)
+        .into_iter()
+        .map(|r| r.ids[..PROMPT].to_vec())
+        .collect();
     let seeds: Vec<u64> = (0..BATCH as u64).collect();
     let params = SamplingParams {
         temperature: 1.0,
@@ -78,7 +87,18 @@ pub fn sample(model: &Llama, device: &Device) -> usize {
         max_new_tokens: NEW,
         stop_token: None,
     };
-    let gens = generate_all(model, SEQ, &prompts, &seeds, &params, 0, BATCH, device, |_| {}).expect("generate");
+    let gens = generate_all(
+        model,
+        SEQ,
+        &prompts,
+        &seeds,
+        &params,
+        0,
+        BATCH,
+        device,
+        |_| {},
+    )
+    .expect("generate");
     gens.iter().map(|g| g.tokens.len()).sum()
 }
 

@@ -32,7 +32,10 @@ fn field<'a>(v: &'a Value, name: &str) -> std::result::Result<&'a str, String> {
     match v.get(name) {
         None | Some(Value::Null) => Err(format!("missing field `{name}`")),
         Some(Value::String(s)) => Ok(s),
-        Some(other) => Err(format!("field `{name}` must be a string (found {})", kind(other))),
+        Some(other) => Err(format!(
+            "field `{name}` must be a string (found {})",
+            kind(other)
+        )),
     }
 }
 
@@ -58,10 +61,14 @@ pub fn row_to_pref(v: &Value) -> std::result::Result<PrefRow, String> {
     let rejected = field(v, "rejected")?;
     let row = match v.get("prompt") {
         Some(Value::Null) | None => {
-            let (pc, c) = split_dialogue(chosen).ok_or("no `prompt` and `chosen` has no \"\\n\\nAssistant:\" turn to split at")?;
-            let (pr, r) = split_dialogue(rejected).ok_or("no `prompt` and `rejected` has no \"\\n\\nAssistant:\" turn to split at")?;
+            let (pc, c) = split_dialogue(chosen)
+                .ok_or("no `prompt` and `chosen` has no \"\\n\\nAssistant:\" turn to split at")?;
+            let (pr, r) = split_dialogue(rejected)
+                .ok_or("no `prompt` and `rejected` has no \"\\n\\nAssistant:\" turn to split at")?;
             if pc != pr {
-                return Err("chosen and rejected dialogues differ before their last assistant turn".into());
+                return Err(
+                    "chosen and rejected dialogues differ before their last assistant turn".into(),
+                );
             }
             PrefRow {
                 prompt: pc.to_string(),
@@ -87,7 +94,13 @@ pub fn row_to_pref(v: &Value) -> std::result::Result<PrefRow, String> {
     Ok(row)
 }
 
-fn push(out: &mut PrefLoaded, parsed: std::result::Result<PrefRow, String>, path: &Path, line: usize, on_error: OnError) -> Result<()> {
+fn push(
+    out: &mut PrefLoaded,
+    parsed: std::result::Result<PrefRow, String>,
+    path: &Path,
+    line: usize,
+    on_error: OnError,
+) -> Result<()> {
     match parsed {
         Ok(r) => out.rows.push(r),
         Err(msg) => {
@@ -110,7 +123,11 @@ fn push(out: &mut PrefLoaded, parsed: std::result::Result<PrefRow, String>, path
 
 /// Load preference pairs from `.jsonl` or `.parquet`.
 pub fn load_prefs(path: &Path, on_error: OnError) -> Result<PrefLoaded> {
-    let ext = path.extension().and_then(|e| e.to_str()).unwrap_or("").to_ascii_lowercase();
+    let ext = path
+        .extension()
+        .and_then(|e| e.to_str())
+        .unwrap_or("")
+        .to_ascii_lowercase();
     let io = |e| DataError::Io {
         path: path.to_path_buf(),
         source: e,
@@ -131,14 +148,20 @@ pub fn load_prefs(path: &Path, on_error: OnError) -> Result<PrefLoaded> {
         }
         "parquet" => {
             let file = std::fs::File::open(path).map_err(io)?;
-            let df = ParquetReader::new(file).finish().map_err(|e| DataError::Polars {
-                path: path.to_path_buf(),
-                source: e,
-            })?;
+            let df = ParquetReader::new(file)
+                .finish()
+                .map_err(|e| DataError::Polars {
+                    path: path.to_path_buf(),
+                    source: e,
+                })?;
             let col = |name: &str| -> Option<Vec<Value>> {
                 let c = df.column(name).ok()?;
                 let s = c.str().ok()?;
-                Some(s.iter().map(|x| x.map_or(Value::Null, |t| Value::String(t.to_string()))).collect())
+                Some(
+                    s.iter()
+                        .map(|x| x.map_or(Value::Null, |t| Value::String(t.to_string())))
+                        .collect(),
+                )
             };
             let (p, c, r) = (col("prompt"), col("chosen"), col("rejected"));
             for i in 0..df.height() {
@@ -148,13 +171,21 @@ pub fn load_prefs(path: &Path, on_error: OnError) -> Result<PrefLoaded> {
                         obj.insert(name.into(), v[i].clone());
                     }
                 }
-                push(&mut out, row_to_pref(&Value::Object(obj)), path, i + 1, on_error)?;
+                push(
+                    &mut out,
+                    row_to_pref(&Value::Object(obj)),
+                    path,
+                    i + 1,
+                    on_error,
+                )?;
             }
         }
         _ => {
             return Err(DataError::File {
                 path: path.to_path_buf(),
-                msg: format!("unknown preference file extension `.{ext}` (expected .jsonl or .parquet)"),
+                msg: format!(
+                    "unknown preference file extension `.{ext}` (expected .jsonl or .parquet)"
+                ),
             });
         }
     }
@@ -169,24 +200,42 @@ mod tests {
     #[test]
     fn trl_and_hh_rows() {
         let r = row_to_pref(&json!({"prompt": "Q:", "chosen": " yes", "rejected": " no"})).unwrap();
-        assert_eq!((r.prompt.as_str(), r.chosen.as_str(), r.rejected.as_str()), ("Q:", " yes", " no"));
+        assert_eq!(
+            (r.prompt.as_str(), r.chosen.as_str(), r.rejected.as_str()),
+            ("Q:", " yes", " no")
+        );
         let hh = json!({
             "chosen": "\n\nHuman: hi\n\nAssistant: hello\n\nHuman: help?\n\nAssistant: Sure.",
             "rejected": "\n\nHuman: hi\n\nAssistant: hello\n\nHuman: help?\n\nAssistant: No."
         });
         let r = row_to_pref(&hh).unwrap();
-        assert_eq!(r.prompt, "\n\nHuman: hi\n\nAssistant: hello\n\nHuman: help?\n\nAssistant:");
+        assert_eq!(
+            r.prompt,
+            "\n\nHuman: hi\n\nAssistant: hello\n\nHuman: help?\n\nAssistant:"
+        );
         assert_eq!((r.chosen.as_str(), r.rejected.as_str()), (" Sure.", " No."));
     }
 
     #[test]
     fn malformed_rows_say_why() {
         let e = |v: Value| row_to_pref(&v).unwrap_err();
-        assert_eq!(e(json!({"prompt": "Q", "chosen": "a"})), "missing field `rejected`");
-        assert_eq!(e(json!({"prompt": "Q", "chosen": " ", "rejected": "b"})), "empty `chosen` completion");
-        assert_eq!(e(json!({"prompt": "Q", "chosen": "a", "rejected": "a"})), "`chosen` and `rejected` are identical");
+        assert_eq!(
+            e(json!({"prompt": "Q", "chosen": "a"})),
+            "missing field `rejected`"
+        );
+        assert_eq!(
+            e(json!({"prompt": "Q", "chosen": " ", "rejected": "b"})),
+            "empty `chosen` completion"
+        );
+        assert_eq!(
+            e(json!({"prompt": "Q", "chosen": "a", "rejected": "a"})),
+            "`chosen` and `rejected` are identical"
+        );
         assert!(e(json!({"chosen": "\n\nHuman: a\n\nAssistant: x", "rejected": "\n\nHuman: b\n\nAssistant: y"})).contains("differ"));
-        assert!(e(json!({"prompt": "Q", "chosen": [{"role": "user"}], "rejected": "b"})).contains("list"));
+        assert!(
+            e(json!({"prompt": "Q", "chosen": [{"role": "user"}], "rejected": "b"}))
+                .contains("list")
+        );
     }
 
     #[test]
@@ -196,7 +245,10 @@ mod tests {
         let p = d.join("p.jsonl");
         std::fs::write(&p, "{\"prompt\":\"Q\",\"chosen\":\"a\",\"rejected\":\"b\"}\n{\"prompt\":\"Q\",\"chosen\":\"a\"}\nnot json\n").unwrap();
         let err = load_prefs(&p, OnError::Fail).unwrap_err().to_string();
-        assert!(err.contains("p.jsonl") && err.contains(":2") && err.contains("rejected"), "{err}");
+        assert!(
+            err.contains("p.jsonl") && err.contains(":2") && err.contains("rejected"),
+            "{err}"
+        );
         let ok = load_prefs(&p, OnError::Skip).unwrap();
         assert_eq!((ok.rows.len(), ok.skipped), (1, 2));
         std::fs::remove_dir_all(&d).unwrap();

@@ -282,17 +282,29 @@ pub fn read_examples(path: &Path) -> Result<Vec<Example>> {
 fn f64_col(df: &DataFrame, name: &str, path: &Path) -> Result<Vec<f64>> {
     let c = df.column(name).map_err(pe(path))?;
     let f = c.cast(&DataType::Float64).map_err(pe(path))?;
-    Ok(f.f64().map_err(pe(path))?.iter().map(|x| x.unwrap_or(f64::NAN)).collect())
+    Ok(f.f64()
+        .map_err(pe(path))?
+        .iter()
+        .map(|x| x.unwrap_or(f64::NAN))
+        .collect())
 }
 
 /// Preference pairs: TRL's `prompt`/`chosen`/`rejected` plus id, round, both scores and the
 /// cached reference log-probs (`ref_logp_chosen`, `ref_logp_rejected`; null until computed).
 pub fn pairs_to_df(pairs: &[Pair]) -> DataFrame {
-    let f = |g: fn(&Pair) -> f64| pairs.iter().map(|p| Some(g(p)).filter(|x| x.is_finite())).collect::<Vec<_>>();
+    let f = |g: fn(&Pair) -> f64| {
+        pairs
+            .iter()
+            .map(|p| Some(g(p)).filter(|x| x.is_finite()))
+            .collect::<Vec<_>>()
+    };
     let s = |g: fn(&Pair) -> &str| pairs.iter().map(g).collect::<Vec<_>>();
     DataFrame::new_infer_height(vec![
         Column::new("id".into(), s(|p| &p.id)),
-        Column::new("round".into(), pairs.iter().map(|p| p.round).collect::<Vec<_>>()),
+        Column::new(
+            "round".into(),
+            pairs.iter().map(|p| p.round).collect::<Vec<_>>(),
+        ),
         Column::new("prompt".into(), s(|p| &p.prompt)),
         Column::new("chosen".into(), s(|p| &p.chosen)),
         Column::new("rejected".into(), s(|p| &p.rejected)),
@@ -310,8 +322,14 @@ pub fn pairs_from_df(df: &DataFrame, path: &Path) -> Result<Vec<Pair>> {
     let prompt = str_col(df, "prompt", path)?;
     let chosen = str_col(df, "chosen", path)?;
     let rejected = str_col(df, "rejected", path)?;
-    let (sc, sr) = (f64_col(df, "score_chosen", path)?, f64_col(df, "score_rejected", path)?);
-    let (rc, rr) = (f64_col(df, "ref_logp_chosen", path)?, f64_col(df, "ref_logp_rejected", path)?);
+    let (sc, sr) = (
+        f64_col(df, "score_chosen", path)?,
+        f64_col(df, "score_rejected", path)?,
+    );
+    let (rc, rr) = (
+        f64_col(df, "ref_logp_chosen", path)?,
+        f64_col(df, "ref_logp_rejected", path)?,
+    );
     let mut out = Vec::with_capacity(df.height());
     for i in 0..df.height() {
         out.push(Pair {
@@ -319,7 +337,9 @@ pub fn pairs_from_df(df: &DataFrame, path: &Path) -> Result<Vec<Pair>> {
             round: round[i].ok_or_else(|| missing(path, "round"))?,
             prompt: prompt[i].clone().ok_or_else(|| missing(path, "prompt"))?,
             chosen: chosen[i].clone().ok_or_else(|| missing(path, "chosen"))?,
-            rejected: rejected[i].clone().ok_or_else(|| missing(path, "rejected"))?,
+            rejected: rejected[i]
+                .clone()
+                .ok_or_else(|| missing(path, "rejected"))?,
             score_chosen: sc[i],
             score_rejected: sr[i],
             ref_chosen: rc[i],

@@ -16,11 +16,18 @@ pub struct PairStats {
 
 /// Pairs from `samples` ranked by `scores[key]`, in order of each prompt's first sample. Ties
 /// keep the earliest sample as chosen and the latest as rejected.
-pub fn select_pairs(samples: &[Sample], key: &str, min_gap: f64, round: u32) -> (Vec<Pair>, PairStats) {
+pub fn select_pairs(
+    samples: &[Sample],
+    key: &str,
+    min_gap: f64,
+    round: u32,
+) -> (Vec<Pair>, PairStats) {
     let mut order: Vec<&str> = Vec::new();
     let mut groups: HashMap<&str, Vec<(&Sample, f64)>> = HashMap::new();
     for s in samples {
-        let Some(&score) = s.scores.get(key) else { continue };
+        let Some(&score) = s.scores.get(key) else {
+            continue;
+        };
         if !score.is_finite() {
             continue;
         }
@@ -40,7 +47,10 @@ pub fn select_pairs(samples: &[Sample], key: &str, min_gap: f64, round: u32) -> 
         stats.prompts += 1;
         let best = g.iter().fold(g[0], |a, &b| if b.1 > a.1 { b } else { a });
         let worst = g.iter().fold(g[0], |a, &b| if b.1 <= a.1 { b } else { a });
-        if best.1 - worst.1 < min_gap || best.1 <= worst.1 || best.0.completion == worst.0.completion {
+        if best.1 - worst.1 < min_gap
+            || best.1 <= worst.1
+            || best.0.completion == worst.0.completion
+        {
             continue;
         }
         pairs.push(Pair {
@@ -71,7 +81,9 @@ mod tests {
             prompt: prompt.into(),
             completion: completion.into(),
             n_tokens: completion.len(),
-            scores: score.map(|x| BTreeMap::from([("verifier/correct".to_string(), x)])).unwrap_or_default(),
+            scores: score
+                .map(|x| BTreeMap::from([("verifier/correct".to_string(), x)]))
+                .unwrap_or_default(),
             dropped: None,
         }
     }
@@ -90,9 +102,21 @@ mod tests {
             s("5+5=", "12", Some(0.0)),
         ];
         let (pairs, stats) = select_pairs(&samples, "verifier/correct", 0.5, 1);
-        assert_eq!(stats, PairStats { prompts: 3, pairs: 2 });
-        assert_eq!((pairs[0].chosen.as_str(), pairs[0].rejected.as_str()), ("2", "3"));
-        assert_eq!((pairs[1].chosen.as_str(), pairs[1].rejected.as_str()), ("10", "12"));
+        assert_eq!(
+            stats,
+            PairStats {
+                prompts: 3,
+                pairs: 2
+            }
+        );
+        assert_eq!(
+            (pairs[0].chosen.as_str(), pairs[0].rejected.as_str()),
+            ("2", "3")
+        );
+        assert_eq!(
+            (pairs[1].chosen.as_str(), pairs[1].rejected.as_str()),
+            ("10", "12")
+        );
         assert_eq!((pairs[1].score_chosen, pairs[1].score_rejected), (1.0, 0.0));
         assert!(pairs[0].ref_chosen.is_nan());
         let (none, _) = select_pairs(&samples, "verifier/correct", 1.5, 1);

@@ -181,11 +181,18 @@ pub fn evaluate(ctx: &Ctx<'_>, r: u32, facts: &StageFacts) -> Result<Metrics> {
                 if g.stopped {
                     ids.push(ctx.tok.eos_id);
                 }
-                TokenRow { ids, n_prompt: p.len() }
+                TokenRow {
+                    ids,
+                    n_prompt: p.len(),
+                }
             })
             .collect();
         let reference = start_model(ctx, r)?;
-        let (bs, len, pad) = (ctx.plan.eval.batch_size, ctx.cfg.max_seq_len, ctx.tok.pad_id);
+        let (bs, len, pad) = (
+            ctx.plan.eval.batch_size,
+            ctx.cfg.max_seq_len,
+            ctx.tok.pad_id,
+        );
         let lp = row_logprobs(&model, &rows, bs, len, pad, &ctx.device);
         let lr = row_logprobs(&reference, &rows, bs, len, pad, &ctx.device);
         let kl = lp.iter().zip(&lr).map(|(a, b)| a.0 - b.0).sum::<f64>() / rows.len().max(1) as f64;

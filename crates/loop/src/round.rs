@@ -19,7 +19,9 @@ use didact_model::{Llama, LlamaConfig, SamplingParams, Tok};
 use didact_recipe::{DpoLossKind, Init, Mix, RunPlan};
 use didact_synth::{ResponseJob, generate_responses};
 use didact_train::dpo_loss::{DpoLoss, DpoObjective};
-use didact_train::{DpoReport, PairRow, SftConfig, TokenRow, reference_logps, train_dpo, train_sft};
+use didact_train::{
+    DpoReport, PairRow, SftConfig, TokenRow, reference_logps, train_dpo, train_sft,
+};
 use serde::{Deserialize, Serialize};
 use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
@@ -157,7 +159,10 @@ fn pair_rows(ctx: &Ctx<'_>, pairs: &[Pair]) -> Result<Vec<(TokenRow, TokenRow)>>
     pairs
         .iter()
         .map(|p| {
-            let rows = ctx.tokenize(&[Example::real(&p.prompt, &p.chosen), Example::real(&p.prompt, &p.rejected)])?;
+            let rows = ctx.tokenize(&[
+                Example::real(&p.prompt, &p.chosen),
+                Example::real(&p.prompt, &p.rejected),
+            ])?;
             let [c, r]: [TokenRow; 2] = rows.try_into().expect("two rows");
             Ok((c, r))
         })
@@ -193,11 +198,21 @@ fn fit_sft(ctx: &Ctx<'_>, r: u32, start: Llama, rows: &[Example]) -> Result<(Lla
     let rows = ctx.tokenize(rows)?;
     let cfg = sft_config(ctx, r);
     let pb = bar(cfg.steps as u64, &format!("r{r} train"), ctx.quiet);
-    let (model, report) = train_sft(start, &rows, &cfg, ctx.tok.pad_id, &ctx.device, |_, loss| {
-        pb.set_message(format!("loss {loss:.4}"));
-        pb.inc(1);
-    })
-    .map_err(|e| LoopError::Train { round: r, source: e })?;
+    let (model, report) = train_sft(
+        start,
+        &rows,
+        &cfg,
+        ctx.tok.pad_id,
+        &ctx.device,
+        |_, loss| {
+            pb.set_message(format!("loss {loss:.4}"));
+            pb.inc(1);
+        },
+    )
+    .map_err(|e| LoopError::Train {
+        round: r,
+        source: e,
+    })?;
     pb.finish_and_clear();
     let log = TrainLog {
         steps: cfg.steps,
@@ -244,11 +259,22 @@ fn fit_dpo(ctx: &Ctx<'_>, r: u32, start: Llama, pairs: &[Pair]) -> Result<(Llama
         rpo_alpha: d.rpo_alpha,
     };
     let pb = bar(d.steps as u64, &format!("r{r} dpo"), ctx.quiet);
-    let out = train_dpo(start, &rows, &opt, &obj, ctx.tok.pad_id, &ctx.device, |_, loss| {
-        pb.set_message(format!("loss {loss:.4}"));
-        pb.inc(1);
-    })
-    .map_err(|e| LoopError::Train { round: r, source: e })?;
+    let out = train_dpo(
+        start,
+        &rows,
+        &opt,
+        &obj,
+        ctx.tok.pad_id,
+        &ctx.device,
+        |_, loss| {
+            pb.set_message(format!("loss {loss:.4}"));
+            pb.inc(1);
+        },
+    )
+    .map_err(|e| LoopError::Train {
+        round: r,
+        source: e,
+    })?;
     pb.finish_and_clear();
     Ok(out)
 }
@@ -339,10 +365,18 @@ pub fn run_round(ctx: &mut Ctx<'_>, r: u32) -> Result<Metrics> {
                 "pairs",
                 &pairs_path,
                 |ctx| {
-                    let (mut pairs, _) = select_pairs(&scored, "verifier/correct", plan.dpo.min_gap, r);
+                    let (mut pairs, _) =
+                        select_pairs(&scored, "verifier/correct", plan.dpo.min_gap, r);
                     let reference = start_model(ctx, r)?;
                     let rows = pair_rows(ctx, &pairs)?;
-                    let with_ref = reference_logps(&reference, &rows, plan.eval.batch_size, ctx.cfg.max_seq_len, ctx.tok.pad_id, &ctx.device);
+                    let with_ref = reference_logps(
+                        &reference,
+                        &rows,
+                        plan.eval.batch_size,
+                        ctx.cfg.max_seq_len,
+                        ctx.tok.pad_id,
+                        &ctx.device,
+                    );
                     for (p, w) in pairs.iter_mut().zip(&with_ref) {
                         p.ref_chosen = w.ref_chosen;
                         p.ref_rejected = w.ref_rejected;
@@ -432,7 +466,8 @@ pub fn run_round(ctx: &mut Ctx<'_>, r: u32) -> Result<Metrics> {
                     let (model, rep) = fit_dpo(ctx, r, model, pairs)?;
                     let finite = rep.summary().into_iter().filter(|(_, v)| v.is_finite());
                     log.dpo.extend(finite.map(|(k, v)| (k.to_string(), v)));
-                    log.dpo.insert("dpo/tokens_per_s".into(), rep.tokens_per_s());
+                    log.dpo
+                        .insert("dpo/tokens_per_s".into(), rep.tokens_per_s());
                     if !sft {
                         // DPO is the round's training: train/* describes it.
                         log.steps = rep.step_losses.len();

@@ -165,7 +165,10 @@ fn push_vec(
 }
 
 /// Every tensor of the model with its HF name and shape, on the host.
-pub fn named_tensors(model: &Llama) -> Result<Vec<(String, Vec<usize>, Vec<f32>)>> {
+/// A tensor by name: (HF name, shape, f32 values).
+pub type NamedTensor = (String, Vec<usize>, Vec<f32>);
+
+pub fn named_tensors(model: &Llama) -> Result<Vec<NamedTensor>> {
     let mut out = Vec::new();
     let (emb, dims) = host(model.embed_tokens.weight.val())?;
     out.push(("model.embed_tokens.weight".to_string(), dims.to_vec(), emb));
@@ -232,7 +235,7 @@ pub fn save_with_extra(
     cfg: &LlamaConfig,
     model: &Llama,
     tok: &Tok,
-    extra: Vec<(String, Vec<usize>, Vec<f32>)>,
+    extra: Vec<NamedTensor>,
 ) -> Result<()> {
     let parent = dir.parent().unwrap_or(Path::new("."));
     std::fs::create_dir_all(parent).map_err(|e| ModelError::io(parent, e))?;

@@ -241,7 +241,9 @@ pub fn resolve(
         "1..=256",
     )?;
     c.check(
-        m.n_heads >= 1 && m.d_model % m.n_heads == 0 && (m.d_model / m.n_heads) % 2 == 0,
+        m.n_heads >= 1
+            && m.d_model.is_multiple_of(m.n_heads)
+            && (m.d_model / m.n_heads).is_multiple_of(2),
         "model",
         "n_heads",
         &format!(
@@ -250,7 +252,7 @@ pub fn resolve(
         ),
     )?;
     c.check(
-        m.n_kv_heads >= 1 && m.n_heads % m.n_kv_heads == 0,
+        m.n_kv_heads >= 1 && m.n_heads.is_multiple_of(m.n_kv_heads),
         "model",
         "n_kv_heads",
         &format!("a divisor of n_heads = {}", m.n_heads),
@@ -376,7 +378,12 @@ pub fn resolve(
         dpo: t.algo.contains("dpo"),
     };
     let d = &f.dpo;
-    c.one_of(&d.loss, &["sigmoid", "ipo", "hinge", "robust"], "dpo", "loss")?;
+    c.one_of(
+        &d.loss,
+        &["sigmoid", "ipo", "hinge", "robust"],
+        "dpo",
+        "loss",
+    )?;
     let dpo_loss = match d.loss.as_str() {
         "sigmoid" => DpoLossKind::Sigmoid,
         "ipo" => DpoLossKind::Ipo,
@@ -384,13 +391,23 @@ pub fn resolve(
         _ => DpoLossKind::Robust,
     };
     c.check(d.beta > 0.0, "dpo", "beta", "> 0")?;
-    c.check((0.0..0.5).contains(&d.label_smoothing), "dpo", "label_smoothing", "[0, 0.5)")?;
+    c.check(
+        (0.0..0.5).contains(&d.label_smoothing),
+        "dpo",
+        "label_smoothing",
+        "[0, 0.5)",
+    )?;
     c.check(d.rpo_alpha >= 0.0, "dpo", "rpo_alpha", ">= 0")?;
     c.one_of(&d.scorer, &["verifier"], "dpo", "scorer")?;
     c.check(d.min_gap >= 0.0, "dpo", "min_gap", ">= 0")?;
     c.check(d.steps >= 1, "dpo", "steps", ">= 1")?;
     c.check(d.batch_size >= 1, "dpo", "batch_size", ">= 1")?;
-    c.check(d.lr > 0.0 && d.lr <= 1.0, "dpo", "lr", "a learning rate in (0, 1]")?;
+    c.check(
+        d.lr > 0.0 && d.lr <= 1.0,
+        "dpo",
+        "lr",
+        "a learning rate in (0, 1]",
+    )?;
     if algo.dpo {
         c.check(
             f.generate.n_per_prompt >= 2,

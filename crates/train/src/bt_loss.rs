@@ -7,7 +7,12 @@ use didact_model::burn::tensor::Tensor;
 use didact_model::burn::tensor::activation::log_sigmoid;
 
 /// Mean loss over pairs (f64).
-pub fn bt_loss(chosen: &[f64], rejected: &[f64], margin: Option<&[f64]>, center: Option<f64>) -> f64 {
+pub fn bt_loss(
+    chosen: &[f64],
+    rejected: &[f64],
+    margin: Option<&[f64]>,
+    center: Option<f64>,
+) -> f64 {
     let n = chosen.len().max(1) as f64;
     let mut loss = 0.0;
     for i in 0..chosen.len() {
@@ -17,7 +22,12 @@ pub fn bt_loss(chosen: &[f64], rejected: &[f64], margin: Option<&[f64]>, center:
     }
     loss /= n;
     if let Some(c) = center {
-        loss += c * chosen.iter().zip(rejected).map(|(a, b)| (a + b).powi(2)).sum::<f64>() / n;
+        loss += c * chosen
+            .iter()
+            .zip(rejected)
+            .map(|(a, b)| (a + b).powi(2))
+            .sum::<f64>()
+            / n;
     }
     loss
 }
@@ -26,7 +36,12 @@ pub fn bt_loss(chosen: &[f64], rejected: &[f64], margin: Option<&[f64]>, center:
 ///
 /// # Shapes
 /// `chosen`, `rejected`, `margin`: `[B]`
-pub fn bt_loss_tensor(chosen: Tensor<1>, rejected: Tensor<1>, margin: Option<Tensor<1>>, center: Option<f64>) -> Tensor<1> {
+pub fn bt_loss_tensor(
+    chosen: Tensor<1>,
+    rejected: Tensor<1>,
+    margin: Option<Tensor<1>>,
+    center: Option<f64>,
+) -> Tensor<1> {
     let mut x = chosen.clone() - rejected.clone();
     if let Some(m) = margin {
         x = x - m;

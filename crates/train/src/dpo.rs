@@ -39,7 +39,10 @@ pub fn reference_logps(
     pad_id: u32,
     device: &Device,
 ) -> Vec<PairRow> {
-    let rows: Vec<TokenRow> = pairs.iter().flat_map(|(c, r)| [c.clone(), r.clone()]).collect();
+    let rows: Vec<TokenRow> = pairs
+        .iter()
+        .flat_map(|(c, r)| [c.clone(), r.clone()])
+        .collect();
     let lp = row_logprobs(reference, &rows, batch_size, max_len, pad_id, device);
     pairs
         .iter()
@@ -80,7 +83,12 @@ fn tail_mean(v: &[f64]) -> f64 {
 impl DpoReport {
     /// Means over the last quarter of the steps, keyed by TRL's metric names.
     pub fn summary(&self) -> Vec<(&'static str, f64)> {
-        let margins: Vec<f64> = self.rewards_chosen.iter().zip(&self.rewards_rejected).map(|(a, b)| a - b).collect();
+        let margins: Vec<f64> = self
+            .rewards_chosen
+            .iter()
+            .zip(&self.rewards_rejected)
+            .map(|(a, b)| a - b)
+            .collect();
         vec![
             ("dpo/loss", tail_mean(&self.step_losses)),
             ("rewards/chosen", tail_mean(&self.rewards_chosen)),
@@ -113,15 +121,22 @@ pub fn train_dpo(
     device: &Device,
     mut on_step: impl FnMut(usize, f64),
 ) -> Result<(Llama, DpoReport)> {
-    let pairs: Vec<&PairRow> = pairs.iter().filter(|p| p.chosen.n_target() > 0 && p.rejected.n_target() > 0).collect();
+    let pairs: Vec<&PairRow> = pairs
+        .iter()
+        .filter(|p| p.chosen.n_target() > 0 && p.rejected.n_target() > 0)
+        .collect();
     if pairs.is_empty() {
         return Err(TrainError::NoData);
     }
     if opt.batch_size == 0 || opt.grad_accum == 0 {
-        return Err(TrainError::Config("batch_size and grad_accum must be > 0".into()));
+        return Err(TrainError::Config(
+            "batch_size and grad_accum must be > 0".into(),
+        ));
     }
     if obj.beta <= 0.0 || !(0.0..0.5).contains(&obj.label_smoothing) {
-        return Err(TrainError::Config("dpo needs beta > 0 and 0 <= label_smoothing < 0.5".into()));
+        return Err(TrainError::Config(
+            "dpo needs beta > 0 and 0 <= label_smoothing < 0.5".into(),
+        ));
     }
     let ad = device.clone().autodiff();
     let mut model = model.fork(&ad).train();
@@ -140,39 +155,85 @@ pub fn train_dpo(
     let mut rep = DpoReport::default();
     for step in 0..opt.steps {
         let mut accum = GradientsAccumulator::<Llama>::new();
-        let (mut loss_sum, mut rc, mut rr, mut acc, mut lc, mut lr_) = (0.0, 0.0, 0.0, 0.0, 0.0, 0.0);
+        let (mut loss_sum, mut rc, mut rr, mut acc, mut lc, mut lr_) =
+            (0.0, 0.0, 0.0, 0.0, 0.0, 0.0);
         for micro in 0..opt.grad_accum {
             let batch_pairs: Vec<&PairRow> = (0..opt.batch_size).map(|_| pairs[next()]).collect();
             let b = batch_pairs.len();
             // Rows [chosen_0..chosen_{B-1}, rejected_0..rejected_{B-1}], as TRL's collator.
-            let rows: Vec<&TokenRow> = batch_pairs.iter().map(|p| &p.chosen).chain(batch_pairs.iter().map(|p| &p.rejected)).collect();
+            let rows: Vec<&TokenRow> = batch_pairs
+                .iter()
+                .map(|p| &p.chosen)
+                .chain(batch_pairs.iter().map(|p| &p.rejected))
+                .collect();
             let batch = make_batch(&rows, opt.max_len, pad_id, &ad);
             let logps = row_logp_sums(&model, &batch); // [2B]
             let pc = logps.clone().slice(0..b); // [B]
             let pr = logps.slice(b..2 * b); // [B]
-            let refc = vec1(batch_pairs.iter().map(|p| p.ref_chosen as f32).collect(), &ad);
-            let refr = vec1(batch_pairs.iter().map(|p| p.ref_rejected as f32).collect(), &ad);
-            let lenc = vec1(batch_pairs.iter().map(|p| p.chosen.n_target().min(opt.max_len - 1) as f32).collect(), &ad);
-            let lenr = vec1(batch_pairs.iter().map(|p| p.rejected.n_target().min(opt.max_len - 1) as f32).collect(), &ad);
-            let losses = loss_tensor(obj, pc.clone(), pr.clone(), refc.clone(), refr.clone(), lenc, lenr);
+            let refc = vec1(
+                batch_pairs.iter().map(|p| p.ref_chosen as f32).collect(),
+                &ad,
+            );
+            let refr = vec1(
+                batch_pairs.iter().map(|p| p.ref_rejected as f32).collect(),
+                &ad,
+            );
+            let lenc = vec1(
+                batch_pairs
+                    .iter()
+                    .map(|p| p.chosen.n_target().min(opt.max_len - 1) as f32)
+                    .collect(),
+                &ad,
+            );
+            let lenr = vec1(
+                batch_pairs
+                    .iter()
+                    .map(|p| p.rejected.n_target().min(opt.max_len - 1) as f32)
+                    .collect(),
+                &ad,
+            );
+            let losses = loss_tensor(
+                obj,
+                pc.clone(),
+                pr.clone(),
+                refc.clone(),
+                refr.clone(),
+                lenc,
+                lenr,
+            );
             let mut loss = losses.sum().div_scalar(window);
             if obj.rpo_alpha > 0.0 {
                 // Mean NLL per chosen completion token over the window (this micro-batch's
                 // share of it).
-                let n_chosen: usize = batch_pairs.iter().map(|p| p.chosen.n_target().min(opt.max_len - 1)).sum();
+                let n_chosen: usize = batch_pairs
+                    .iter()
+                    .map(|p| p.chosen.n_target().min(opt.max_len - 1))
+                    .sum();
                 let denom = (n_chosen * opt.grad_accum).max(1) as f64;
-                loss = loss + pc.clone().sum().neg().div_scalar(denom).mul_scalar(obj.rpo_alpha);
+                loss = loss
+                    + pc.clone()
+                        .sum()
+                        .neg()
+                        .div_scalar(denom)
+                        .mul_scalar(obj.rpo_alpha);
             }
             let value = loss.clone().into_scalar::<f32>() as f64;
             if !value.is_finite() {
-                return Err(TrainError::NonFinite { loss: value, step, micro });
+                return Err(TrainError::NonFinite {
+                    loss: value,
+                    step,
+                    micro,
+                });
             }
             loss_sum += value;
             // Logged quantities (detached).
             let pcv: Vec<f32> = pc.into_data().try_to_vec().unwrap_or_default();
             let prv: Vec<f32> = pr.into_data().try_to_vec().unwrap_or_default();
             for (i, p) in batch_pairs.iter().enumerate() {
-                let (a, r) = (obj.beta * (pcv[i] as f64 - p.ref_chosen), obj.beta * (prv[i] as f64 - p.ref_rejected));
+                let (a, r) = (
+                    obj.beta * (pcv[i] as f64 - p.ref_chosen),
+                    obj.beta * (prv[i] as f64 - p.ref_rejected),
+                );
                 rc += a;
                 rr += r;
                 acc += (a > r) as u8 as f64;
@@ -186,7 +247,11 @@ pub fn train_dpo(
         let mut grads = accum.grads();
         let norm = clip_global_norm(&model, &mut grads, opt.grad_clip);
         if !norm.is_finite() {
-            return Err(TrainError::NonFinite { loss: norm, step, micro: opt.grad_accum });
+            return Err(TrainError::NonFinite {
+                loss: norm,
+                step,
+                micro: opt.grad_accum,
+            });
         }
         let lr = warmup_cosine(step, opt.steps, opt.warmup_steps, opt.lr, opt.min_lr_ratio);
         model = optim.step(lr, model, grads);

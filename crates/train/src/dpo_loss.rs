@@ -118,7 +118,8 @@ pub fn loss_tensor(
                 DpoLoss::Hinge => (z.neg() + 1.0).clamp_min(0.0),
                 DpoLoss::Robust => {
                     let e = o.label_smoothing;
-                    (log_sigmoid(z.clone()) * (-(1.0 - e)) + log_sigmoid(z.neg()) * e) / (1.0 - 2.0 * e)
+                    (log_sigmoid(z.clone()) * (-(1.0 - e)) + log_sigmoid(z.neg()) * e)
+                        / (1.0 - 2.0 * e)
                 }
                 DpoLoss::Ipo => unreachable!("handled above"),
             }

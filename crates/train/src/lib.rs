@@ -11,10 +11,10 @@ pub mod reward;
 pub mod schedule;
 pub mod sft;
 
+pub use batch::{Batch, TokenRow, make_batch};
 pub use bt_loss::{bt_loss, bt_loss_tensor};
 pub use dpo::{DpoReport, PairRow, reference_logps, train_dpo};
 pub use dpo_loss::{DpoLoss, DpoObjective, PairLogps};
-pub use batch::{Batch, TokenRow, make_batch};
 pub use error::{Result, TrainError};
 pub use reward::{RewardModel, RmEval, RmReport, eval_rm, score_rows, train_rm};
 pub use sft::{SftConfig, SftReport, eval_loss, row_logp_sums, row_logprobs, train_sft};

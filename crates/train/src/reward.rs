@@ -31,11 +31,20 @@ pub struct RewardModel {
 impl RewardModel {
     /// Attach a head to a backbone. `weight` is HF-shaped `[1, d_model]`; `None` draws it from
     /// N(0, 1/√(d_model+1)), seeded.
-    pub fn new(backbone: Llama, d_model: usize, weight: Option<Vec<f32>>, seed: u64, device: &Device) -> Result<Self> {
+    pub fn new(
+        backbone: Llama,
+        d_model: usize,
+        weight: Option<Vec<f32>>,
+        seed: u64,
+        device: &Device,
+    ) -> Result<Self> {
         let w = match weight {
             Some(w) if w.len() == d_model => w,
             Some(w) => {
-                return Err(TrainError::Config(format!("score.weight has {} values, expected d_model = {d_model}", w.len())));
+                return Err(TrainError::Config(format!(
+                    "score.weight has {} values, expected d_model = {d_model}",
+                    w.len()
+                )));
             }
             None => {
                 let std = 1.0 / ((d_model + 1) as f32).sqrt();
@@ -56,7 +65,13 @@ impl RewardModel {
 
     /// The head's weight, HF-shaped `[1, d_model]`, for saving.
     pub fn score_weight(&self) -> Vec<f32> {
-        self.score.weight.val().transpose().into_data().try_to_vec().unwrap_or_default()
+        self.score
+            .weight
+            .val()
+            .transpose()
+            .into_data()
+            .try_to_vec()
+            .unwrap_or_default()
     }
 
     /// Rewards of right-padded rows.
@@ -67,7 +82,10 @@ impl RewardModel {
         let [b, _] = tokens.dims();
         let h = self.backbone.hidden(tokens, &Positions::causal(), None); // [B, T, D]
         let d = h.dims()[2];
-        let idx: Vec<i64> = last.iter().flat_map(|&l| std::iter::repeat_n(l as i64, d)).collect();
+        let idx: Vec<i64> = last
+            .iter()
+            .flat_map(|&l| std::iter::repeat_n(l as i64, d))
+            .collect();
         let idx = Tensor::<3, Int>::from_data(TensorData::new(idx, [b, 1, d]), &h.device());
         let at_last = h.gather(1, idx).reshape([b, d]); // [B, D]
         self.score.forward(at_last).reshape([b]) // [B]
@@ -75,8 +93,16 @@ impl RewardModel {
 }
 
 /// Right-pad rows (each cut to its last `max_len` tokens, so a long dialogue keeps its reply).
-fn pad_rows(rows: &[&[u32]], max_len: usize, pad_id: u32, device: &Device) -> (Tensor<2, Int>, Vec<usize>) {
-    let cut: Vec<&[u32]> = rows.iter().map(|r| &r[r.len().saturating_sub(max_len)..]).collect();
+fn pad_rows(
+    rows: &[&[u32]],
+    max_len: usize,
+    pad_id: u32,
+    device: &Device,
+) -> (Tensor<2, Int>, Vec<usize>) {
+    let cut: Vec<&[u32]> = rows
+        .iter()
+        .map(|r| &r[r.len().saturating_sub(max_len)..])
+        .collect();
     let t = cut.iter().map(|r| r.len()).max().unwrap_or(1).max(1);
     let mut ids = vec![pad_id as i64; rows.len() * t];
     let mut last = Vec::with_capacity(rows.len());
@@ -86,16 +112,30 @@ fn pad_rows(rows: &[&[u32]], max_len: usize, pad_id: u32, device: &Device) -> (T
         }
         last.push(r.len().max(1) - 1);
     }
-    (Tensor::from_data(TensorData::new(ids, [rows.len(), t]), device), last)
+    (
+        Tensor::from_data(TensorData::new(ids, [rows.len(), t]), device),
+        last,
+    )
 }
 
 /// Reward of every row, in batches, without autodiff.
-pub fn score_rows(rm: &RewardModel, rows: &[Vec<u32>], batch_size: usize, max_len: usize, pad_id: u32, device: &Device) -> Vec<f64> {
+pub fn score_rows(
+    rm: &RewardModel,
+    rows: &[Vec<u32>],
+    batch_size: usize,
+    max_len: usize,
+    pad_id: u32,
+    device: &Device,
+) -> Vec<f64> {
     let mut out = Vec::with_capacity(rows.len());
     for chunk in rows.chunks(batch_size.max(1)) {
         let refs: Vec<&[u32]> = chunk.iter().map(|r| r.as_slice()).collect();
         let (ids, last) = pad_rows(&refs, max_len, pad_id, device);
-        let r: Vec<f32> = rm.forward(ids, &last).into_data().try_to_vec().unwrap_or_default();
+        let r: Vec<f32> = rm
+            .forward(ids, &last)
+            .into_data()
+            .try_to_vec()
+            .unwrap_or_default();
         out.extend(r.into_iter().map(|x| x as f64));
     }
     out
@@ -112,7 +152,14 @@ pub struct RmEval {
     pub margin: f64,
 }
 
-pub fn eval_rm(rm: &RewardModel, pairs: &[(Vec<u32>, Vec<u32>)], batch_size: usize, max_len: usize, pad_id: u32, device: &Device) -> RmEval {
+pub fn eval_rm(
+    rm: &RewardModel,
+    pairs: &[(Vec<u32>, Vec<u32>)],
+    batch_size: usize,
+    max_len: usize,
+    pad_id: u32,
+    device: &Device,
+) -> RmEval {
     let chosen: Vec<Vec<u32>> = pairs.iter().map(|p| p.0.clone()).collect();
     let rejected: Vec<Vec<u32>> = pairs.iter().map(|p| p.1.clone()).collect();
     let rc = score_rows(rm, &chosen, batch_size, max_len, pad_id, device);
@@ -147,12 +194,17 @@ pub fn train_rm(
     device: &Device,
     mut on_step: impl FnMut(usize, f64),
 ) -> Result<(RewardModel, RmReport)> {
-    let pairs: Vec<&(Vec<u32>, Vec<u32>)> = pairs.iter().filter(|p| !p.0.is_empty() && !p.1.is_empty()).collect();
+    let pairs: Vec<&(Vec<u32>, Vec<u32>)> = pairs
+        .iter()
+        .filter(|p| !p.0.is_empty() && !p.1.is_empty())
+        .collect();
     if pairs.is_empty() {
         return Err(TrainError::NoData);
     }
     if opt.batch_size == 0 || opt.grad_accum == 0 {
-        return Err(TrainError::Config("batch_size and grad_accum must be > 0".into()));
+        return Err(TrainError::Config(
+            "batch_size and grad_accum must be > 0".into(),
+        ));
     }
     let ad = device.clone().autodiff();
     let mut model = rm.fork(&ad).train();
@@ -172,17 +224,27 @@ pub fn train_rm(
         let mut accum = GradientsAccumulator::<RewardModel>::new();
         let (mut loss_sum, mut acc, mut margin) = (0.0, 0.0, 0.0);
         for micro in 0..opt.grad_accum {
-            let batch: Vec<&(Vec<u32>, Vec<u32>)> = (0..opt.batch_size).map(|_| pairs[next()]).collect();
+            let batch: Vec<&(Vec<u32>, Vec<u32>)> =
+                (0..opt.batch_size).map(|_| pairs[next()]).collect();
             let b = batch.len();
-            let rows: Vec<&[u32]> = batch.iter().map(|p| p.0.as_slice()).chain(batch.iter().map(|p| p.1.as_slice())).collect();
+            let rows: Vec<&[u32]> = batch
+                .iter()
+                .map(|p| p.0.as_slice())
+                .chain(batch.iter().map(|p| p.1.as_slice()))
+                .collect();
             let (ids, last) = pad_rows(&rows, opt.max_len, pad_id, &ad);
             rep.tokens += last.iter().map(|l| l + 1).sum::<usize>();
             let r = model.forward(ids, &last); // [2B]
             let (rc, rr) = (r.clone().slice(0..b), r.slice(b..2 * b));
-            let loss = bt_loss_tensor(rc.clone(), rr.clone(), None, center).div_scalar(opt.grad_accum as f64);
+            let loss = bt_loss_tensor(rc.clone(), rr.clone(), None, center)
+                .div_scalar(opt.grad_accum as f64);
             let value = loss.clone().into_scalar::<f32>() as f64;
             if !value.is_finite() {
-                return Err(TrainError::NonFinite { loss: value, step, micro });
+                return Err(TrainError::NonFinite {
+                    loss: value,
+                    step,
+                    micro,
+                });
             }
             loss_sum += value;
             let rcv: Vec<f32> = rc.into_data().try_to_vec().unwrap_or_default();
@@ -197,7 +259,11 @@ pub fn train_rm(
         let mut grads = accum.grads();
         let total = clip_global_norm(&model, &mut grads, opt.grad_clip);
         if !total.is_finite() {
-            return Err(TrainError::NonFinite { loss: total, step, micro: opt.grad_accum });
+            return Err(TrainError::NonFinite {
+                loss: total,
+                step,
+                micro: opt.grad_accum,
+            });
         }
         let lr = warmup_cosine(step, opt.steps, opt.warmup_steps, opt.lr, opt.min_lr_ratio);
         model = optim.step(lr, model, grads);

@@ -264,7 +264,10 @@ pub fn row_logprobs(
     let refs: Vec<&TokenRow> = rows.iter().collect();
     for chunk in refs.chunks(batch_size.max(1)) {
         let batch = make_batch(chunk, max_len, pad_id, device);
-        let masked: Vec<f32> = row_logp_sums(model, &batch).into_data().try_to_vec().unwrap_or_default();
+        let masked: Vec<f32> = row_logp_sums(model, &batch)
+            .into_data()
+            .try_to_vec()
+            .unwrap_or_default();
         for (row, s) in chunk.iter().zip(masked) {
             out.push((s as f64, row.n_target().min(max_len.saturating_sub(1))));
         }

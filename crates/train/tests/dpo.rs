@@ -3,9 +3,9 @@
 //! changes, and the reference log-probs — computed once from the starting model — are what the
 //! unchanged starting model still gives.
 
+use didact_model::LlamaConfig;
 use didact_model::burn::tensor::Device;
 use didact_model::checkpoint::named_tensors;
-use didact_model::LlamaConfig;
 use didact_train::dpo_loss::{DpoLoss, DpoObjective};
 use didact_train::{SftConfig, TokenRow, reference_logps, train_dpo};
 
@@ -46,29 +46,53 @@ fn opt(steps: usize) -> SftConfig {
 #[test]
 fn dpo_learns_preferences_and_leaves_the_reference_alone() {
     let device = Device::flex();
-    let cfg = LlamaConfig::new(16).with_d_model(32).with_n_layers(2).with_n_heads(4).with_n_kv_heads(2).with_max_seq_len(32);
+    let cfg = LlamaConfig::new(16)
+        .with_d_model(32)
+        .with_n_layers(2)
+        .with_n_heads(4)
+        .with_n_kv_heads(2)
+        .with_max_seq_len(32);
     let policy = cfg.init(1, &device).unwrap();
     let reference = policy.clone();
     let before = named_tensors(&policy).unwrap();
     let rows = reference_logps(&reference, &pairs(), 8, 32, 0, &device);
-    for loss in [DpoLoss::Sigmoid, DpoLoss::Ipo, DpoLoss::Hinge, DpoLoss::Robust] {
+    for loss in [
+        DpoLoss::Sigmoid,
+        DpoLoss::Ipo,
+        DpoLoss::Hinge,
+        DpoLoss::Robust,
+    ] {
         let obj = DpoObjective {
             loss,
             beta: 0.5,
             label_smoothing: if loss == DpoLoss::Robust { 0.1 } else { 0.0 },
             rpo_alpha: 0.0,
         };
-        let (trained, rep) = train_dpo(policy.clone(), &rows, &opt(40), &obj, 0, &device, |_, _| {}).unwrap();
+        let (trained, rep) =
+            train_dpo(policy.clone(), &rows, &opt(40), &obj, 0, &device, |_, _| {}).unwrap();
         let n = rep.step_losses.len();
         let first: f64 = rep.step_losses[..5].iter().sum::<f64>() / 5.0;
         let last: f64 = rep.step_losses[n - 5..].iter().sum::<f64>() / 5.0;
         assert!(last < first, "{loss:?}: loss {first} -> {last}");
         let margin = |i: usize| rep.rewards_chosen[i] - rep.rewards_rejected[i];
-        assert!(margin(n - 1) > margin(0) + 0.1, "{loss:?}: margin {} -> {}", margin(0), margin(n - 1));
-        assert!(rep.accuracies[n - 1] >= 0.75, "{loss:?}: accuracy {}", rep.accuracies[n - 1]);
+        assert!(
+            margin(n - 1) > margin(0) + 0.1,
+            "{loss:?}: margin {} -> {}",
+            margin(0),
+            margin(n - 1)
+        );
+        assert!(
+            rep.accuracies[n - 1] >= 0.75,
+            "{loss:?}: accuracy {}",
+            rep.accuracies[n - 1]
+        );
         let after = named_tensors(&trained).unwrap();
         for ((name, _, a), (_, _, b)) in before.iter().zip(&after) {
-            let diff = a.iter().zip(b).map(|(x, y)| (x - y).abs()).fold(0f32, f32::max);
+            let diff = a
+                .iter()
+                .zip(b)
+                .map(|(x, y)| (x - y).abs())
+                .fold(0f32, f32::max);
             assert!(diff > 0.0, "{loss:?}: parameter {name} did not change");
         }
     }
