@@ -41,6 +41,21 @@ enum Cmd {
         #[arg(long)]
         quiet: bool,
     },
+    /// Train and evaluate a Bradley-Terry reward model from the recipe's `[reward]` section
+    /// (preference pairs: prompt/chosen/rejected, or HH-RLHF dialogues). Writes OUT/rm/ (HF
+    /// layout with `score.weight`) and OUT/rm_metrics.json; prints the metrics as JSON.
+    ///
+    /// Example: didact train-rm recipes/reward-model.toml --set reward.steps=100
+    TrainRm {
+        recipe: PathBuf,
+        /// Output directory (default: runs/<name>-s<seed>).
+        #[arg(long)]
+        out: Option<PathBuf>,
+        #[arg(long = "set", value_name = "KEY=VALUE")]
+        set: Vec<String>,
+        #[arg(long)]
+        quiet: bool,
+    },
     /// Print a run's metrics table (every metric × every round) and write RUN_DIR/report.md.
     ///
     /// Example: didact report runs/quickstart-s1
@@ -58,15 +73,8 @@ fn cmd_run(
     resume: bool,
     quiet: bool,
 ) -> Result<()> {
-    let loaded = didact_recipe::load(&recipe, &set)?;
+    let (loaded, device) = setup(&recipe, &set)?;
     let plan = &loaded.plan;
-    if plan.threads > 0 {
-        rayon::ThreadPoolBuilder::new()
-            .num_threads(plan.threads)
-            .build_global()
-            .context("configuring the thread pool")?;
-    }
-    let device = didact_model::device::device_from_name(&plan.device)?;
     let out =
         out.unwrap_or_else(|| PathBuf::from("runs").join(format!("{}-s{}", plan.name, plan.seed)));
     let opts = RunOptions {
@@ -111,6 +119,54 @@ fn cmd_run(
     Ok(())
 }
 
+/// Recipe → plan, thread pool and device: the common start of `run` and `train-rm`.
+fn setup(
+    recipe: &std::path::Path,
+    set: &[String],
+) -> Result<(didact_recipe::Loaded, didact_model::burn::tensor::Device)> {
+    let loaded = didact_recipe::load(recipe, set)?;
+    if loaded.plan.threads > 0 {
+        rayon::ThreadPoolBuilder::new()
+            .num_threads(loaded.plan.threads)
+            .build_global()
+            .context("configuring the thread pool")?;
+    }
+    let device = didact_model::device::device_from_name(&loaded.plan.device)?;
+    Ok((loaded, device))
+}
+
+fn cmd_train_rm(
+    recipe: PathBuf,
+    out: Option<PathBuf>,
+    set: Vec<String>,
+    quiet: bool,
+) -> Result<()> {
+    let (loaded, device) = setup(&recipe, &set)?;
+    let plan = &loaded.plan;
+    let out =
+        out.unwrap_or_else(|| PathBuf::from("runs").join(format!("{}-s{}", plan.name, plan.seed)));
+    eprintln!(
+        "didact train-rm {} → {} (device {}, {} threads)",
+        recipe.display(),
+        out.display(),
+        plan.device,
+        rayon::current_num_threads()
+    );
+    let s = didact_loop::rm::train_reward_model(
+        plan,
+        &didact_recipe::to_toml(&loaded.file),
+        &out,
+        &device,
+        quiet,
+    )?;
+    for e in &s.skipped_examples {
+        eprintln!("skipped: {e}");
+    }
+    println!("{}", serde_json::to_string_pretty(&s.metrics)?);
+    eprintln!("done: {} (rm_metrics.json)", s.dir.display());
+    Ok(())
+}
+
 fn cmd_report(dirs: Vec<PathBuf>) -> Result<()> {
     for dir in dirs {
         let rounds = load_rounds(&dir)?;
@@ -137,6 +193,12 @@ fn main() -> ExitCode {
             resume,
             quiet,
         } => cmd_run(recipe, out, set, resume, quiet),
+        Cmd::TrainRm {
+            recipe,
+            out,
+            set,
+            quiet,
+        } => cmd_train_rm(recipe, out, set, quiet),
         Cmd::Report { dirs } => cmd_report(dirs),
     };
     match result {

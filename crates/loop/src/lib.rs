@@ -8,6 +8,7 @@ pub mod evaluate;
 pub mod journal;
 pub mod progress;
 pub mod report;
+pub mod rm;
 pub mod round;
 pub mod run;
 pub mod task;

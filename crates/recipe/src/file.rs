@@ -16,6 +16,7 @@ pub struct RecipeFile {
     pub filter: FilterSection,
     pub mix: MixSection,
     pub dpo: DpoSection,
+    pub reward: RewardSection,
     pub eval: EvalSection,
 }
 
@@ -237,6 +238,48 @@ impl Default for DpoSection {
             steps: 100,
             batch_size: 16,
             lr: 1e-4,
+        }
+    }
+}
+
+/// `[reward]`: a Bradley-Terry reward model, trained by `didact train-rm` from human (or
+/// synthetic) preference pairs. The backbone has the `[model]` shape and tokenizer.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct RewardSection {
+    /// Preference pairs: `.jsonl`/`.parquet` with `prompt`/`chosen`/`rejected`, or HH-RLHF's
+    /// `chosen`/`rejected` dialogues (split at the last "\n\nAssistant:").
+    pub data: String,
+    /// A malformed pair (missing field, empty completion, chosen == rejected): `skip` or `fail`.
+    pub on_error: String,
+    /// Share of pairs held out for `rm/accuracy` (the end of a seeded shuffle).
+    pub eval_fraction: f64,
+    /// Cap on pairs used (0 = all).
+    pub max_rows: usize,
+    /// Language-model steps on the chosen texts before the reward head is trained (a backbone
+    /// trained from scratch otherwise knows nothing of the language); 0 skips.
+    pub lm_steps: usize,
+    /// Reward-model optimizer steps.
+    pub steps: usize,
+    /// Pairs per step.
+    pub batch_size: usize,
+    pub lr: f64,
+    /// TRL's `center_rewards_coefficient` (0 = off).
+    pub center: f64,
+}
+
+impl Default for RewardSection {
+    fn default() -> Self {
+        RewardSection {
+            data: String::new(),
+            on_error: "skip".into(),
+            eval_fraction: 0.1,
+            max_rows: 0,
+            lm_steps: 0,
+            steps: 300,
+            batch_size: 16,
+            lr: 1e-3,
+            center: 0.0,
         }
     }
 }

@@ -64,6 +64,7 @@ pub struct RunPlan {
     pub algo: Algo,
     pub dpo: DpoSection,
     pub dpo_loss: DpoLossKind,
+    pub reward: RewardSection,
     pub eval: EvalSection,
 }
 
@@ -423,6 +424,25 @@ pub fn resolve(
         )?;
     }
 
+    // [reward]
+    let rw = &f.reward;
+    c.one_of(&rw.on_error, &["skip", "fail"], "reward", "on_error")?;
+    c.check(
+        rw.eval_fraction > 0.0 && rw.eval_fraction < 1.0,
+        "reward",
+        "eval_fraction",
+        "a fraction in (0, 1)",
+    )?;
+    c.check(rw.steps >= 1, "reward", "steps", ">= 1")?;
+    c.check(rw.batch_size >= 1, "reward", "batch_size", ">= 1")?;
+    c.check(
+        rw.lr > 0.0 && rw.lr <= 1.0,
+        "reward",
+        "lr",
+        "a learning rate in (0, 1]",
+    )?;
+    c.check(rw.center >= 0.0, "reward", "center", ">= 0")?;
+
     // [eval]
     c.check(f.eval.eval_size >= 1, "eval", "eval_size", ">= 1")?;
     c.check(f.eval.n_samples >= 2, "eval", "n_samples", ">= 2")?;
@@ -446,6 +466,7 @@ pub fn resolve(
         algo,
         dpo: f.dpo.clone(),
         dpo_loss,
+        reward: f.reward.clone(),
         eval: f.eval.clone(),
     })
 }
