@@ -367,3 +367,114 @@ fn bad_recipe_fails_before_work_naming_file_key_and_line() {
     assert!(!out_dir.exists());
     let _ = std::fs::remove_dir_all(dir);
 }
+
+#[test]
+fn dpo_round_writes_pairs_with_reference_logps_and_trl_metrics() {
+    let dir = scratch("dpo");
+    let sets = [
+        "run.rounds=1",
+        "train.base_steps=800",
+        "train.algo=sft+dpo",
+        "generate.n_per_prompt=4",
+        "generate.n_prompts=100",
+        "dpo.steps=20",
+        "dpo.batch_size=8",
+        "dpo.rpo_alpha=1.0",
+    ];
+    let recipe = smoke();
+    let mut args = vec![
+        "run",
+        recipe.to_str().unwrap(),
+        "--out",
+        dir.to_str().unwrap(),
+        "--quiet",
+    ];
+    for s in &sets {
+        args.extend(["--set", s]);
+    }
+    run_ok(&args);
+    let pairs = didact_data::table::read_pairs(&dir.join("rounds/round-01/pairs.parquet")).unwrap();
+    assert!(!pairs.is_empty());
+    for p in &pairs {
+        assert_eq!((p.score_chosen, p.score_rejected), (1.0, 0.0));
+        assert_ne!(p.chosen, p.rejected);
+        assert!(p.ref_chosen.is_finite() && p.ref_chosen < 0.0 && p.ref_rejected < 0.0);
+    }
+    let rows = read_csv(&dir);
+    for k in [
+        "rewards/chosen",
+        "rewards/rejected",
+        "rewards/margins",
+        "rewards/accuracies",
+        "logps/chosen",
+        "logps/rejected",
+        "dpo/n_pairs",
+        "eval/kl_ref",
+    ] {
+        let v: f64 = rows[1][k]
+            .parse()
+            .unwrap_or_else(|_| panic!("{k} = {:?}", rows[1].get(k)));
+        assert!(v.is_finite(), "{k}");
+    }
+    assert_eq!(
+        rows[1]["dpo/n_pairs"].parse::<f64>().unwrap(),
+        pairs.len() as f64
+    );
+    let _ = std::fs::remove_dir_all(dir);
+}
+
+#[test]
+fn train_rm_on_hh_rlhf_reports_held_out_accuracy() {
+    let dir = scratch("rm");
+    let out = run_ok(&[
+        "train-rm",
+        repo().join("recipes/reward-model.toml").to_str().unwrap(),
+        "--out",
+        dir.to_str().unwrap(),
+        "--quiet",
+        "--set",
+        "reward.max_rows=200",
+        "--set",
+        "reward.steps=10",
+        "--set",
+        "reward.lm_steps=5",
+        "--set",
+        "model.bpe_vocab=400",
+        "--set",
+        "model.max_seq_len=96",
+    ]);
+    let m: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
+    for k in [
+        "rm/loss",
+        "rm/accuracy",
+        "rm/margin",
+        "rm/train_pairs",
+        "rm/eval_pairs",
+    ] {
+        assert!(m[k].as_f64().unwrap().is_finite(), "{k}");
+    }
+    assert_eq!(
+        m["rm/train_pairs"].as_f64().unwrap() + m["rm/eval_pairs"].as_f64().unwrap(),
+        200.0
+    );
+    // HH-RLHF harmless has rows whose dialogues differ before the last turn: counted, not fatal.
+    assert!(m["rm/skipped_rows"].as_f64().unwrap() > 0.0);
+    assert!(dir.join("rm/model.safetensors").is_file() && dir.join("rm_metrics.json").is_file());
+
+    // on_error = "fail" stops at the first malformed row, naming file and line.
+    let bad = didact(&[
+        "train-rm",
+        repo().join("recipes/reward-model.toml").to_str().unwrap(),
+        "--out",
+        dir.join("x").to_str().unwrap(),
+        "--set",
+        "reward.on_error=fail",
+    ]);
+    assert!(!bad.status.success());
+    let err = String::from_utf8_lossy(&bad.stderr);
+    assert!(
+        err.contains("test.jsonl:") && err.contains("chosen"),
+        "{err}"
+    );
+    let _ = std::fs::remove_dir_all(dir);
+}
