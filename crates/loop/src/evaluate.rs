@@ -16,6 +16,8 @@ use didact_train::{TokenRow, eval_loss, row_logprobs};
 pub struct StageFacts {
     pub scored: Option<Vec<Sample>>,
     pub pairs: Option<Vec<didact_core::Pair>>,
+    /// Round 0's reward-model metrics (`rm/*`).
+    pub rm: Option<Metrics>,
     pub train_rows: usize,
     pub synthetic_fraction: f64,
     pub train: Option<TrainLog>,
@@ -215,6 +217,20 @@ pub fn evaluate(ctx: &Ctx<'_>, r: u32, facts: &StageFacts) -> Result<Metrics> {
             "filter/kept_fraction",
             kept as f64 / total.max(1) as f64,
         );
+        let rewards: Vec<f64> = scored
+            .iter()
+            .filter_map(|s| s.scores.get(crate::round::REWARD_SCORE).copied())
+            .collect();
+        if !rewards.is_empty() {
+            let n = rewards.len() as f64;
+            let mean = rewards.iter().sum::<f64>() / n;
+            put(&mut m, "judge/mean_reward", mean);
+            put(
+                &mut m,
+                "judge/reward_std",
+                (rewards.iter().map(|x| (x - mean).powi(2)).sum::<f64>() / n).sqrt(),
+            );
+        }
         let judged: Vec<f64> = scored
             .iter()
             .filter_map(|s| s.scores.get("verifier/correct").copied())
@@ -226,6 +242,9 @@ pub fn evaluate(ctx: &Ctx<'_>, r: u32, facts: &StageFacts) -> Result<Metrics> {
                 judged.iter().sum::<f64>() / judged.len() as f64,
             );
         }
+    }
+    for (k, v) in facts.rm.iter().flatten() {
+        put(&mut m, k, *v);
     }
     put(&mut m, "data/train_rows", facts.train_rows as f64);
     put(&mut m, "data/synthetic_fraction", facts.synthetic_fraction);

@@ -14,7 +14,7 @@ use didact_model::sample::row_seed;
 use didact_model::{Tok, checkpoint};
 use didact_recipe::{RunPlan, TokenizerKind};
 use didact_train::reward::SCORE_WEIGHT;
-use didact_train::{RewardModel, SftConfig, TokenRow, eval_rm, train_rm, train_sft};
+use didact_train::{RewardModel, RmReport, SftConfig, TokenRow, eval_rm, train_rm, train_sft};
 use rand::SeedableRng;
 use rand::seq::SliceRandom;
 use rand_chacha::ChaCha8Rng;
@@ -54,6 +54,83 @@ fn encode_pairs(tok: &Tok, rows: &[PrefRow]) -> Result<Vec<(Vec<u32>, Vec<u32>)>
             Ok((c, j))
         })
         .collect()
+}
+
+/// Train a reward head (and the backbone under it) on `train` pairs; `rm/*` metrics on `eval`.
+pub fn fit(
+    plan: &RunPlan,
+    backbone: didact_model::Llama,
+    tok: &Tok,
+    train: &[PrefRow],
+    eval: &[PrefRow],
+    device: &Device,
+    quiet: bool,
+) -> Result<(RewardModel, Metrics, RmReport)> {
+    let rw = &plan.reward;
+    let d_model = plan.model.d_model;
+    let train_pairs = encode_pairs(tok, train)?;
+    let eval_pairs = encode_pairs(tok, eval)?;
+    let rm = RewardModel::new(
+        backbone,
+        d_model,
+        None,
+        row_seed(plan.seed, 6100, 0),
+        device,
+    )
+    .map_err(|e| LoopError::Train {
+        round: 0,
+        source: e,
+    })?;
+    let (bs, len, pad) = (plan.eval.batch_size, plan.model.max_seq_len, tok.pad_id);
+    let before = eval_rm(&rm, &eval_pairs, bs, len, pad, device);
+    let opt = optimizer(
+        plan,
+        rw.steps,
+        rw.batch_size,
+        rw.lr,
+        row_seed(plan.seed, 5100, 0),
+    );
+    let center = (rw.center > 0.0).then_some(rw.center);
+    let pb = bar(rw.steps as u64, "rm train", quiet);
+    let (rm, rep) = train_rm(rm, &train_pairs, &opt, center, pad, device, |_, l| {
+        pb.set_message(format!("loss {l:.4}"));
+        pb.inc(1);
+    })
+    .map_err(|e| LoopError::Train {
+        round: 0,
+        source: e,
+    })?;
+    pb.finish_and_clear();
+    let after = eval_rm(&rm, &eval_pairs, bs, len, pad, device);
+    let n_train_eval = train_pairs.len().min(eval_pairs.len().max(64));
+    let on_train = eval_rm(&rm, &train_pairs[..n_train_eval], bs, len, pad, device);
+    let mut m = Metrics::new();
+    m.insert("rm/loss".into(), after.loss);
+    m.insert("rm/accuracy".into(), after.accuracy);
+    m.insert("rm/margin".into(), after.margin);
+    m.insert("rm/accuracy_untrained".into(), before.accuracy);
+    m.insert("rm/train_accuracy".into(), on_train.accuracy);
+    m.insert("rm/train_loss".into(), on_train.loss);
+    m.insert("rm/train_pairs".into(), train_pairs.len() as f64);
+    m.insert("rm/eval_pairs".into(), eval_pairs.len() as f64);
+    m.insert(
+        "rm/tokens_per_s".into(),
+        rep.tokens as f64 / rep.seconds.max(1e-9),
+    );
+    Ok((rm, m, rep))
+}
+
+/// Save a reward model in HF layout with its head as `score.weight`.
+pub fn save_reward_model(dir: &Path, plan: &RunPlan, rm: &RewardModel, tok: &Tok) -> Result<()> {
+    let cfg = model_config(plan, tok.vocab_size());
+    let head = vec![(SCORE_WEIGHT.into(), vec![1, cfg.d_model], rm.score_weight())];
+    Ok(checkpoint::save_with_extra(
+        dir,
+        &cfg,
+        &rm.backbone,
+        tok,
+        head,
+    )?)
 }
 
 /// Train and evaluate a reward model as the recipe's `[reward]` section says.
@@ -144,56 +221,9 @@ pub fn train_reward_model(
         m.insert("rm/lm_loss".into(), rep.final_loss());
     }
 
-    let train_pairs = encode_pairs(&tok, &rows)?;
-    let eval_pairs = encode_pairs(&tok, &eval_rows)?;
-    let rm = RewardModel::new(
-        backbone,
-        cfg.d_model,
-        None,
-        row_seed(plan.seed, 6100, 0),
-        device,
-    )
-    .map_err(|e| LoopError::Train {
-        round: 0,
-        source: e,
-    })?;
-    let (bs, len, pad) = (plan.eval.batch_size, cfg.max_seq_len, tok.pad_id);
-    let before = eval_rm(&rm, &eval_pairs, bs, len, pad, device);
-    let opt = optimizer(
-        plan,
-        rw.steps,
-        rw.batch_size,
-        rw.lr,
-        row_seed(plan.seed, 5100, 0),
-    );
-    let center = (rw.center > 0.0).then_some(rw.center);
-    let pb = bar(rw.steps as u64, "rm train", quiet);
-    let (rm, rep) = train_rm(rm, &train_pairs, &opt, center, pad, device, |_, l| {
-        pb.set_message(format!("loss {l:.4}"));
-        pb.inc(1);
-    })
-    .map_err(|e| LoopError::Train {
-        round: 0,
-        source: e,
-    })?;
-    pb.finish_and_clear();
-    let after = eval_rm(&rm, &eval_pairs, bs, len, pad, device);
-    let n_train_eval = train_pairs.len().min(eval_pairs.len().max(64));
-    let on_train = eval_rm(&rm, &train_pairs[..n_train_eval], bs, len, pad, device);
-
-    m.insert("rm/loss".into(), after.loss);
-    m.insert("rm/accuracy".into(), after.accuracy);
-    m.insert("rm/margin".into(), after.margin);
-    m.insert("rm/accuracy_untrained".into(), before.accuracy);
-    m.insert("rm/train_accuracy".into(), on_train.accuracy);
-    m.insert("rm/train_loss".into(), on_train.loss);
-    m.insert("rm/train_pairs".into(), train_pairs.len() as f64);
-    m.insert("rm/eval_pairs".into(), eval_pairs.len() as f64);
+    let (rm, fit_m, rep) = fit(plan, backbone, &tok, &rows, &eval_rows, device, quiet)?;
+    m.extend(fit_m);
     m.insert("rm/skipped_rows".into(), loaded.skipped as f64);
-    m.insert(
-        "rm/tokens_per_s".into(),
-        rep.tokens as f64 / rep.seconds.max(1e-9),
-    );
 
     let dir = out.join("rm");
     checkpoint::save_with_extra(
@@ -233,4 +263,24 @@ pub fn load_reward_model(dir: &Path, device: &Device) -> Result<(RewardModel, To
         source: e,
     })?;
     Ok((rm, ck.tokenizer))
+}
+
+/// Preference pairs from a verifiable world's correct rows: chosen = the correct answer,
+/// rejected = the answer off by a random nonzero amount (±1, ±2, ±10 or ±100) — the mistakes a
+/// small model makes. Rows whose answer is not an integer are left out.
+pub fn world_prefs(rows: &[didact_core::Example], seed: u64) -> Vec<PrefRow> {
+    use rand::Rng;
+    let mut rng = ChaCha8Rng::seed_from_u64(seed);
+    rows.iter()
+        .filter_map(|e| {
+            let v: i64 = e.completion.trim().parse().ok()?;
+            let mag = [1, 2, 10, 100][rng.random_range(0..4)];
+            let sign = if rng.random_bool(0.5) { 1 } else { -1 };
+            Some(PrefRow {
+                prompt: e.prompt.clone(),
+                chosen: e.completion.clone(),
+                rejected: (v + sign * mag).to_string(),
+            })
+        })
+        .collect()
 }

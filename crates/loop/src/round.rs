@@ -9,6 +9,7 @@ use crate::journal::{Entry, Journal};
 use crate::progress::bar;
 use crate::task::Task;
 use didact_core::{Example, Metrics, Pair, Provenance, Sample, write_atomic};
+use didact_data::PrefRow;
 use didact_data::mix::{MixMode, mix};
 use didact_data::table;
 use didact_judge::{Rules, score_and_filter, select_pairs};
@@ -19,6 +20,7 @@ use didact_model::{Llama, LlamaConfig, SamplingParams, Tok};
 use didact_recipe::{DpoLossKind, Init, Mix, RunPlan};
 use didact_synth::{ResponseJob, generate_responses};
 use didact_train::dpo_loss::{DpoLoss, DpoObjective};
+use didact_train::score_rows;
 use didact_train::{
     DpoReport, PairRow, SftConfig, TokenRow, reference_logps, train_dpo, train_sft,
 };
@@ -279,6 +281,68 @@ fn fit_dpo(ctx: &Ctx<'_>, r: u32, start: Llama, pairs: &[Pair]) -> Result<(Llama
     Ok(out)
 }
 
+/// Does this recipe score samples with a reward model?
+fn uses_reward(plan: &RunPlan) -> bool {
+    plan.algo.dpo && plan.dpo.scorer == "reward"
+}
+
+/// The score that ranks a prompt's samples into pairs.
+fn pair_key(plan: &RunPlan) -> &'static str {
+    if uses_reward(plan) {
+        REWARD_SCORE
+    } else {
+        "verifier/correct"
+    }
+}
+
+/// Score name of the reward model's output.
+pub const REWARD_SCORE: &str = "reward/score";
+
+/// Train/held-out preference pairs for the round-0 reward model: `[reward] data` when given,
+/// else derived from the world's correct rows.
+fn reward_pairs(ctx: &Ctx<'_>) -> Result<(Vec<PrefRow>, Vec<PrefRow>)> {
+    let rw = &ctx.plan.reward;
+    if rw.data.is_empty() {
+        let train = crate::rm::world_prefs(&ctx.task.real_train, ctx.seed(8100, 0));
+        let eval = crate::rm::world_prefs(&ctx.task.eval, ctx.seed(8200, 0));
+        return Ok((train, eval));
+    }
+    let on_error = if rw.on_error == "skip" {
+        didact_data::OnError::Skip
+    } else {
+        didact_data::OnError::Fail
+    };
+    let mut rows = didact_data::load_prefs(Path::new(&rw.data), on_error)?.rows;
+    if rw.max_rows > 0 {
+        rows.truncate(rw.max_rows);
+    }
+    let n_eval = ((rows.len() as f64 * rw.eval_fraction).ceil() as usize)
+        .clamp(1, rows.len().saturating_sub(1).max(1));
+    let eval = rows.split_off(rows.len().saturating_sub(n_eval));
+    Ok((rows, eval))
+}
+
+/// Add `reward/score` from round 0's reward model to every sample.
+fn score_with_reward(ctx: &Ctx<'_>, samples: &mut [Sample]) -> Result<()> {
+    let (rm, _) = crate::rm::load_reward_model(&ctx.round_dir(0).join("rm"), &ctx.device)?;
+    let rows: Vec<Vec<u32>> = samples
+        .iter()
+        .map(|s| ctx.tok.encode(&format!("{}{}", s.prompt, s.completion)))
+        .collect::<std::result::Result<_, _>>()?;
+    let r = score_rows(
+        &rm,
+        &rows,
+        ctx.plan.eval.batch_size,
+        ctx.cfg.max_seq_len,
+        ctx.tok.pad_id,
+        &ctx.device,
+    );
+    for (s, x) in samples.iter_mut().zip(r) {
+        s.scores.insert(REWARD_SCORE.into(), x);
+    }
+    Ok(())
+}
+
 /// Execute round `r` and return its metrics.
 pub fn run_round(ctx: &mut Ctx<'_>, r: u32) -> Result<Metrics> {
     let rdir = ctx.round_dir(r);
@@ -348,6 +412,9 @@ pub fn run_round(ctx: &mut Ctx<'_>, r: u32) -> Result<Metrics> {
                     &rules,
                     v.as_ref().map(|f| f as &dyn Fn(&str, &str) -> Option<bool>),
                 );
+                if uses_reward(plan) {
+                    score_with_reward(ctx, &mut samples)?;
+                }
                 pb.finish_and_clear();
                 table::write_samples(&scored_path, &samples)?;
                 Ok(samples)
@@ -365,8 +432,7 @@ pub fn run_round(ctx: &mut Ctx<'_>, r: u32) -> Result<Metrics> {
                 "pairs",
                 &pairs_path,
                 |ctx| {
-                    let (mut pairs, _) =
-                        select_pairs(&scored, "verifier/correct", plan.dpo.min_gap, r);
+                    let (mut pairs, _) = select_pairs(&scored, pair_key(plan), plan.dpo.min_gap, r);
                     let reference = start_model(ctx, r)?;
                     let rows = pair_rows(ctx, &pairs)?;
                     let with_ref = reference_logps(
@@ -500,6 +566,40 @@ pub fn run_round(ctx: &mut Ctx<'_>, r: u32) -> Result<Metrics> {
         },
     )?;
     facts.train = Some(log);
+
+    // 4b. round 0 of a reward-scored recipe: the reward model, on the round-0 policy
+    if r == 0 && uses_reward(plan) {
+        let rm_dir = rdir.join("rm");
+        let m_path = rdir.join("rm_metrics.json");
+        let m = stage(
+            ctx,
+            r,
+            "reward",
+            &rm_dir,
+            |ctx| {
+                let (train, eval) = reward_pairs(ctx)?;
+                let backbone = ctx.load_model(0)?;
+                let (rm, m, _) = crate::rm::fit(
+                    plan,
+                    backbone,
+                    &ctx.tok,
+                    &train,
+                    &eval,
+                    &ctx.device,
+                    ctx.quiet,
+                )?;
+                write_atomic(
+                    &m_path,
+                    serde_json::to_string_pretty(&m).expect("json").as_bytes(),
+                )
+                .map_err(io(&m_path))?;
+                crate::rm::save_reward_model(&rm_dir, plan, &rm, &ctx.tok)?;
+                Ok(m)
+            },
+            |_| read_metrics(&m_path),
+        )?;
+        facts.rm = Some(m);
+    }
 
     // 5. evaluate
     let metrics_path = rdir.join("metrics.json");

@@ -214,7 +214,10 @@ pub struct DpoSection {
     /// `rpo_alpha`; iterative RPO, Pang et al. 2024). Keeps DPO from lowering the likelihood
     /// of correct answers along with the wrong ones; 0 = plain DPO.
     pub rpo_alpha: f64,
-    /// What ranks a prompt's samples: `verifier` (correct beats incorrect).
+    /// What ranks a prompt's samples: `verifier` (correct beats incorrect) or `reward` (a
+    /// Bradley-Terry reward model trained in round 0 on `[reward] data`, or — with the built-in
+    /// world and no data — on correct answers against perturbed ones; Self-Rewarding style, the
+    /// round-0 policy is its backbone).
     pub scorer: String,
     /// Smallest chosen − rejected score gap for a pair to be kept.
     pub min_gap: f64,

@@ -399,7 +399,7 @@ pub fn resolve(
         "[0, 0.5)",
     )?;
     c.check(d.rpo_alpha >= 0.0, "dpo", "rpo_alpha", ">= 0")?;
-    c.one_of(&d.scorer, &["verifier"], "dpo", "scorer")?;
+    c.one_of(&d.scorer, &["verifier", "reward"], "dpo", "scorer")?;
     c.check(d.min_gap >= 0.0, "dpo", "min_gap", ">= 0")?;
     c.check(d.steps >= 1, "dpo", "steps", ">= 1")?;
     c.check(d.batch_size >= 1, "dpo", "batch_size", ">= 1")?;
@@ -415,6 +415,12 @@ pub fn resolve(
             "generate",
             "n_per_prompt",
             ">= 2 when train.algo includes dpo (pairs need two samples of a prompt)",
+        )?;
+        c.check(
+            d.scorer != "reward" || !f.reward.data.is_empty() || matches!(source, Source::Arithmetic { .. }),
+            "reward",
+            "data",
+            "a preference file when dpo.scorer = \"reward\" and there is no built-in world to derive pairs from",
         )?;
         c.check(
             d.scorer != "verifier" || matches!(source, Source::Arithmetic { .. }),
