@@ -56,6 +56,25 @@ enum Cmd {
         #[arg(long)]
         quiet: bool,
     },
+    /// Score rows of a JSONL file with a model: per row `tokens`, `sum_logprob`, `mean_nll`,
+    /// `perplexity` (rows give `text`, pre-tokenized `input_ids`, or `prompt`+`completion` to
+    /// score the completion only), or with `--reward` the reward model's `reward`. One JSON line
+    /// per input row on stdout.
+    ///
+    /// Example: didact score --model runs/quickstart-s1/rounds/round-03/model --input rows.jsonl
+    Score {
+        /// A checkpoint directory (config.json, model.safetensors, tokenizer.json).
+        #[arg(long)]
+        model: PathBuf,
+        #[arg(long)]
+        input: PathBuf,
+        /// Score with a reward model (the directory holds `score.weight`).
+        #[arg(long)]
+        reward: bool,
+        /// `cpu`, `flex`, `ndarray`, `cuda`, `tch`.
+        #[arg(long, default_value = "cpu")]
+        device: String,
+    },
     /// Print a run's metrics table (every metric × every round) and write RUN_DIR/report.md.
     ///
     /// Example: didact report runs/quickstart-s1
@@ -167,6 +186,90 @@ fn cmd_train_rm(
     Ok(())
 }
 
+/// One input row → (token ids, prompt length): `input_ids`, `text`, or `prompt`+`completion`.
+fn score_row(
+    v: &serde_json::Value,
+    tok: &didact_model::Tok,
+) -> std::result::Result<(Vec<u32>, usize), String> {
+    if let Some(ids) = v.get("input_ids") {
+        let ids: Vec<u32> = serde_json::from_value(ids.clone())
+            .map_err(|e| format!("`input_ids` must be a list of token ids: {e}"))?;
+        return Ok((ids, 0));
+    }
+    if let Some(t) = v.get("text").and_then(|t| t.as_str()) {
+        return Ok((tok.encode(t).map_err(|e| e.to_string())?, 0));
+    }
+    match (
+        v.get("prompt").and_then(|x| x.as_str()),
+        v.get("completion").and_then(|x| x.as_str()),
+    ) {
+        (Some(p), Some(c)) => {
+            let mut ids = tok.encode(p).map_err(|e| e.to_string())?;
+            let n = ids.len();
+            ids.extend(tok.encode(c).map_err(|e| e.to_string())?);
+            Ok((ids, n))
+        }
+        _ => Err("expected `text`, `input_ids`, or `prompt` and `completion`".into()),
+    }
+}
+
+fn cmd_score(model: PathBuf, input: PathBuf, reward: bool, device: String) -> Result<()> {
+    use didact_model::checkpoint;
+    let device = didact_model::device::device_from_name(&device)?;
+    let text = std::fs::read_to_string(&input).with_context(|| input.display().to_string())?;
+    let ck = checkpoint::load(&model, &device)?;
+    let (max_len, tok) = (ck.config.max_seq_len, ck.tokenizer.clone());
+    let mut rows = Vec::new();
+    for (i, line) in text
+        .lines()
+        .enumerate()
+        .filter(|(_, l)| !l.trim().is_empty())
+    {
+        let v: serde_json::Value = serde_json::from_str(line)
+            .map_err(|e| anyhow::anyhow!("{}:{}: invalid JSON: {e}", input.display(), i + 1))?;
+        let (ids, n_prompt) = score_row(&v, &tok)
+            .map_err(|e| anyhow::anyhow!("{}:{}: {e}", input.display(), i + 1))?;
+        if ids.len() > max_len {
+            anyhow::bail!(
+                "{}:{}: {} tokens, longer than the model's max_seq_len {max_len}",
+                input.display(),
+                i + 1,
+                ids.len()
+            );
+        }
+        if ids.len() < 2 && !reward {
+            anyhow::bail!(
+                "{}:{}: a row needs at least 2 tokens to be scored",
+                input.display(),
+                i + 1
+            );
+        }
+        rows.push(didact_train::TokenRow { ids, n_prompt });
+    }
+    let out: Vec<serde_json::Value> = if reward {
+        let (rm, _) = didact_loop::rm::load_reward_model(&model, &device)?;
+        let ids: Vec<Vec<u32>> = rows.iter().map(|r| r.ids.clone()).collect();
+        let r = didact_train::score_rows(&rm, &ids, 16, max_len, tok.pad_id, &device);
+        rows.iter()
+            .zip(r)
+            .map(|(row, x)| serde_json::json!({"tokens": row.ids.len(), "reward": x}))
+            .collect()
+    } else {
+        let lp = didact_train::row_logprobs(&ck.model, &rows, 16, max_len, tok.pad_id, &device);
+        lp.iter()
+            .zip(&rows)
+            .map(|((sum, n), row)| {
+                let mean = -sum / (*n).max(1) as f64;
+                serde_json::json!({"tokens": row.ids.len(), "scored_tokens": n, "sum_logprob": sum, "mean_nll": mean, "perplexity": mean.exp()})
+            })
+            .collect()
+    };
+    for o in out {
+        println!("{o}");
+    }
+    Ok(())
+}
+
 fn cmd_report(dirs: Vec<PathBuf>) -> Result<()> {
     for dir in dirs {
         let rounds = load_rounds(&dir)?;
@@ -199,6 +302,12 @@ fn main() -> ExitCode {
             set,
             quiet,
         } => cmd_train_rm(recipe, out, set, quiet),
+        Cmd::Score {
+            model,
+            input,
+            reward,
+            device,
+        } => cmd_score(model, input, reward, device),
         Cmd::Report { dirs } => cmd_report(dirs),
     };
     match result {

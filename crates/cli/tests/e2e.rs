@@ -461,6 +461,28 @@ fn train_rm_on_hh_rlhf_reports_held_out_accuracy() {
     assert!(m["rm/skipped_rows"].as_f64().unwrap() > 0.0);
     assert!(dir.join("rm/model.safetensors").is_file() && dir.join("rm_metrics.json").is_file());
 
+    // `score --reward` with the trained reward model: one finite reward per row.
+    let rows = dir.join("rows.jsonl");
+    std::fs::write(&rows, "{\"text\": \"\\n\\nHuman: hi\\n\\nAssistant: hello\"}\n{\"prompt\": \"\\n\\nHuman: hi\\n\\nAssistant:\", \"completion\": \" go away\"}\n").unwrap();
+    let scored = run_ok(&[
+        "score",
+        "--model",
+        dir.join("rm").to_str().unwrap(),
+        "--input",
+        rows.to_str().unwrap(),
+        "--reward",
+    ]);
+    let lines: Vec<serde_json::Value> = String::from_utf8_lossy(&scored.stdout)
+        .lines()
+        .map(|l| serde_json::from_str(l).unwrap())
+        .collect();
+    assert_eq!(lines.len(), 2);
+    assert!(
+        lines
+            .iter()
+            .all(|l| l["reward"].as_f64().unwrap().is_finite())
+    );
+
     // on_error = "fail" stops at the first malformed row, naming file and line.
     let bad = didact(&[
         "train-rm",
@@ -476,5 +498,61 @@ fn train_rm_on_hh_rlhf_reports_held_out_accuracy() {
         err.contains("test.jsonl:") && err.contains("chosen"),
         "{err}"
     );
+    let _ = std::fs::remove_dir_all(dir);
+}
+
+/// `didact score` on the tiny transformers Llama: per-sequence NLL and perplexity as in
+/// ../shared/fixtures/perplexity/perplexity.json (`sequences[i]`, tolerance 1e-4 on mean NLL).
+#[test]
+fn score_matches_transformers_perplexity_fixture() {
+    let shared = repo().join("../shared/fixtures");
+    let fx: serde_json::Value = serde_json::from_str(
+        &std::fs::read_to_string(shared.join("perplexity/perplexity.json")).unwrap(),
+    )
+    .unwrap();
+    let dir = scratch("score");
+    std::fs::create_dir_all(&dir).unwrap();
+    let input = dir.join("rows.jsonl");
+    let seqs = fx["sequences"].as_array().unwrap();
+    let lines: Vec<String> = seqs
+        .iter()
+        .map(|s| serde_json::json!({"input_ids": s["input_ids"]}).to_string())
+        .collect();
+    std::fs::write(&input, lines.join("\n")).unwrap();
+    let out = run_ok(&[
+        "score",
+        "--model",
+        shared.join("llama").to_str().unwrap(),
+        "--input",
+        input.to_str().unwrap(),
+    ]);
+    let got: Vec<serde_json::Value> = String::from_utf8_lossy(&out.stdout)
+        .lines()
+        .map(|l| serde_json::from_str(l).unwrap())
+        .collect();
+    assert_eq!(got.len(), seqs.len());
+    for (g, w) in got.iter().zip(seqs) {
+        let (gm, wm) = (
+            g["mean_nll"].as_f64().unwrap(),
+            w["mean_nll"].as_f64().unwrap(),
+        );
+        assert!((gm - wm).abs() < 1e-4, "mean_nll {gm} vs {wm}");
+        assert!(
+            (g["perplexity"].as_f64().unwrap() / w["perplexity"].as_f64().unwrap() - 1.0).abs()
+                < 1e-3
+        );
+        assert_eq!(g["scored_tokens"].as_u64(), w["n_predicted"].as_u64());
+    }
+    // A malformed row names file and line.
+    std::fs::write(&input, format!("{}\n{{\"txt\": 1}}\n", lines[0])).unwrap();
+    let bad = didact(&[
+        "score",
+        "--model",
+        shared.join("llama").to_str().unwrap(),
+        "--input",
+        input.to_str().unwrap(),
+    ]);
+    assert!(!bad.status.success());
+    assert!(String::from_utf8_lossy(&bad.stderr).contains("rows.jsonl:2"));
     let _ = std::fs::remove_dir_all(dir);
 }
