@@ -3,7 +3,7 @@
 //! the ratios.
 
 use criterion::{Criterion, Throughput, criterion_group, criterion_main};
-use didact_benches::{BATCH, NEW, SEQ, config, devices, rows, sample, train_steps};
+use didact_benches::{BATCH, NEW, SEQ, config, devices, dpo_pairs, dpo_steps, rows, sample, train_steps};
 use std::time::Duration;
 
 const STEPS: usize = 2;
@@ -40,5 +40,22 @@ fn generate(c: &mut Criterion) {
     g.finish();
 }
 
-criterion_group!(benches, train, generate);
+fn dpo(c: &mut Criterion) {
+    let mut g = c.benchmark_group("dpo");
+    g.sample_size(10).measurement_time(Duration::from_secs(20)).warm_up_time(Duration::from_secs(3));
+    g.throughput(Throughput::Elements((STEPS * BATCH * SEQ) as u64));
+    let (name, device) = devices().remove(0); // flex: the default backend
+    let reference = config().init(0, &device).unwrap();
+    let pairs = dpo_pairs(BATCH / 2 * STEPS, &reference, &device);
+    let mut model = Some(reference);
+    g.bench_function(name, |b| {
+        b.iter(|| {
+            let (m, _) = dpo_steps(model.take().unwrap(), &pairs, STEPS, &device);
+            model = Some(m);
+        })
+    });
+    g.finish();
+}
+
+criterion_group!(benches, train, generate, dpo);
 criterion_main!(benches);

@@ -7,6 +7,7 @@ RMSNorm, rotate-half RoPE, untied head; sequence 128, batch 16.
 
   train:  AdamW optimizer steps on 16 x 128 tokens (cross-entropy on all but the first token,
           global-norm clip 1.0) -> tokens/s = steps * 16 * 128 / seconds
+  dpo:    sigmoid-DPO steps on 8 pairs x 128 tokens (prompt 16 masked), cached reference log-probs
   sample: 16 prompts of 16 tokens, 112 new tokens each with a KV cache, multinomial sampling at
           temperature 1 -> tokens/s = 16 * 112 / seconds
 
@@ -135,6 +136,44 @@ def bench_train(model, steps, reps):
     return steps * BATCH * SEQ / statistics.median(times)
 
 
+def bench_dpo(model, steps, reps, beta=0.1):
+    """DPO (sigmoid) steps on BATCH/2 pairs of SEQ tokens, prompt PROMPT tokens masked, cached
+    reference log-probs; AdamW + clip as the train step."""
+    opt = torch.optim.AdamW(model.parameters(), lr=1e-4, weight_decay=0.0)
+    gen = torch.Generator().manual_seed(1)
+    batch = data(gen)  # rows [chosen_0..chosen_{B/2-1}, rejected_0..]
+    batch[BATCH // 2 :, :PROMPT] = batch[: BATCH // 2, :PROMPT]
+    mask = torch.zeros(BATCH, SEQ - 1)
+    mask[:, PROMPT - 1 :] = 1.0
+
+    def logps(m):
+        lp = F.log_softmax(m(batch[:, :-1]), -1).gather(2, batch[:, 1:].unsqueeze(2)).squeeze(2)
+        return (lp * mask).sum(-1)
+
+    with torch.no_grad():
+        ref = logps(model)
+
+    def step():
+        pi = logps(model)
+        h = BATCH // 2
+        delta = (pi[:h] - ref[:h]) - (pi[h:] - ref[h:])
+        loss = -F.logsigmoid(beta * delta).mean()
+        opt.zero_grad(set_to_none=True)
+        loss.backward()
+        torch.nn.utils.clip_grad_norm_(model.parameters(), 1.0)
+        opt.step()
+
+    for _ in range(2):
+        step()
+    times = []
+    for _ in range(reps):
+        t0 = time.perf_counter()
+        for _ in range(steps):
+            step()
+        times.append(time.perf_counter() - t0)
+    return steps * BATCH * SEQ / statistics.median(times)
+
+
 @torch.no_grad()
 def bench_sample(model, reps):
     gen = torch.Generator().manual_seed(0)
@@ -171,6 +210,7 @@ def main():
         "torch_version": torch.__version__,
         "threads": a.threads,
         "train_tokens_per_s": bench_train(model, 2, a.reps),
+        "dpo_tokens_per_s": bench_dpo(model, 2, a.reps),
         "sample_tokens_per_s": bench_sample(model.eval(), a.reps),
     }
     print(json.dumps(out) if a.json else json.dumps(out, indent=2))

@@ -5,7 +5,8 @@
 
 use didact_model::burn::tensor::Device;
 use didact_model::{Llama, LlamaConfig, SamplingParams, generate_all};
-use didact_train::{SftConfig, TokenRow, train_sft};
+use didact_train::dpo_loss::{DpoLoss, DpoObjective};
+use didact_train::{PairRow, SftConfig, TokenRow, reference_logps, train_dpo, train_sft};
 
 pub const VOCAB: usize = 512;
 pub const SEQ: usize = 128;
@@ -72,6 +73,36 @@ pub fn train_steps(
     (model, steps * BATCH * SEQ)
 }
 
+/// Preference pairs at the reference shape: `BATCH / 2` pairs per step (so a step processes
+/// `BATCH × SEQ` tokens, like an SFT step), prompt `PROMPT` tokens, reference log-probs cached.
+pub fn dpo_pairs(n: usize, reference: &Llama, device: &Device) -> Vec<PairRow> {
+    let rows = rows(2 * n);
+    let pairs: Vec<(TokenRow, TokenRow)> = rows
+        .chunks(2)
+        .map(|c| {
+            let mut rejected = c[1].clone();
+            rejected.ids[..PROMPT].copy_from_slice(&c[0].ids[..PROMPT]);
+            let t = |r: &TokenRow| TokenRow { ids: r.ids.clone(), n_prompt: PROMPT };
+            (t(&c[0]), t(&rejected))
+        })
+        .collect();
+    reference_logps(reference, &pairs, BATCH, SEQ, 0, device)
+}
+
+/// `steps` DPO steps (sigmoid loss, β 0.1); returns the model and tokens processed.
+pub fn dpo_steps(model: Llama, pairs: &[PairRow], steps: usize, device: &Device) -> (Llama, usize) {
+    let mut opt = sft_config(steps);
+    opt.batch_size = BATCH / 2;
+    let obj = DpoObjective {
+        loss: DpoLoss::Sigmoid,
+        beta: 0.1,
+        label_smoothing: 0.0,
+        rpo_alpha: 0.0,
+    };
+    let (model, _) = train_dpo(model, pairs, &opt, &obj, 0, device, |_, _| {}).expect("dpo");
+    (model, steps * BATCH * SEQ)
+}
+
 /// Sample `NEW` tokens for `BATCH` prompts (no stop token, so every row runs to the end);
 /// returns the number of tokens generated.
 pub fn sample(model: &Llama, device: &Device) -> usize {
@@ -123,6 +154,8 @@ mod tests {
             let (model, n) = train_steps(model, &rows(BATCH), 1, &device);
             assert_eq!(n, BATCH * SEQ);
             assert_eq!(sample(&model, &device), BATCH * NEW);
+            let pairs = dpo_pairs(BATCH / 2, &model, &device);
+            assert_eq!(dpo_steps(model, &pairs, 1, &device).1, BATCH * SEQ);
         }
     }
 }
