@@ -288,12 +288,15 @@ fn uses_reward(plan: &RunPlan) -> bool {
 
 /// The score that ranks a prompt's samples into pairs.
 fn pair_key(plan: &RunPlan) -> &'static str {
-    if uses_reward(plan) {
-        REWARD_SCORE
-    } else {
-        "verifier/correct"
+    match plan.dpo.scorer.as_str() {
+        "reward" => REWARD_SCORE,
+        "rules" => RULES_SCORE,
+        _ => "verifier/correct",
     }
 }
+
+/// 1 when a sample passed every `[filter]` rule, else 0 (the `rules` pair scorer).
+pub const RULES_SCORE: &str = "rules/kept";
 
 /// Score name of the reward model's output.
 pub const REWARD_SCORE: &str = "reward/score";
@@ -412,6 +415,11 @@ pub fn run_round(ctx: &mut Ctx<'_>, r: u32) -> Result<Metrics> {
                     &rules,
                     v.as_ref().map(|f| f as &dyn Fn(&str, &str) -> Option<bool>),
                 );
+                if plan.algo.dpo && plan.dpo.scorer == "rules" {
+                    for smp in samples.iter_mut() {
+                        smp.scores.insert(RULES_SCORE.into(), smp.dropped.is_none() as u8 as f64);
+                    }
+                }
                 if uses_reward(plan) {
                     score_with_reward(ctx, &mut samples)?;
                 }

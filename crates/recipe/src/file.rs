@@ -217,7 +217,8 @@ pub struct DpoSection {
     /// What ranks a prompt's samples: `verifier` (correct beats incorrect) or `reward` (a
     /// Bradley-Terry reward model trained in round 0 on `[reward] data`, or — with the built-in
     /// world and no data — on correct answers against perturbed ones; Self-Rewarding style, the
-    /// round-0 policy is its backbone).
+    /// round-0 policy is its backbone), or `rules` (a sample that passed every `[filter]` rule
+    /// beats one that did not).
     pub scorer: String,
     /// Smallest chosen − rejected score gap for a pair to be kept.
     pub min_gap: f64,

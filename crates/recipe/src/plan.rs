@@ -399,7 +399,7 @@ pub fn resolve(
         "[0, 0.5)",
     )?;
     c.check(d.rpo_alpha >= 0.0, "dpo", "rpo_alpha", ">= 0")?;
-    c.one_of(&d.scorer, &["verifier", "reward"], "dpo", "scorer")?;
+    c.one_of(&d.scorer, &["verifier", "reward", "rules"], "dpo", "scorer")?;
     c.check(d.min_gap >= 0.0, "dpo", "min_gap", ">= 0")?;
     c.check(d.steps >= 1, "dpo", "steps", ">= 1")?;
     c.check(d.batch_size >= 1, "dpo", "batch_size", ">= 1")?;
