@@ -30,7 +30,7 @@ pub struct RunSection {
     pub seed: u64,
     /// Self-evolution rounds after round 0 (round 0 trains the base model on real data).
     pub rounds: u32,
-    /// `cpu` (the build's default CPU backend: flex), `flex`, `ndarray`, `cuda`, `tch`.
+    /// `cpu` (the build's default CPU backend: flex), `flex`, `ndarray`, `cuda`, `tch` (LibTorch CUDA), `tch-cpu`.
     pub device: String,
     /// CPU threads for the backend's thread pool; 0 = all cores.
     pub threads: usize,

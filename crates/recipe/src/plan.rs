@@ -139,7 +139,7 @@ impl Checker<'_> {
     }
 }
 
-pub const DEVICES: &[&str] = &["cpu", "flex", "ndarray", "cuda", "tch"];
+pub const DEVICES: &[&str] = &["cpu", "flex", "ndarray", "cuda", "tch", "tch-cpu"];
 
 /// Validate a resolved recipe into a plan.
 pub fn resolve(
