@@ -3,7 +3,9 @@
 //! the ratios.
 
 use criterion::{Criterion, Throughput, criterion_group, criterion_main};
-use didact_benches::{BATCH, NEW, SEQ, config, devices, dpo_pairs, dpo_steps, rows, sample, train_steps};
+use didact_benches::{
+    BATCH, NEW, SEQ, config, devices, dpo_pairs, dpo_steps, rows, sample, train_steps,
+};
 use std::time::Duration;
 
 const STEPS: usize = 2;
@@ -42,7 +44,9 @@ fn generate(c: &mut Criterion) {
 
 fn dpo(c: &mut Criterion) {
     let mut g = c.benchmark_group("dpo");
-    g.sample_size(10).measurement_time(Duration::from_secs(20)).warm_up_time(Duration::from_secs(3));
+    g.sample_size(10)
+        .measurement_time(Duration::from_secs(20))
+        .warm_up_time(Duration::from_secs(3));
     g.throughput(Throughput::Elements((STEPS * BATCH * SEQ) as u64));
     let (name, device) = devices().remove(0); // flex: the default backend
     let reference = config().init(0, &device).unwrap();

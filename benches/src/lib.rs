@@ -82,7 +82,10 @@ pub fn dpo_pairs(n: usize, reference: &Llama, device: &Device) -> Vec<PairRow> {
         .map(|c| {
             let mut rejected = c[1].clone();
             rejected.ids[..PROMPT].copy_from_slice(&c[0].ids[..PROMPT]);
-            let t = |r: &TokenRow| TokenRow { ids: r.ids.clone(), n_prompt: PROMPT };
+            let t = |r: &TokenRow| TokenRow {
+                ids: r.ids.clone(),
+                n_prompt: PROMPT,
+            };
             (t(&c[0]), t(&rejected))
         })
         .collect();

@@ -417,7 +417,8 @@ pub fn run_round(ctx: &mut Ctx<'_>, r: u32) -> Result<Metrics> {
                 );
                 if plan.algo.dpo && plan.dpo.scorer == "rules" {
                     for smp in samples.iter_mut() {
-                        smp.scores.insert(RULES_SCORE.into(), smp.dropped.is_none() as u8 as f64);
+                        smp.scores
+                            .insert(RULES_SCORE.into(), smp.dropped.is_none() as u8 as f64);
                     }
                 }
                 if uses_reward(plan) {

@@ -1,4 +1,5 @@
-//! Checkpoint directories in Hugging Face layout: `config.json` (LlamaForCausalLM fields, both
+//! Checkpoint directories in Hugging Face layout: `config.json` (LlamaForCausalLM or
+//! Qwen2ForCausalLM fields, both
 //! the transformers 4.x `rope_theta` and 5.x `rope_parameters` layouts are read),
 //! `model.safetensors` with HF tensor names and `[out, in]` linear weights, `tokenizer.json`.
 //! A save writes into a temp directory and renames it into place, so a killed run never leaves
@@ -14,11 +15,17 @@ use burn::tensor::{Device, Tensor};
 use serde_json::{Value, json};
 use std::path::Path;
 
-/// HF `config.json` for a didact Llama model.
+/// HF `config.json` for a didact Llama-family model (`Qwen2ForCausalLM` when it has q/k/v
+/// biases, else `LlamaForCausalLM`).
 pub fn config_to_hf_json(cfg: &LlamaConfig, tok: &Tok) -> Value {
+    let (arch, model_type) = if cfg.qkv_bias {
+        ("Qwen2ForCausalLM", "qwen2")
+    } else {
+        ("LlamaForCausalLM", "llama")
+    };
     json!({
-        "architectures": ["LlamaForCausalLM"],
-        "model_type": "llama",
+        "architectures": [arch],
+        "model_type": model_type,
         "vocab_size": cfg.vocab_size,
         "hidden_size": cfg.d_model,
         "intermediate_size": cfg.ffn_dim(),
@@ -55,11 +62,30 @@ pub fn config_from_hf_json(path: &Path) -> Result<LlamaConfig> {
         msg,
     };
     let arch = v["architectures"][0].as_str().unwrap_or("");
-    if arch != "LlamaForCausalLM" {
-        return Err(bad(format!(
-            "unsupported architecture `{arch}` (supported: LlamaForCausalLM)"
-        )));
-    }
+    let qkv_bias = match arch {
+        "LlamaForCausalLM" | "LlamaForSequenceClassification" => {
+            if v["attention_bias"].as_bool() == Some(true) || v["mlp_bias"].as_bool() == Some(true)
+            {
+                return Err(bad(
+                    "Llama with attention_bias/mlp_bias is not supported".into()
+                ));
+            }
+            false
+        }
+        "Qwen2ForCausalLM" => {
+            if v["use_sliding_window"].as_bool() == Some(true) {
+                return Err(bad(
+                    "Qwen2 with use_sliding_window = true is not supported".into()
+                ));
+            }
+            true
+        }
+        _ => {
+            return Err(bad(format!(
+                "unsupported architecture `{arch}` (supported: LlamaForCausalLM, Qwen2ForCausalLM)"
+            )));
+        }
+    };
     let get = |k: &str| -> Result<usize> {
         v[k].as_u64()
             .map(|x| x as usize)
@@ -85,6 +111,7 @@ pub fn config_from_hf_json(path: &Path) -> Result<LlamaConfig> {
         rope_theta,
         norm_eps: v["rms_norm_eps"].as_f64().unwrap_or(1e-6),
         tie_embeddings: v["tie_word_embeddings"].as_bool().unwrap_or(false),
+        qkv_bias,
     };
     if let Some(hd) = v["head_dim"].as_u64()
         && hd as usize != cfg.head_dim()
@@ -145,6 +172,15 @@ fn push_linear(
     // burn [in, out] → HF [out, in]
     let (v, [_, _]) = host(l.weight.val().transpose())?;
     let [d_in, d_out] = l.weight.val().dims();
+    if let Some(b) = &l.bias {
+        let n = b.val().dims()[0];
+        let (bv, _) = host(b.val().reshape([1, n]))?;
+        out.push((
+            format!("{}.bias", name.trim_end_matches(".weight")),
+            vec![d_out],
+            bv,
+        ));
+    }
     out.push((name, vec![d_out, d_in], v));
     Ok(())
 }

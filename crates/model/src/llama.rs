@@ -54,6 +54,9 @@ pub struct LlamaConfig {
     /// Share the embedding matrix with the LM head.
     #[config(default = false)]
     pub tie_embeddings: bool,
+    /// Biases on the q/k/v projections (Qwen2; saved as `Qwen2ForCausalLM`).
+    #[config(default = false)]
+    pub qkv_bias: bool,
 }
 
 impl LlamaConfig {
@@ -226,6 +229,27 @@ fn linear(
     })
 }
 
+/// `linear`, plus the `….bias` tensor when `bias` is set (Qwen2's q/k/v projections).
+fn linear_b(
+    source: &mut dyn WeightSource,
+    name: &str,
+    d_in: usize,
+    d_out: usize,
+    bias: bool,
+    device: &Device,
+) -> crate::Result<Linear> {
+    let mut l = linear(source, name, d_in, d_out, device)?;
+    if bias {
+        let b_name = format!("{}.bias", name.trim_end_matches(".weight"));
+        let b = source.take(&b_name, &[d_out])?;
+        l.bias = Some(Param::from_tensor(Tensor::from_data(
+            TensorData::new(b, [d_out]),
+            device,
+        )));
+    }
+    Ok(l)
+}
+
 fn rms_norm(
     source: &mut dyn WeightSource,
     name: &str,
@@ -287,25 +311,28 @@ impl Llama {
                     device,
                 )?,
                 attn: Attention {
-                    q_proj: linear(
+                    q_proj: linear_b(
                         source,
                         &format!("{p}.self_attn.q_proj.weight"),
                         d,
                         cfg.n_heads * hd,
+                        cfg.qkv_bias,
                         device,
                     )?,
-                    k_proj: linear(
+                    k_proj: linear_b(
                         source,
                         &format!("{p}.self_attn.k_proj.weight"),
                         d,
                         cfg.n_kv_heads * hd,
+                        cfg.qkv_bias,
                         device,
                     )?,
-                    v_proj: linear(
+                    v_proj: linear_b(
                         source,
                         &format!("{p}.self_attn.v_proj.weight"),
                         d,
                         cfg.n_kv_heads * hd,
+                        cfg.qkv_bias,
                         device,
                     )?,
                     o_proj: linear(
