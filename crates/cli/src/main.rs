@@ -75,6 +75,36 @@ enum Cmd {
         #[arg(long, default_value = "cpu")]
         device: String,
     },
+    /// Generate continuations with a checkpoint (didact's or a Hugging Face Llama/Qwen2
+    /// directory). Prints one JSON line per prompt: `prompt`, `completion`, `token_ids`,
+    /// `stopped`.
+    ///
+    /// Example: didact generate --model runs/quickstart-s1/rounds/round-03/model --prompt 417+86= --greedy
+    Generate {
+        #[arg(long)]
+        model: PathBuf,
+        /// Prompt text (repeatable: the prompts are generated as one batch).
+        #[arg(long, required = true)]
+        prompt: Vec<String>,
+        /// Greedy decoding (otherwise temperature / top-k / top-p sampling).
+        #[arg(long)]
+        greedy: bool,
+        #[arg(long, default_value_t = 32)]
+        max_new_tokens: usize,
+        #[arg(long, default_value_t = 1.0)]
+        temperature: f32,
+        #[arg(long, default_value_t = 0)]
+        top_k: usize,
+        #[arg(long, default_value_t = 1.0)]
+        top_p: f32,
+        #[arg(long, default_value_t = 0)]
+        seed: u64,
+        /// Stop token id (default: the tokenizer's end-of-sequence token).
+        #[arg(long)]
+        stop_token: Option<u32>,
+        #[arg(long, default_value = "cpu")]
+        device: String,
+    },
     /// Print a run's metrics table (every metric × every round) and write RUN_DIR/report.md.
     ///
     /// Example: didact report runs/quickstart-s1
@@ -270,6 +300,62 @@ fn cmd_score(model: PathBuf, input: PathBuf, reward: bool, device: String) -> Re
     Ok(())
 }
 
+struct GenArgs {
+    model: PathBuf,
+    prompt: Vec<String>,
+    greedy: bool,
+    max_new_tokens: usize,
+    temperature: f32,
+    top_k: usize,
+    top_p: f32,
+    seed: u64,
+    stop_token: Option<u32>,
+    device: String,
+}
+
+fn cmd_generate(a: GenArgs) -> Result<()> {
+    use didact_model::{SamplingParams, checkpoint, generate_batch, row_seed};
+    let device = didact_model::device::device_from_name(&a.device)?;
+    let ck = checkpoint::load(&a.model, &device)?;
+    let stop = Some(a.stop_token.unwrap_or(ck.tokenizer.eos_id));
+    let params = if a.greedy {
+        SamplingParams::greedy(a.max_new_tokens, stop)
+    } else {
+        SamplingParams {
+            temperature: a.temperature,
+            top_k: a.top_k,
+            top_p: a.top_p,
+            max_new_tokens: a.max_new_tokens,
+            stop_token: stop,
+        }
+    };
+    let prompts: Vec<Vec<u32>> = a
+        .prompt
+        .iter()
+        .map(|p| ck.tokenizer.encode(p))
+        .collect::<std::result::Result<_, _>>()?;
+    let seeds: Vec<u64> = (0..prompts.len() as u64)
+        .map(|i| row_seed(a.seed, 0, i))
+        .collect();
+    let gens = generate_batch(
+        &ck.model,
+        ck.config.max_seq_len,
+        &prompts,
+        &seeds,
+        &params,
+        ck.tokenizer.pad_id,
+        &device,
+    )?;
+    for (p, g) in a.prompt.iter().zip(gens) {
+        let completion = ck.tokenizer.decode(&g.tokens)?;
+        println!(
+            "{}",
+            serde_json::json!({"prompt": p, "completion": completion, "token_ids": g.tokens, "stopped": g.stopped})
+        );
+    }
+    Ok(())
+}
+
 fn cmd_report(dirs: Vec<PathBuf>) -> Result<()> {
     for dir in dirs {
         let rounds = load_rounds(&dir)?;
@@ -308,6 +394,29 @@ fn main() -> ExitCode {
             reward,
             device,
         } => cmd_score(model, input, reward, device),
+        Cmd::Generate {
+            model,
+            prompt,
+            greedy,
+            max_new_tokens,
+            temperature,
+            top_k,
+            top_p,
+            seed,
+            stop_token,
+            device,
+        } => cmd_generate(GenArgs {
+            model,
+            prompt,
+            greedy,
+            max_new_tokens,
+            temperature,
+            top_k,
+            top_p,
+            seed,
+            stop_token,
+            device,
+        }),
         Cmd::Report { dirs } => cmd_report(dirs),
     };
     match result {
