@@ -596,3 +596,68 @@ fn generate_greedy_matches_transformers_fixtures() {
         assert!(compared >= 2, "{arch}: only {compared} prompts compared");
     }
 }
+
+/// `[model] hf`: round 0 starts from a Hugging Face checkpoint (the tiny transformers Qwen2),
+/// skips base training, and every round's model is saved back as `Qwen2ForCausalLM` with the
+/// original tensor names.
+#[test]
+fn run_starts_from_a_hugging_face_checkpoint() {
+    let dir = scratch("hf");
+    let hf = repo().join("../shared/fixtures/qwen2");
+    let set = format!("model.hf={}", hf.display());
+    run_ok(&[
+        "run",
+        smoke().to_str().unwrap(),
+        "--out",
+        dir.to_str().unwrap(),
+        "--quiet",
+        "--set",
+        &set,
+        "--set",
+        "run.rounds=1",
+    ]);
+    let rows = read_csv(&dir);
+    assert_eq!(rows[0]["train/steps"], "0.0", "round 0 must not train");
+    let r1 = std::fs::read_to_string(dir.join("rounds/round-01/model/config.json")).unwrap();
+    assert!(r1.contains("Qwen2ForCausalLM"));
+    let names = |p: PathBuf| {
+        let bytes = std::fs::read(p).unwrap();
+        let mut v: Vec<String> = safetensors_names(&bytes);
+        v.sort();
+        v
+    };
+    assert_eq!(
+        names(dir.join("rounds/round-01/model/model.safetensors")),
+        names(hf.join("model.safetensors"))
+    );
+    // The round-0 model is the checkpoint itself: same held-out loss as scoring it directly.
+    assert!(
+        rows[0]["eval/loss_real"].parse::<f64>().unwrap()
+            > rows[1]["eval/loss_real"].parse::<f64>().unwrap()
+    );
+
+    let bad = didact(&[
+        "run",
+        smoke().to_str().unwrap(),
+        "--out",
+        dir.join("x").to_str().unwrap(),
+        "--set",
+        "model.hf=/nonexistent",
+    ]);
+    assert!(!bad.status.success());
+    assert!(String::from_utf8_lossy(&bad.stderr).contains("model.hf"));
+    let _ = std::fs::remove_dir_all(dir);
+}
+
+/// Tensor names in a safetensors header (8-byte little-endian length, then JSON).
+fn safetensors_names(bytes: &[u8]) -> Vec<String> {
+    let n = u64::from_le_bytes(bytes[..8].try_into().unwrap()) as usize;
+    let header: serde_json::Value = serde_json::from_slice(&bytes[8..8 + n]).unwrap();
+    header
+        .as_object()
+        .unwrap()
+        .keys()
+        .filter(|k| *k != "__metadata__")
+        .cloned()
+        .collect()
+}

@@ -150,6 +150,9 @@ fn kept_examples(samples: &[Sample]) -> Vec<Example> {
 /// previous round's model or the base model (`train.init`).
 pub fn start_model(ctx: &Ctx<'_>, r: u32) -> Result<Llama> {
     match (r, ctx.plan.init) {
+        (0, _) if !ctx.plan.model.hf.is_empty() => {
+            Ok(checkpoint::load(Path::new(&ctx.plan.model.hf), &ctx.device)?.model)
+        }
         (0, _) => Ok(ctx.cfg.init(ctx.seed(6000, 0), &ctx.device)?),
         (_, Init::Continue) => ctx.load_model(r - 1),
         (_, Init::Base) => ctx.load_model(0),
@@ -520,7 +523,12 @@ pub fn run_round(ctx: &mut Ctx<'_>, r: u32) -> Result<Metrics> {
         &model_dir,
         |ctx| {
             let start = start_model(ctx, r)?;
-            let sft = r == 0 || plan.algo.sft;
+            // Round 0 from a pretrained checkpoint skips base training.
+            let sft = if r == 0 {
+                plan.model.hf.is_empty()
+            } else {
+                plan.algo.sft
+            };
             let (model, mut log) = if sft {
                 fit_sft(ctx, r, start, &train_rows)?
             } else {

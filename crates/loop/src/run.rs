@@ -69,7 +69,11 @@ fn tokenizer(dir: &Path, task: &Task, plan: &RunPlan) -> Result<Tok> {
     if path.exists() {
         return Ok(Tok::load(&path)?);
     }
-    let tok = task.tokenizer(plan.tokenizer)?;
+    let tok = if plan.model.hf.is_empty() {
+        task.tokenizer(plan.tokenizer)?
+    } else {
+        Tok::load(&Path::new(&plan.model.hf).join("tokenizer.json"))?
+    };
     let tmp = dir.join(format!(".tokenizer.json.{}.tmp", std::process::id()));
     tok.save(&tmp)?;
     std::fs::rename(&tmp, &path).map_err(io(&path))?;
@@ -118,7 +122,13 @@ pub fn run(
 
     let task = Task::build(plan)?;
     let tok = tokenizer(&dir, &task, plan)?;
-    let cfg = model_config(plan, tok.vocab_size());
+    let cfg = if plan.model.hf.is_empty() {
+        model_config(plan, tok.vocab_size())
+    } else {
+        didact_model::checkpoint::config_from_hf_json(
+            &Path::new(&plan.model.hf).join("config.json"),
+        )?
+    };
     cfg.check()?;
     let skipped_rows = task.skipped_rows;
     let mut ctx = Ctx {

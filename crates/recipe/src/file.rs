@@ -125,6 +125,11 @@ pub struct ModelSection {
     pub tokenizer: String,
     /// Vocabulary size of a trained BPE.
     pub bpe_vocab: usize,
+    /// A pretrained checkpoint directory (Hugging Face `config.json` + `model.safetensors` +
+    /// `tokenizer.json`; Llama or Qwen2, or a didact round's `model/`). When set, round 0 starts
+    /// from it instead of training a base model, and its shape and tokenizer replace the other
+    /// `[model]` keys.
+    pub hf: String,
 }
 
 impl Default for ModelSection {
@@ -140,6 +145,7 @@ impl Default for ModelSection {
             tie_embeddings: false,
             tokenizer: "char".into(),
             bpe_vocab: 512,
+            hf: String::new(),
         }
     }
 }

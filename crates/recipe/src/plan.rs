@@ -278,6 +278,19 @@ pub fn resolve(
         TokenizerKind::Bpe { vocab: m.bpe_vocab }
     };
 
+    if !m.hf.is_empty() {
+        let cfg = std::path::Path::new(&m.hf).join("config.json");
+        c.check(
+            cfg.is_file(),
+            "model",
+            "hf",
+            &format!(
+                "a checkpoint directory with config.json ({} not found)",
+                cfg.display()
+            ),
+        )?;
+    }
+
     // [train]
     let t = &f.train;
     c.check(t.base_steps >= 1, "train", "base_steps", ">= 1")?;
