@@ -146,7 +146,7 @@ pub fn load(dir: &Path, device: &Device) -> Result<Checkpoint> {
             ),
         });
     }
-    let mut source = SafetensorsSource::open(&dir.join("model.safetensors"))?;
+    let mut source = SafetensorsSource::open_dir(dir)?;
     let model = Llama::from_source(&config, &mut source, device)?;
     Ok(Checkpoint {
         config,
@@ -323,13 +323,12 @@ pub fn save_with_extra(
     Ok(())
 }
 
-/// One named tensor of a checkpoint's `model.safetensors` as f32 (shape, values).
+/// One named tensor of a checkpoint directory (single file or shards) as f32 (shape, values).
 pub fn read_tensor(dir: &Path, name: &str) -> Result<(Vec<usize>, Vec<f32>)> {
-    let path = dir.join("model.safetensors");
-    let mut src = crate::weights::SafetensorsSource::open(&path)?;
+    let mut src = crate::weights::SafetensorsSource::open_dir(dir)?;
     let st = src.shape_of(name).ok_or_else(|| ModelError::Tensor {
         name: name.to_string(),
-        msg: format!("not found in {}", path.display()),
+        msg: format!("not found in {}", dir.display()),
     })?;
     let v = crate::WeightSource::take(&mut src, name, &st)?;
     Ok((st, v))

@@ -42,48 +42,113 @@ impl WeightSource for RandomInit {
     }
 }
 
-/// Tensors from a `.safetensors` file, converted to f32 (F32, F16 and BF16 accepted).
+/// Tensors from memory-mapped `.safetensors` files — one `model.safetensors`, or the shards a
+/// `model.safetensors.index.json` names — converted to f32 (F32, F16 and BF16 accepted) one
+/// tensor at a time, so loading never holds a second copy of the whole checkpoint.
 pub struct SafetensorsSource {
-    path: PathBuf,
-    bytes: Vec<u8>,
+    /// (path, mapping) per file.
+    files: Vec<(PathBuf, memmap2::Mmap)>,
+    /// Tensor name → index into `files` (sharded checkpoints only).
+    index: Option<std::collections::HashMap<String, usize>>,
+}
+
+fn map_file(path: &Path) -> Result<memmap2::Mmap> {
+    let f = std::fs::File::open(path).map_err(|e| ModelError::io(path, e))?;
+    // SAFETY: the mapping is read-only and lives as long as this source; a checkpoint being
+    // rewritten underneath a reader is replaced by rename, never modified in place.
+    let map = unsafe { memmap2::Mmap::map(&f) }.map_err(|e| ModelError::io(path, e))?;
+    // Validate the header once up front so a truncated file is reported by name.
+    safetensors::SafeTensors::deserialize(&map).map_err(|e| ModelError::Checkpoint {
+        path: path.to_path_buf(),
+        msg: format!("not a valid safetensors file: {e}"),
+    })?;
+    Ok(map)
 }
 
 impl SafetensorsSource {
+    /// One `.safetensors` file.
     pub fn open(path: &Path) -> Result<Self> {
-        let bytes = std::fs::read(path).map_err(|e| ModelError::io(path, e))?;
-        // Validate the header once up front so a truncated file is reported by name.
-        safetensors::SafeTensors::deserialize(&bytes).map_err(|e| ModelError::Checkpoint {
-            path: path.to_path_buf(),
-            msg: format!("not a valid safetensors file: {e}"),
-        })?;
         Ok(SafetensorsSource {
-            path: path.to_path_buf(),
-            bytes,
+            files: vec![(path.to_path_buf(), map_file(path)?)],
+            index: None,
         })
+    }
+
+    /// A checkpoint directory: `model.safetensors`, or the shards of
+    /// `model.safetensors.index.json` (`{"weight_map": {tensor: file}}`).
+    pub fn open_dir(dir: &Path) -> Result<Self> {
+        let index_path = dir.join("model.safetensors.index.json");
+        if !index_path.is_file() {
+            return Self::open(&dir.join("model.safetensors"));
+        }
+        let bad = |msg: String| ModelError::Checkpoint {
+            path: index_path.clone(),
+            msg,
+        };
+        let text =
+            std::fs::read_to_string(&index_path).map_err(|e| ModelError::io(&index_path, e))?;
+        let v: serde_json::Value =
+            serde_json::from_str(&text).map_err(|e| bad(format!("invalid JSON: {e}")))?;
+        let map = v["weight_map"]
+            .as_object()
+            .ok_or_else(|| bad("missing `weight_map`".into()))?;
+        let mut files: Vec<(PathBuf, memmap2::Mmap)> = Vec::new();
+        let mut index = std::collections::HashMap::new();
+        for (name, file) in map {
+            let file = file
+                .as_str()
+                .ok_or_else(|| bad(format!("`weight_map.{name}` is not a file name")))?;
+            let path = dir.join(file);
+            let k = match files.iter().position(|(p, _)| *p == path) {
+                Some(k) => k,
+                None => {
+                    files.push((path.clone(), map_file(&path)?));
+                    files.len() - 1
+                }
+            };
+            index.insert(name.clone(), k);
+        }
+        Ok(SafetensorsSource {
+            files,
+            index: Some(index),
+        })
+    }
+
+    fn file_of(&self, name: &str) -> Option<usize> {
+        match &self.index {
+            Some(ix) => ix.get(name).copied(),
+            None => Some(0),
+        }
     }
 
     /// Shape of a stored tensor, if present.
     pub fn shape_of(&self, name: &str) -> Option<Vec<usize>> {
-        let st = safetensors::SafeTensors::deserialize(&self.bytes).ok()?;
+        let (_, map) = &self.files[self.file_of(name)?];
+        let st = safetensors::SafeTensors::deserialize(map).ok()?;
         st.tensor(name).ok().map(|v| v.shape().to_vec())
     }
 }
 
 impl WeightSource for SafetensorsSource {
     fn take(&mut self, name: &str, shape: &[usize]) -> Result<Vec<f32>> {
-        let st = safetensors::SafeTensors::deserialize(&self.bytes).map_err(|e| {
-            ModelError::Checkpoint {
-                path: self.path.clone(),
-                msg: e.to_string(),
-            }
+        let k = self.file_of(name).ok_or_else(|| ModelError::Checkpoint {
+            path: self.files.first().map(|f| f.0.clone()).unwrap_or_default(),
+            msg: format!("missing tensor `{name}` (not in the shard index)"),
         })?;
+        let (path, map) = &self.files[k];
+        let path = path.clone();
+        let st =
+            safetensors::SafeTensors::deserialize(map).map_err(|e| ModelError::Checkpoint {
+                path: path.clone(),
+                msg: e.to_string(),
+            })?;
         let view = st.tensor(name).map_err(|_| ModelError::Checkpoint {
-            path: self.path.clone(),
+            path: path.clone(),
             msg: format!("missing tensor `{name}`"),
         })?;
         if view.shape() != shape {
             return Err(ModelError::Checkpoint {
-                path: self.path.clone(),
+                path: path.clone(),
                 msg: format!(
                     "tensor `{name}` has shape {:?}, expected {:?}",
                     view.shape(),
@@ -107,7 +172,7 @@ impl WeightSource for SafetensorsSource {
                 .collect(),
             other => {
                 return Err(ModelError::Checkpoint {
-                    path: self.path.clone(),
+                    path: path.clone(),
                     msg: format!("tensor `{name}` has unsupported dtype {other:?}"),
                 });
             }
