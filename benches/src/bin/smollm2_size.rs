@@ -29,7 +29,11 @@ fn params(c: &LlamaConfig) -> usize {
     let (d, hd) = (c.d_model, c.head_dim());
     let attn = d * c.n_heads * hd * 2 + d * c.n_kv_heads * hd * 2;
     let mlp = 3 * d * c.ffn_dim();
-    let head = if c.tie_embeddings { 0 } else { c.vocab_size * d };
+    let head = if c.tie_embeddings {
+        0
+    } else {
+        c.vocab_size * d
+    };
     c.vocab_size * d + c.n_layers * (attn + mlp + 2 * d) + d + head
 }
 

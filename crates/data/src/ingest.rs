@@ -4,6 +4,7 @@
 //! `text`, or `messages` (a list of `{role, content}`; the last assistant turn is the
 //! completion, the turns before it the prompt).
 
+use crate::chat::{ChatTemplate, parse_messages};
 use crate::error::{DataError, Result};
 use didact_core::Example;
 use polars::prelude::*;
@@ -39,6 +40,17 @@ impl Loaded {
 
 /// Load a dataset file by extension. `chunk_chars` cuts `.txt` corpora.
 pub fn load(path: &Path, on_error: OnError, chunk_chars: usize) -> Result<Loaded> {
+    load_with_chat(path, on_error, chunk_chars, None)
+}
+
+/// `load`, rendering JSONL `messages` rows with a model's chat template (one example per
+/// assistant turn, see `chat.rs`) instead of the plain `role: content` rendering.
+pub fn load_with_chat(
+    path: &Path,
+    on_error: OnError,
+    chunk_chars: usize,
+    chat: Option<&ChatTemplate>,
+) -> Result<Loaded> {
     let ext = path
         .extension()
         .and_then(|e| e.to_str())
@@ -46,7 +58,7 @@ pub fn load(path: &Path, on_error: OnError, chunk_chars: usize) -> Result<Loaded
         .to_ascii_lowercase();
     match ext.as_str() {
         "txt" => load_txt(path, chunk_chars),
-        "jsonl" | "json" => load_jsonl(path, on_error),
+        "jsonl" | "json" => load_jsonl(path, on_error, chat),
         "parquet" => load_parquet(path, on_error),
         _ => Err(DataError::File {
             path: path.to_path_buf(),
@@ -157,7 +169,7 @@ fn messages_to_example(m: &Value) -> std::result::Result<Example, String> {
     Ok(Example::real(prompt, completion))
 }
 
-pub fn load_jsonl(path: &Path, on_error: OnError) -> Result<Loaded> {
+pub fn load_jsonl(path: &Path, on_error: OnError, chat: Option<&ChatTemplate>) -> Result<Loaded> {
     let text = std::fs::read_to_string(path).map_err(|e| DataError::Io {
         path: path.to_path_buf(),
         source: e,
@@ -169,9 +181,12 @@ pub fn load_jsonl(path: &Path, on_error: OnError) -> Result<Loaded> {
         }
         let parsed = serde_json::from_str::<Value>(line)
             .map_err(|e| format!("invalid JSON: {e}"))
-            .and_then(|v| row_to_example(&v));
+            .and_then(|v| match (chat, v.get("messages")) {
+                (Some(t), Some(m)) => t.examples(&parse_messages(m)?),
+                _ => row_to_example(&v).map(|e| vec![e]),
+            });
         match parsed {
-            Ok(ex) => out.rows.push(ex),
+            Ok(ex) => out.rows.extend(ex),
             Err(msg) => {
                 let err = DataError::Row {
                     path: path.to_path_buf(),

@@ -3,6 +3,7 @@
 //! synthetic rows, and Parquet/CSV tables through polars. No burn.
 
 pub mod arithmetic;
+pub mod chat;
 pub mod error;
 pub mod ingest;
 pub mod mix;

@@ -72,7 +72,24 @@ impl Task {
                 } else {
                     OnError::Fail
                 };
-                let loaded = ingest::load(std::path::Path::new(path), on_error, *chunk_chars)?;
+                // A pretrained checkpoint's chat template renders `messages` rows.
+                let chat = if plan.model.hf.is_empty() {
+                    None
+                } else {
+                    let hf = std::path::Path::new(&plan.model.hf);
+                    didact_data::chat::ChatTemplate::from_dir(hf).map_err(|msg| {
+                        didact_data::DataError::File {
+                            path: hf.to_path_buf(),
+                            msg,
+                        }
+                    })?
+                };
+                let loaded = ingest::load_with_chat(
+                    std::path::Path::new(path),
+                    on_error,
+                    *chunk_chars,
+                    chat.as_ref(),
+                )?;
                 let mut rows = loaded.rows;
                 if rows.len() < 2 {
                     return Err(didact_data::DataError::File {
