@@ -5,6 +5,7 @@
 pub mod checkpoint;
 pub mod device;
 pub mod error;
+pub mod gpt2;
 pub mod llama;
 pub mod sample;
 pub mod tokenizer;

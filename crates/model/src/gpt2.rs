@@ -1,0 +1,230 @@
+//! GPT-2 (Radford et al. 2019) as transformers' `GPT2LMHeadModel` (`modeling_gpt2.py`):
+//! token + learned absolute position embeddings, pre-LayerNorm blocks, a fused q/k/v projection
+//! (`c_attn`), GELU with the tanh approximation (`gelu_new`), tied LM head. HF stores GPT-2's
+//! Conv1D weights as `[in, out]`, which is burn's `Linear` layout, so they load untransposed.
+//! Loading and full-sequence forward (scoring, parity); the round loop trains the Llama family.
+
+use crate::error::ModelError;
+use crate::llama::WeightSource;
+use burn::config::Config;
+use burn::module::{Module, Param};
+use burn::nn::{Embedding, LayerNorm, LayerNormConfig, Linear};
+use burn::tensor::activation::softmax;
+use burn::tensor::{Bool, Device, Int, Tensor, TensorData};
+use serde_json::Value;
+use std::path::Path;
+
+#[derive(Config, Debug, PartialEq)]
+pub struct Gpt2Config {
+    pub vocab_size: usize,
+    /// Longest sequence (rows of the position table).
+    pub n_positions: usize,
+    pub d_model: usize,
+    pub n_layers: usize,
+    pub n_heads: usize,
+    /// MLP inner size (`n_inner`, default 4 · d_model).
+    pub d_ff: usize,
+    #[config(default = 1e-5)]
+    pub eps: f64,
+}
+
+#[derive(Module, Debug)]
+pub struct Gpt2Block {
+    pub ln_1: LayerNorm,
+    /// `[d, 3d]`: q, k, v side by side.
+    pub c_attn: Linear,
+    pub attn_proj: Linear,
+    pub ln_2: LayerNorm,
+    pub c_fc: Linear,
+    pub mlp_proj: Linear,
+    pub n_heads: usize,
+}
+
+#[derive(Module, Debug)]
+pub struct Gpt2 {
+    pub wte: Embedding,
+    pub wpe: Embedding,
+    pub blocks: Vec<Gpt2Block>,
+    pub ln_f: LayerNorm,
+}
+
+/// `gelu_new`: 0.5 x (1 + tanh(√(2/π) (x + 0.044715 x³))).
+fn gelu_new<const D: usize>(x: Tensor<D>) -> Tensor<D> {
+    let c = (2.0f64 / std::f64::consts::PI).sqrt();
+    let inner = (x.clone() + x.clone().powi_scalar(3) * 0.044715) * c;
+    x * (inner.tanh() + 1.0) * 0.5
+}
+
+fn conv1d(
+    src: &mut dyn WeightSource,
+    p: &str,
+    d_in: usize,
+    d_out: usize,
+    device: &Device,
+) -> crate::Result<Linear> {
+    let w = src.take(&format!("{p}.weight"), &[d_in, d_out])?;
+    let b = src.take(&format!("{p}.bias"), &[d_out])?;
+    Ok(Linear {
+        weight: Param::from_tensor(Tensor::from_data(TensorData::new(w, [d_in, d_out]), device)),
+        bias: Some(Param::from_tensor(Tensor::from_data(
+            TensorData::new(b, [d_out]),
+            device,
+        ))),
+    })
+}
+
+fn layer_norm(
+    src: &mut dyn WeightSource,
+    p: &str,
+    d: usize,
+    eps: f64,
+    device: &Device,
+) -> crate::Result<LayerNorm> {
+    let mut ln = LayerNormConfig::new(d).with_epsilon(eps).init(device);
+    let g = src.take(&format!("{p}.weight"), &[d])?;
+    let b = src.take(&format!("{p}.bias"), &[d])?;
+    ln.gamma = Param::from_tensor(Tensor::from_data(TensorData::new(g, [d]), device));
+    ln.beta = Some(Param::from_tensor(Tensor::from_data(
+        TensorData::new(b, [d]),
+        device,
+    )));
+    Ok(ln)
+}
+
+fn embedding(
+    src: &mut dyn WeightSource,
+    name: &str,
+    n: usize,
+    d: usize,
+    device: &Device,
+) -> crate::Result<Embedding> {
+    let w = src.take(name, &[n, d])?;
+    Ok(Embedding {
+        weight: Param::from_tensor(Tensor::from_data(TensorData::new(w, [n, d]), device)),
+    })
+}
+
+impl Gpt2 {
+    /// Build from HF tensor names (`transformer.h.N.attn.c_attn.weight`, …).
+    pub fn from_source(
+        cfg: &Gpt2Config,
+        src: &mut dyn WeightSource,
+        device: &Device,
+    ) -> crate::Result<Self> {
+        if cfg.n_heads == 0 || !cfg.d_model.is_multiple_of(cfg.n_heads) {
+            return Err(ModelError::Config(format!(
+                "n_embd {} is not divisible by n_head {}",
+                cfg.d_model, cfg.n_heads
+            )));
+        }
+        let d = cfg.d_model;
+        let blocks = (0..cfg.n_layers)
+            .map(|i| {
+                let p = format!("transformer.h.{i}");
+                Ok(Gpt2Block {
+                    ln_1: layer_norm(src, &format!("{p}.ln_1"), d, cfg.eps, device)?,
+                    c_attn: conv1d(src, &format!("{p}.attn.c_attn"), d, 3 * d, device)?,
+                    attn_proj: conv1d(src, &format!("{p}.attn.c_proj"), d, d, device)?,
+                    ln_2: layer_norm(src, &format!("{p}.ln_2"), d, cfg.eps, device)?,
+                    c_fc: conv1d(src, &format!("{p}.mlp.c_fc"), d, cfg.d_ff, device)?,
+                    mlp_proj: conv1d(src, &format!("{p}.mlp.c_proj"), cfg.d_ff, d, device)?,
+                    n_heads: cfg.n_heads,
+                })
+            })
+            .collect::<crate::Result<Vec<_>>>()?;
+        Ok(Gpt2 {
+            wte: embedding(src, "transformer.wte.weight", cfg.vocab_size, d, device)?,
+            wpe: embedding(src, "transformer.wpe.weight", cfg.n_positions, d, device)?,
+            blocks,
+            ln_f: layer_norm(src, "transformer.ln_f", d, cfg.eps, device)?,
+        })
+    }
+
+    /// Full causal forward from position 0.
+    ///
+    /// # Shapes
+    /// - `tokens`: `[B, T]` → logits `[B, T, vocab]`
+    pub fn forward(&self, tokens: Tensor<2, Int>) -> Tensor<3> {
+        let [b, t] = tokens.dims();
+        let device = tokens.device();
+        let pos = Tensor::<1, Int>::arange(0..t as i64, &device).reshape([1, t]);
+        let mut x = self.wte.forward(tokens) + self.wpe.forward(pos); // [B, T, D]
+        let d = x.dims()[2];
+        // True above the diagonal: future positions are masked.
+        let mask = Tensor::<2, Bool>::tril_mask([t, t], 0, &device).reshape([1, 1, t, t]);
+        for blk in &self.blocks {
+            let h = blk.n_heads;
+            let hd = d / h;
+            let qkv = blk.c_attn.forward(blk.ln_1.forward(x.clone())); // [B, T, 3D]
+            let split = |k: usize| {
+                qkv.clone()
+                    .narrow(2, k * d, d)
+                    .reshape([b, t, h, hd])
+                    .swap_dims(1, 2)
+            }; // [B, H, T, hd]
+            let (q, k, v) = (split(0), split(1), split(2));
+            let scores = q.matmul(k.transpose()) / (hd as f64).sqrt(); // [B, H, T, T]
+            let scores = scores.mask_fill(mask.clone(), f32::NEG_INFINITY);
+            let a = softmax(scores, 3)
+                .matmul(v)
+                .swap_dims(1, 2)
+                .reshape([b, t, d]); // [B, T, D]
+            x = x + blk.attn_proj.forward(a);
+            let m = blk
+                .mlp_proj
+                .forward(gelu_new(blk.c_fc.forward(blk.ln_2.forward(x.clone()))));
+            x = x + m;
+        }
+        let x = self.ln_f.forward(x);
+        let w = self.wte.weight.val(); // tied head [V, D]
+        let v = w.dims()[0];
+        x.reshape([b * t, d])
+            .matmul(w.transpose())
+            .reshape([b, t, v])
+    }
+}
+
+/// Read a `GPT2LMHeadModel` `config.json`.
+pub fn config_from_hf_json(path: &Path) -> crate::Result<Gpt2Config> {
+    let text = std::fs::read_to_string(path).map_err(|e| ModelError::io(path, e))?;
+    let bad = |msg: String| ModelError::Checkpoint {
+        path: path.to_path_buf(),
+        msg,
+    };
+    let v: Value = serde_json::from_str(&text).map_err(|e| bad(format!("invalid JSON: {e}")))?;
+    if v["architectures"][0].as_str() != Some("GPT2LMHeadModel") {
+        return Err(bad("not a GPT2LMHeadModel config".into()));
+    }
+    if v["activation_function"]
+        .as_str()
+        .is_some_and(|a| a != "gelu_new")
+    {
+        return Err(bad(format!(
+            "activation_function {} is not supported (gelu_new)",
+            v["activation_function"]
+        )));
+    }
+    let get = |k: &str| {
+        v[k].as_u64()
+            .map(|x| x as usize)
+            .ok_or_else(|| bad(format!("missing or non-integer `{k}`")))
+    };
+    let d = get("n_embd")?;
+    Ok(Gpt2Config {
+        vocab_size: get("vocab_size")?,
+        n_positions: get("n_positions")?,
+        d_model: d,
+        n_layers: get("n_layer")?,
+        n_heads: get("n_head")?,
+        d_ff: v["n_inner"].as_u64().map_or(4 * d, |x| x as usize),
+        eps: v["layer_norm_epsilon"].as_f64().unwrap_or(1e-5),
+    })
+}
+
+/// Load `dir/{config.json, model.safetensors (or shards)}`.
+pub fn load(dir: &Path, device: &Device) -> crate::Result<(Gpt2Config, Gpt2)> {
+    let cfg = config_from_hf_json(&dir.join("config.json"))?;
+    let mut src = crate::weights::SafetensorsSource::open_dir(dir)?;
+    let model = Gpt2::from_source(&cfg, &mut src, device)?;
+    Ok((cfg, model))
+}
