@@ -244,11 +244,10 @@ fn score_row(
 }
 
 fn cmd_score(model: PathBuf, input: PathBuf, reward: bool, device: String) -> Result<()> {
-    use didact_model::checkpoint;
     let device = didact_model::device::device_from_name(&device)?;
     let text = std::fs::read_to_string(&input).with_context(|| input.display().to_string())?;
-    let ck = checkpoint::load(&model, &device)?;
-    let (max_len, tok) = (ck.config.max_seq_len, ck.tokenizer.clone());
+    let ck = didact_model::any::load(&model, &device)?;
+    let (max_len, tok) = (ck.max_seq_len, ck.tokenizer.clone());
     let mut rows = Vec::new();
     for (i, line) in text
         .lines()
@@ -285,7 +284,14 @@ fn cmd_score(model: PathBuf, input: PathBuf, reward: bool, device: String) -> Re
             .map(|(row, x)| serde_json::json!({"tokens": row.ids.len(), "reward": x}))
             .collect()
     } else {
-        let lp = didact_train::row_logprobs(&ck.model, &rows, 16, max_len, tok.pad_id, &device);
+        let lp = didact_train::row_logprobs_with(
+            &|x| ck.model.forward(x),
+            &rows,
+            16,
+            max_len,
+            tok.pad_id,
+            &device,
+        );
         lp.iter()
             .zip(&rows)
             .map(|((sum, n), row)| {
@@ -314,9 +320,9 @@ struct GenArgs {
 }
 
 fn cmd_generate(a: GenArgs) -> Result<()> {
-    use didact_model::{SamplingParams, checkpoint, generate_batch, row_seed};
+    use didact_model::{SamplingParams, row_seed};
     let device = didact_model::device::device_from_name(&a.device)?;
-    let ck = checkpoint::load(&a.model, &device)?;
+    let ck = didact_model::any::load(&a.model, &device)?;
     let stop = Some(a.stop_token.unwrap_or(ck.tokenizer.eos_id));
     let params = if a.greedy {
         SamplingParams::greedy(a.max_new_tokens, stop)
@@ -337,9 +343,8 @@ fn cmd_generate(a: GenArgs) -> Result<()> {
     let seeds: Vec<u64> = (0..prompts.len() as u64)
         .map(|i| row_seed(a.seed, 0, i))
         .collect();
-    let gens = generate_batch(
-        &ck.model,
-        ck.config.max_seq_len,
+    let gens = ck.model.generate(
+        ck.max_seq_len,
         &prompts,
         &seeds,
         &params,

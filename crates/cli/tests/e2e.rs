@@ -557,12 +557,12 @@ fn score_matches_transformers_perplexity_fixture() {
     let _ = std::fs::remove_dir_all(dir);
 }
 
-/// `didact generate --greedy` on the transformers fixtures (Llama and Qwen2): the new token ids
-/// equal `greedy_16` of ../shared/fixtures/{llama,qwen2}/expected.json (`model.generate`,
-/// do_sample=False, no EOS).
+/// `didact generate --greedy` on the transformers fixtures (Llama, Qwen2, GPT-2): the new token
+/// ids equal `greedy_16` of ../shared/fixtures/{llama,qwen2,gpt2}/expected.json
+/// (`model.generate`, do_sample=False, no EOS).
 #[test]
 fn generate_greedy_matches_transformers_fixtures() {
-    for arch in ["llama", "qwen2"] {
+    for arch in ["llama", "qwen2", "gpt2"] {
         let dir = repo().join("../shared/fixtures").join(arch);
         let fx: serde_json::Value =
             serde_json::from_str(&std::fs::read_to_string(dir.join("expected.json")).unwrap())
@@ -660,4 +660,50 @@ fn safetensors_names(bytes: &[u8]) -> Vec<String> {
         .filter(|k| *k != "__metadata__")
         .cloned()
         .collect()
+}
+
+/// `didact score` on every fixture architecture: per-case `sum_logprob` and `mean_nll` as in
+/// ../shared/fixtures/{llama,qwen2,gpt2}/expected.json (tolerance 1e-3 on sums, 1e-4 on means).
+#[test]
+fn score_matches_every_fixture_architecture() {
+    let tmp = scratch("score-arch");
+    std::fs::create_dir_all(&tmp).unwrap();
+    for arch in ["llama", "qwen2", "gpt2"] {
+        let dir = repo().join("../shared/fixtures").join(arch);
+        let fx: serde_json::Value =
+            serde_json::from_str(&std::fs::read_to_string(dir.join("expected.json")).unwrap())
+                .unwrap();
+        let cases = fx["cases"].as_array().unwrap();
+        let input = tmp.join(format!("{arch}.jsonl"));
+        let lines: Vec<String> = cases
+            .iter()
+            .map(|c| serde_json::json!({"input_ids": c["input_ids"]}).to_string())
+            .collect();
+        std::fs::write(&input, lines.join("\n")).unwrap();
+        let out = run_ok(&[
+            "score",
+            "--model",
+            dir.to_str().unwrap(),
+            "--input",
+            input.to_str().unwrap(),
+        ]);
+        let got: Vec<serde_json::Value> = String::from_utf8_lossy(&out.stdout)
+            .lines()
+            .map(|l| serde_json::from_str(l).unwrap())
+            .collect();
+        assert_eq!(got.len(), cases.len());
+        for (g, c) in got.iter().zip(cases) {
+            let (gs, ws) = (
+                g["sum_logprob"].as_f64().unwrap(),
+                c["sum_logprob"].as_f64().unwrap(),
+            );
+            assert!((gs - ws).abs() < 1e-3, "{arch}: sum_logprob {gs} vs {ws}");
+            let (gm, wm) = (
+                g["mean_nll"].as_f64().unwrap(),
+                c["mean_nll"].as_f64().unwrap(),
+            );
+            assert!((gm - wm).abs() < 1e-4, "{arch}: mean_nll {gm} vs {wm}");
+        }
+    }
+    let _ = std::fs::remove_dir_all(tmp);
 }

@@ -2,6 +2,7 @@
 //! sampling, Hugging Face checkpoint I/O and device selection. Knows nothing of recipes,
 //! datasets or training loops.
 
+pub mod any;
 pub mod checkpoint;
 pub mod device;
 pub mod error;

@@ -17,4 +17,7 @@ pub use dpo::{DpoReport, PairRow, reference_logps, train_dpo};
 pub use dpo_loss::{DpoLoss, DpoObjective, PairLogps};
 pub use error::{Result, TrainError};
 pub use reward::{RewardModel, RmEval, RmReport, eval_rm, score_rows, train_rm};
-pub use sft::{SftConfig, SftReport, eval_loss, row_logp_sums, row_logprobs, train_sft};
+pub use sft::{
+    SftConfig, SftReport, eval_loss, logp_sums_of, row_logp_sums, row_logprobs, row_logprobs_with,
+    train_sft,
+};

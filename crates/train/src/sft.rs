@@ -10,7 +10,7 @@ use didact_model::Llama;
 use didact_model::burn::module::{Module, ModuleVisitor, Param};
 use didact_model::burn::optim::{AdamWConfig, GradientsAccumulator, GradientsParams};
 use didact_model::burn::tensor::activation::log_softmax;
-use didact_model::burn::tensor::{Device, Tensor};
+use didact_model::burn::tensor::{Device, Int, Tensor};
 use rand::SeedableRng;
 use rand::seq::SliceRandom;
 use rand_chacha::ChaCha8Rng;
@@ -87,8 +87,15 @@ pub fn batch_nll_sum(model: &Llama, batch: &Batch) -> Tensor<1> {
 /// # Shapes
 /// - logits `[B, T, V]`, targets/mask `[B, T]` → `[B]`
 pub fn row_logp_sums(model: &Llama, batch: &Batch) -> Tensor<1> {
+    logp_sums_of(model.forward(batch.inputs.clone()), batch)
+}
+
+/// Per-row summed completion-token log-probability from a batch's logits.
+///
+/// # Shapes
+/// - logits `[B, T, V]`, targets/mask `[B, T]` → `[B]`
+pub fn logp_sums_of(logits: Tensor<3>, batch: &Batch) -> Tensor<1> {
     let [b, t] = batch.inputs.dims();
-    let logits = model.forward(batch.inputs.clone()); // [B, T, V]
     let logp = log_softmax(logits, 2)
         .gather(2, batch.targets.clone().unsqueeze_dim(2)) // [B, T, 1]
         .reshape([b, t]); // [B, T]
@@ -260,14 +267,31 @@ pub fn row_logprobs(
     pad_id: u32,
     device: &Device,
 ) -> Vec<(f64, usize)> {
+    row_logprobs_with(
+        &|x| model.forward(x),
+        rows,
+        batch_size,
+        max_len,
+        pad_id,
+        device,
+    )
+}
+
+/// `row_logprobs` for any forward function (`[B, T]` ids → `[B, T, V]` logits).
+pub fn row_logprobs_with(
+    forward: &dyn Fn(Tensor<2, Int>) -> Tensor<3>,
+    rows: &[TokenRow],
+    batch_size: usize,
+    max_len: usize,
+    pad_id: u32,
+    device: &Device,
+) -> Vec<(f64, usize)> {
     let mut out = Vec::with_capacity(rows.len());
     let refs: Vec<&TokenRow> = rows.iter().collect();
     for chunk in refs.chunks(batch_size.max(1)) {
         let batch = make_batch(chunk, max_len, pad_id, device);
-        let masked: Vec<f32> = row_logp_sums(model, &batch)
-            .into_data()
-            .try_to_vec()
-            .unwrap_or_default();
+        let sums = logp_sums_of(forward(batch.inputs.clone()), &batch);
+        let masked: Vec<f32> = sums.into_data().try_to_vec().unwrap_or_default();
         for (row, s) in chunk.iter().zip(masked) {
             out.push((s as f64, row.n_target().min(max_len.saturating_sub(1))));
         }
