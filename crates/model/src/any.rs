@@ -15,8 +15,8 @@ use rand_chacha::ChaCha8Rng;
 use std::path::Path;
 
 pub enum AnyLm {
-    Llama(Llama),
-    Gpt2(Gpt2),
+    Llama(Box<Llama>),
+    Gpt2(Box<Gpt2>),
 }
 
 /// A loaded model with its tokenizer and context length.
@@ -39,7 +39,7 @@ pub fn load(dir: &Path, device: &Device) -> crate::Result<AnyCheckpoint> {
         return Ok(AnyCheckpoint {
             max_seq_len: ck.config.max_seq_len,
             vocab_size: ck.config.vocab_size,
-            model: AnyLm::Llama(ck.model),
+            model: AnyLm::Llama(Box::new(ck.model)),
             tokenizer: ck.tokenizer,
         });
     }
@@ -58,7 +58,7 @@ pub fn load(dir: &Path, device: &Device) -> crate::Result<AnyCheckpoint> {
     Ok(AnyCheckpoint {
         max_seq_len: cfg.n_positions,
         vocab_size: cfg.vocab_size,
-        model: AnyLm::Gpt2(model),
+        model: AnyLm::Gpt2(Box::new(model)),
         tokenizer,
     })
 }
