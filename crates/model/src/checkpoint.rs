@@ -273,6 +273,14 @@ pub fn save_with_extra(
     tok: &Tok,
     extra: Vec<NamedTensor>,
 ) -> Result<()> {
+    let mut tensors = named_tensors(model)?;
+    tensors.extend(extra);
+    write_dir(dir, tensors, &config_to_hf_json(cfg, tok), tok)
+}
+
+/// Write a checkpoint directory atomically (temp dir + rename): `model.safetensors` from named
+/// f32 tensors, `config.json`, `tokenizer.json`.
+pub fn write_dir(dir: &Path, tensors: Vec<NamedTensor>, config: &Value, tok: &Tok) -> Result<()> {
     let parent = dir.parent().unwrap_or(Path::new("."));
     std::fs::create_dir_all(parent).map_err(|e| ModelError::io(parent, e))?;
     let name = dir
@@ -285,8 +293,6 @@ pub fn save_with_extra(
     }
     std::fs::create_dir_all(&tmp).map_err(|e| ModelError::io(&tmp, e))?;
 
-    let mut tensors = named_tensors(model)?;
-    tensors.extend(extra);
     let bytes: Vec<(String, Vec<usize>, Vec<u8>)> = tensors
         .into_iter()
         .map(|(n, s, v)| (n, s, v.iter().flat_map(|x| x.to_le_bytes()).collect()))
@@ -311,7 +317,7 @@ pub fn save_with_extra(
             msg: e.to_string(),
         }
     })?;
-    let cfg_json = serde_json::to_string_pretty(&config_to_hf_json(cfg, tok)).expect("json");
+    let cfg_json = serde_json::to_string_pretty(config).expect("json");
     std::fs::write(tmp.join("config.json"), cfg_json)
         .map_err(|e| ModelError::io(tmp.join("config.json"), e))?;
     tok.save(&tmp.join("tokenizer.json"))?;

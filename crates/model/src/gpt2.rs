@@ -221,6 +221,95 @@ pub fn config_from_hf_json(path: &Path) -> crate::Result<Gpt2Config> {
     })
 }
 
+fn host(t: Tensor<2>) -> crate::Result<Vec<f32>> {
+    t.into_data()
+        .try_to_vec::<f32>()
+        .map_err(|e| ModelError::Config(format!("reading tensor: {e:?}")))
+}
+
+fn host1(t: Tensor<1>) -> crate::Result<Vec<f32>> {
+    let n = t.dims()[0];
+    host(t.reshape([1, n]))
+}
+
+/// Every tensor under its transformers name and shape (Conv1D weights `[in, out]`).
+pub fn named_tensors(m: &Gpt2) -> crate::Result<Vec<crate::checkpoint::NamedTensor>> {
+    let mut out = Vec::new();
+    let mut mat = |name: String, t: Tensor<2>| -> crate::Result<()> {
+        let dims = t.dims().to_vec();
+        out.push((name, dims, host(t)?));
+        Ok(())
+    };
+    mat("transformer.wte.weight".into(), m.wte.weight.val())?;
+    mat("transformer.wpe.weight".into(), m.wpe.weight.val())?;
+    let mut vecs: Vec<(String, Tensor<1>)> = Vec::new();
+    for (i, b) in m.blocks.iter().enumerate() {
+        let p = format!("transformer.h.{i}");
+        for (name, l) in [
+            ("attn.c_attn", &b.c_attn),
+            ("attn.c_proj", &b.attn_proj),
+            ("mlp.c_fc", &b.c_fc),
+            ("mlp.c_proj", &b.mlp_proj),
+        ] {
+            mat(format!("{p}.{name}.weight"), l.weight.val())?;
+            if let Some(bias) = &l.bias {
+                vecs.push((format!("{p}.{name}.bias"), bias.val()));
+            }
+        }
+        for (name, ln) in [("ln_1", &b.ln_1), ("ln_2", &b.ln_2)] {
+            vecs.push((format!("{p}.{name}.weight"), ln.gamma.val()));
+            if let Some(beta) = &ln.beta {
+                vecs.push((format!("{p}.{name}.bias"), beta.val()));
+            }
+        }
+    }
+    vecs.push(("transformer.ln_f.weight".into(), m.ln_f.gamma.val()));
+    if let Some(beta) = &m.ln_f.beta {
+        vecs.push(("transformer.ln_f.bias".into(), beta.val()));
+    }
+    for (name, t) in vecs {
+        let n = t.dims()[0];
+        out.push((name, vec![n], host1(t)?));
+    }
+    Ok(out)
+}
+
+/// `config.json` of a `GPT2LMHeadModel`.
+pub fn config_to_hf_json(cfg: &Gpt2Config, tok: &crate::tokenizer::Tok) -> Value {
+    serde_json::json!({
+        "architectures": ["GPT2LMHeadModel"],
+        "model_type": "gpt2",
+        "activation_function": "gelu_new",
+        "vocab_size": cfg.vocab_size,
+        "n_positions": cfg.n_positions,
+        "n_embd": cfg.d_model,
+        "n_layer": cfg.n_layers,
+        "n_head": cfg.n_heads,
+        "n_inner": cfg.d_ff,
+        "layer_norm_epsilon": cfg.eps,
+        "tie_word_embeddings": true,
+        "scale_attn_weights": true,
+        "bos_token_id": tok.eos_id,
+        "eos_token_id": tok.eos_id,
+        "torch_dtype": "float32",
+    })
+}
+
+/// Save in transformers' layout, atomically.
+pub fn save(
+    dir: &Path,
+    cfg: &Gpt2Config,
+    model: &Gpt2,
+    tok: &crate::tokenizer::Tok,
+) -> crate::Result<()> {
+    crate::checkpoint::write_dir(
+        dir,
+        named_tensors(model)?,
+        &config_to_hf_json(cfg, tok),
+        tok,
+    )
+}
+
 /// Load `dir/{config.json, model.safetensors (or shards)}`.
 pub fn load(dir: &Path, device: &Device) -> crate::Result<(Gpt2Config, Gpt2)> {
     let cfg = config_from_hf_json(&dir.join("config.json"))?;

@@ -69,3 +69,36 @@ fn gpt2_logits_and_greedy_match_transformers() {
         assert_eq!(seq[input.len()..].to_vec(), ids(&case["greedy_16"]));
     }
 }
+
+/// load → save → load: identical logits, and the saved file has exactly transformers' tensor
+/// names and shapes.
+#[test]
+fn gpt2_save_round_trip() {
+    let device = Device::flex();
+    let (cfg, model) = gpt2::load(&dir(), &device).unwrap();
+    let tok = didact_model::Tok::load(&dir().join("tokenizer.json")).unwrap();
+    let out = std::env::temp_dir().join(format!("didact-gpt2-{}", std::process::id()));
+    gpt2::save(&out, &cfg, &model, &tok).unwrap();
+    let (cfg2, back) = gpt2::load(&out, &device).unwrap();
+    assert_eq!(cfg2, cfg);
+    let t = Tensor::<2, Int>::from_data(TensorData::new(vec![5i64, 17, 300, 2], [1, 4]), &device);
+    let a: Vec<f32> = model.forward(t.clone()).into_data().try_to_vec().unwrap();
+    let b: Vec<f32> = back.forward(t).into_data().try_to_vec().unwrap();
+    assert_eq!(a, b);
+    let shapes = |p: PathBuf| {
+        let bytes = std::fs::read(p).unwrap();
+        let st = safetensors::SafeTensors::deserialize(&bytes).unwrap();
+        let mut v: Vec<(String, Vec<usize>)> = st
+            .tensors()
+            .into_iter()
+            .map(|(n, t)| (n, t.shape().to_vec()))
+            .collect();
+        v.sort();
+        v
+    };
+    assert_eq!(
+        shapes(out.join("model.safetensors")),
+        shapes(dir().join("model.safetensors"))
+    );
+    std::fs::remove_dir_all(&out).unwrap();
+}
