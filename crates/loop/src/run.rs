@@ -103,6 +103,14 @@ pub fn run(
     mut on_round: impl FnMut(u32, &Metrics),
 ) -> Result<RunSummary> {
     let dir = opts.out.clone();
+    // A pretrained checkpoint's architecture is checked before anything is written.
+    let hf_cfg = if plan.model.hf.is_empty() {
+        None
+    } else {
+        Some(didact_model::checkpoint::config_from_hf_json(
+            &Path::new(&plan.model.hf).join("config.json"),
+        )?)
+    };
     prepare_dir(&dir, resolved_toml, opts.resume)?;
     let env = serde_json::json!({
         "didact_version": env!("CARGO_PKG_VERSION"),
@@ -122,13 +130,7 @@ pub fn run(
 
     let task = Task::build(plan)?;
     let tok = tokenizer(&dir, &task, plan)?;
-    let cfg = if plan.model.hf.is_empty() {
-        model_config(plan, tok.vocab_size())
-    } else {
-        didact_model::checkpoint::config_from_hf_json(
-            &Path::new(&plan.model.hf).join("config.json"),
-        )?
-    };
+    let cfg = hf_cfg.unwrap_or_else(|| model_config(plan, tok.vocab_size()));
     cfg.check()?;
     let skipped_rows = task.skipped_rows;
     let mut ctx = Ctx {
