@@ -4,10 +4,12 @@
 
 pub mod distinct;
 pub mod entropy;
+pub mod rouge;
 pub mod self_bleu;
 
 pub use distinct::{distinct_n, ngram_counts};
 pub use entropy::unigram_entropy;
+pub use rouge::{RougeL, novelty, rouge_l, rouge_tokens};
 pub use self_bleu::self_bleu;
 
 /// Whitespace tokenization (Python's `str.split()`).

@@ -90,3 +90,49 @@ fn collapsed_set_matches_fixture() {
         assert!((got - want).abs() < 1e-9, "collapsed {k}: {got} vs {want}");
     }
 }
+
+/// `rougeL_pairs` (rouge-score 0.1.2 RougeScorer(['rougeL']), incl. the edge cases: identical,
+/// edited, case, punctuation, non-ASCII, empty, repeats, reversed) to 1e-9.
+#[test]
+fn rouge_l_matches_rouge_score() {
+    let f = fixture();
+    let pairs = f["rougeL_pairs"].as_array().unwrap();
+    assert!(pairs.len() >= 8);
+    for p in pairs {
+        let (t, pr) = (
+            p["target"].as_str().unwrap(),
+            p["prediction"].as_str().unwrap(),
+        );
+        let r = didact_metrics::rouge_l(t, pr);
+        for (got, key) in [
+            (r.precision, "rougeL_precision"),
+            (r.recall, "rougeL_recall"),
+            (r.f, "rougeL_f"),
+        ] {
+            let want = p[key].as_f64().unwrap();
+            assert!(
+                (got - want).abs() < 1e-9,
+                "{key}: {got} vs {want} for {t:?} / {pr:?}"
+            );
+        }
+    }
+}
+
+/// `novelty_filter`: the Self-Instruct rule (keep iff max ROUGE-L F against the pool ≤ 0.7).
+#[test]
+fn novelty_filter_matches_fixture() {
+    let f = fixture();
+    let nf = &f["novelty_filter"];
+    let pool: Vec<Vec<String>> = sentences(&nf["pool"])
+        .iter()
+        .map(|s| didact_metrics::rouge_tokens(s))
+        .collect();
+    let threshold = nf["threshold"].as_f64().unwrap();
+    for c in nf["candidates"].as_array().unwrap() {
+        let (keep, max, arg) =
+            didact_metrics::novelty(c["candidate"].as_str().unwrap(), &pool, threshold);
+        assert_eq!(keep, c["keep"].as_bool().unwrap());
+        assert!((max - c["max_rougeL_f"].as_f64().unwrap()).abs() < 1e-9);
+        assert_eq!(arg, c["argmax_pool_index"].as_u64().map(|x| x as usize));
+    }
+}
