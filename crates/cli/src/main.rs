@@ -105,6 +105,21 @@ enum Cmd {
         #[arg(long, default_value = "cpu")]
         device: String,
     },
+    /// Diversity and similarity metrics of a set of samples, as one JSON object keyed like the
+    /// run tables (`diversity/distinct_2`, `diversity/self_bleu`, …). Input: JSONL or Parquet
+    /// (the `--field` column) or `.txt` (one sample per line). `--reference` adds
+    /// `reference/rougeL_max_mean` (mean over samples of the best ROUGE-L F against the
+    /// reference texts) and the reference set's own distinct-n.
+    ///
+    /// Example: didact metrics --input runs/qs/rounds/round-01/generated.parquet --field completion
+    Metrics {
+        #[arg(long)]
+        input: PathBuf,
+        #[arg(long, default_value = "text")]
+        field: String,
+        #[arg(long)]
+        reference: Option<PathBuf>,
+    },
     /// Print a run's metrics table (every metric × every round) and write RUN_DIR/report.md.
     ///
     /// Example: didact report runs/quickstart-s1
@@ -361,6 +376,93 @@ fn cmd_generate(a: GenArgs) -> Result<()> {
     Ok(())
 }
 
+/// Texts of a samples file: `.txt` lines, or one field of JSONL / Parquet rows.
+fn read_texts(path: &std::path::Path, field: &str) -> Result<Vec<String>> {
+    let ext = path
+        .extension()
+        .and_then(|e| e.to_str())
+        .unwrap_or("")
+        .to_ascii_lowercase();
+    match ext.as_str() {
+        "txt" => Ok(std::fs::read_to_string(path)
+            .with_context(|| path.display().to_string())?
+            .lines()
+            .filter(|l| !l.trim().is_empty())
+            .map(String::from)
+            .collect()),
+        "jsonl" | "json" => {
+            let text = std::fs::read_to_string(path).with_context(|| path.display().to_string())?;
+            let mut out = Vec::new();
+            for (i, line) in text
+                .lines()
+                .enumerate()
+                .filter(|(_, l)| !l.trim().is_empty())
+            {
+                let v: serde_json::Value = serde_json::from_str(line).map_err(|e| {
+                    anyhow::anyhow!("{}:{}: invalid JSON: {e}", path.display(), i + 1)
+                })?;
+                let t = v[field].as_str().ok_or_else(|| {
+                    anyhow::anyhow!("{}:{}: no string field `{field}`", path.display(), i + 1)
+                })?;
+                out.push(t.to_string());
+            }
+            Ok(out)
+        }
+        "parquet" => Ok(didact_loop::read_text_column(path, field)?),
+        _ => anyhow::bail!("{}: expected .txt, .jsonl or .parquet", path.display()),
+    }
+}
+
+fn cmd_metrics(input: PathBuf, field: String, reference: Option<PathBuf>) -> Result<()> {
+    use didact_metrics as dm;
+    let texts = read_texts(&input, &field)?;
+    if texts.is_empty() {
+        anyhow::bail!("{}: no samples", input.display());
+    }
+    let refs: Vec<&str> = texts.iter().map(|s| s.as_str()).collect();
+    let n_words: Vec<usize> = refs.iter().map(|t| dm::words(t).len()).collect();
+    let mut m = serde_json::Map::new();
+    m.insert("n_samples".into(), texts.len().into());
+    m.insert(
+        "diversity/distinct_1".into(),
+        dm::distinct_n(&refs, 1).into(),
+    );
+    m.insert(
+        "diversity/distinct_2".into(),
+        dm::distinct_n(&refs, 2).into(),
+    );
+    m.insert(
+        "diversity/distinct_3".into(),
+        dm::distinct_n(&refs, 3).into(),
+    );
+    m.insert("diversity/self_bleu".into(), dm::self_bleu(&refs, 4).into());
+    m.insert(
+        "diversity/unigram_entropy".into(),
+        dm::unigram_entropy(&refs).into(),
+    );
+    m.insert(
+        "gen/mean_length".into(),
+        (n_words.iter().sum::<usize>() as f64 / texts.len() as f64).into(),
+    );
+    if let Some(r) = reference {
+        let rtexts = read_texts(&r, &field)?;
+        let pool: Vec<Vec<String>> = rtexts.iter().map(|t| dm::rouge_tokens(t)).collect();
+        let mean = texts
+            .iter()
+            .map(|t| dm::novelty(t, &pool, 1.0).1)
+            .sum::<f64>()
+            / texts.len() as f64;
+        m.insert("reference/rougeL_max_mean".into(), mean.into());
+        let rr: Vec<&str> = rtexts.iter().map(|s| s.as_str()).collect();
+        m.insert("reference/distinct_2".into(), dm::distinct_n(&rr, 2).into());
+    }
+    println!(
+        "{}",
+        serde_json::to_string_pretty(&serde_json::Value::Object(m))?
+    );
+    Ok(())
+}
+
 fn cmd_report(dirs: Vec<PathBuf>) -> Result<()> {
     for dir in dirs {
         let rounds = load_rounds(&dir)?;
@@ -422,6 +524,11 @@ fn main() -> ExitCode {
             stop_token,
             device,
         }),
+        Cmd::Metrics {
+            input,
+            field,
+            reference,
+        } => cmd_metrics(input, field, reference),
         Cmd::Report { dirs } => cmd_report(dirs),
     };
     match result {

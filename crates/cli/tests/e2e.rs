@@ -724,3 +724,44 @@ fn score_matches_every_fixture_architecture() {
     }
     let _ = std::fs::remove_dir_all(tmp);
 }
+
+/// `didact metrics` on the 12 sentences of ../shared/fixtures/text_metrics: the JSON keys of the
+/// run tables with the fixture's distinct-n, Self-BLEU-4 (nltk method1) and entropy.
+#[test]
+fn metrics_command_matches_text_metrics_fixture() {
+    let fx: serde_json::Value = serde_json::from_str(
+        &std::fs::read_to_string(repo().join("../shared/fixtures/text_metrics/text_metrics.json"))
+            .unwrap(),
+    )
+    .unwrap();
+    let dir = scratch("metrics");
+    std::fs::create_dir_all(&dir).unwrap();
+    let input = dir.join("s.jsonl");
+    let lines: Vec<String> = fx["sentences"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|s| serde_json::json!({"text": s}).to_string())
+        .collect();
+    std::fs::write(&input, lines.join("\n")).unwrap();
+    let out = run_ok(&[
+        "metrics",
+        "--input",
+        input.to_str().unwrap(),
+        "--reference",
+        input.to_str().unwrap(),
+    ]);
+    let m: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
+    for (key, fk, tol) in [
+        ("diversity/distinct_1", "distinct_1", 1e-12),
+        ("diversity/distinct_2", "distinct_2", 1e-12),
+        ("diversity/distinct_3", "distinct_3", 1e-12),
+        ("diversity/self_bleu", "self_bleu4", 1e-9),
+        ("diversity/unigram_entropy", "unigram_entropy_nats", 1e-12),
+    ] {
+        let (got, want) = (m[key].as_f64().unwrap(), fx[fk].as_f64().unwrap());
+        assert!((got - want).abs() < tol, "{key}: {got} vs {want}");
+    }
+    assert_eq!(m["reference/rougeL_max_mean"].as_f64().unwrap(), 1.0);
+    let _ = std::fs::remove_dir_all(dir);
+}

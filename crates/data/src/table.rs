@@ -357,6 +357,12 @@ pub fn read_pairs(path: &Path) -> Result<Vec<Pair>> {
     pairs_from_df(&read_parquet(path)?, path)
 }
 
+/// One string column of a Parquet file (nulls skipped).
+pub fn read_text_column(path: &Path, name: &str) -> Result<Vec<String>> {
+    let df = read_parquet(path)?;
+    Ok(str_col(&df, name, path)?.into_iter().flatten().collect())
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

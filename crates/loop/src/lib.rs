@@ -13,5 +13,6 @@ pub mod round;
 pub mod run;
 pub mod task;
 
+pub use didact_data::table::read_text_column;
 pub use error::{LoopError, Result};
 pub use run::{RunOptions, RunSummary, load_rounds, run};
