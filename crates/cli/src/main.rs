@@ -109,7 +109,8 @@ enum Cmd {
     /// run tables (`diversity/distinct_2`, `diversity/self_bleu`, …). Input: JSONL or Parquet
     /// (the `--field` column) or `.txt` (one sample per line). `--reference` adds
     /// `reference/rougeL_max_mean` (mean over samples of the best ROUGE-L F against the
-    /// reference texts) and the reference set's own distinct-n.
+    /// reference texts), the reference set's own distinct-2, tail mass against the reference's
+    /// hapax words (`tail/*`) and add-½-smoothed unigram KL(reference ‖ samples).
     ///
     /// Example: didact metrics --input runs/qs/rounds/round-01/generated.parquet --field completion
     Metrics {
@@ -441,6 +442,10 @@ fn cmd_metrics(input: PathBuf, field: String, reference: Option<PathBuf>) -> Res
         dm::unigram_entropy(&refs).into(),
     );
     m.insert(
+        "diversity/bigram_entropy".into(),
+        dm::bigram_entropy(&refs).into(),
+    );
+    m.insert(
         "gen/mean_length".into(),
         (n_words.iter().sum::<usize>() as f64 / texts.len() as f64).into(),
     );
@@ -455,6 +460,16 @@ fn cmd_metrics(input: PathBuf, field: String, reference: Option<PathBuf>) -> Res
         m.insert("reference/rougeL_max_mean".into(), mean.into());
         let rr: Vec<&str> = rtexts.iter().map(|s| s.as_str()).collect();
         m.insert("reference/distinct_2".into(), dm::distinct_n(&rr, 2).into());
+        let tail = dm::tail_mass(&refs, &rr, 1);
+        m.insert("tail/gen_rare_share".into(), tail.gen_rare_share.into());
+        m.insert(
+            "tail/real_rare_coverage".into(),
+            tail.real_rare_coverage.into(),
+        );
+        m.insert(
+            "dist/kl_real_gen".into(),
+            dm::kl_real_gen(&refs, &rr).into(),
+        );
     }
     println!(
         "{}",

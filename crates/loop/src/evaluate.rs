@@ -170,6 +170,30 @@ pub fn evaluate(ctx: &Ctx<'_>, r: u32, facts: &StageFacts) -> Result<Metrics> {
         "diversity/unigram_entropy",
         didact_metrics::unigram_entropy(&refs),
     );
+    put(
+        &mut m,
+        "diversity/bigram_entropy",
+        didact_metrics::bigram_entropy(&refs),
+    );
+    // Against the held-out real completions (same word units): tails and unigram KL.
+    let real: Vec<String> = ctx
+        .task
+        .eval
+        .iter()
+        .map(|e| match ctx.plan.tokenizer {
+            TokenizerKind::Char => spaced_chars(&e.completion),
+            TokenizerKind::Bpe { .. } => e.completion.clone(),
+        })
+        .collect();
+    let real_refs: Vec<&str> = real.iter().map(|s| s.as_str()).collect();
+    let tail = didact_metrics::tail_mass(&refs, &real_refs, 1);
+    put(&mut m, "tail/gen_rare_share", tail.gen_rare_share);
+    put(&mut m, "tail/real_rare_coverage", tail.real_rare_coverage);
+    put(
+        &mut m,
+        "dist/kl_real_gen",
+        didact_metrics::kl_real_gen(&refs, &real_refs),
+    );
     // KL(π ‖ π_ref) to the round's starting model, Monte-Carlo on the samples just drawn:
     // mean over samples of log π(y|x) − log π_ref(y|x) (unbiased at temperature 1).
     if r >= 1 {
