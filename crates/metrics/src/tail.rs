@@ -33,7 +33,12 @@ pub fn bigram_entropy(texts: &[&str]) -> f64 {
     if n == 0 {
         return 0.0;
     }
-    c.values()
+    // Sum in a fixed order: HashMap order varies between processes and float addition is not
+    // associative, and a resumed run must reproduce the metrics bit for bit.
+    let mut counts: Vec<usize> = c.into_values().collect();
+    counts.sort_unstable();
+    counts
+        .iter()
         .map(|&k| k as f64 / n as f64)
         .map(|p| -p * p.ln())
         .sum()
