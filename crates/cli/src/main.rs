@@ -99,7 +99,8 @@ enum Cmd {
         top_p: f32,
         #[arg(long, default_value_t = 0)]
         seed: u64,
-        /// Stop token id (default: the tokenizer's end-of-sequence token).
+        /// Stop token id (default: `eos_token_id` of the model's generation_config.json, else
+        /// the tokenizer's end-of-sequence token).
         #[arg(long)]
         stop_token: Option<u32>,
         #[arg(long, default_value = "cpu")]
@@ -339,7 +340,21 @@ fn cmd_generate(a: GenArgs) -> Result<()> {
     use didact_model::{SamplingParams, row_seed};
     let device = didact_model::device::device_from_name(&a.device)?;
     let ck = didact_model::any::load(&a.model, &device)?;
-    let stop = Some(a.stop_token.unwrap_or(ck.tokenizer.eos_id));
+    // Stop token: --stop-token, else generation_config.json's eos_token_id (first, if a list),
+    // else the tokenizer's end-of-sequence token.
+    let from_gen_config = std::fs::read_to_string(a.model.join("generation_config.json"))
+        .ok()
+        .and_then(|t| serde_json::from_str::<serde_json::Value>(&t).ok())
+        .and_then(|v| match &v["eos_token_id"] {
+            serde_json::Value::Array(l) => l.first().and_then(|x| x.as_u64()),
+            x => x.as_u64(),
+        })
+        .map(|x| x as u32);
+    let stop = Some(
+        a.stop_token
+            .or(from_gen_config)
+            .unwrap_or(ck.tokenizer.eos_id),
+    );
     let params = if a.greedy {
         SamplingParams::greedy(a.max_new_tokens, stop)
     } else {
