@@ -2,6 +2,7 @@
 //! whitespace-separated words (`str.split()`), as in ../shared/fixtures/text_metrics.
 //! No burn, no polars, no I/O.
 
+pub mod detector;
 pub mod distinct;
 pub mod entropy;
 pub mod rouge;
