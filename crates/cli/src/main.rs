@@ -173,7 +173,13 @@ fn cmd_run(
             summary.skipped_rows
         );
     }
-    let md = format!("# {}\n\n{}", plan.name, report::markdown(&summary.rounds));
+    let mut md = format!("# {}\n\n{}", plan.name, report::markdown(&summary.rounds));
+    let alerts = std::fs::read_to_string(summary.dir.join("alerts.jsonl")).unwrap_or_default();
+    if !alerts.trim().is_empty() {
+        md.push_str("\n## Collapse alerts (alerts.jsonl)\n\n```\n");
+        md.push_str(&alerts);
+        md.push_str("```\n");
+    }
     let report_path = summary.dir.join("report.md");
     didact_core::write_atomic(&report_path, md.as_bytes())
         .with_context(|| report_path.display().to_string())?;

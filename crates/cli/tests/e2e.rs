@@ -765,3 +765,70 @@ fn metrics_command_matches_text_metrics_fixture() {
     assert_eq!(m["reference/rougeL_max_mean"].as_f64().unwrap(), 1.0);
     let _ = std::fs::remove_dir_all(dir);
 }
+
+/// `[detector]`: a rule that fires writes alerts.jsonl and the report section, `stop` ends the
+/// run after that round, and resuming the stopped run changes nothing (the detector is
+/// recomputed from the metric series). `rollback` keeps the run going.
+#[test]
+fn detector_stop_and_rollback() {
+    let dir = scratch("detector");
+    let stop = r#"detector.rules=[{metric="eval/loss_real", kind="rise_over_best", pct=0.5, action="stop"}]"#;
+    let recipe = smoke();
+    let args = [
+        "run",
+        recipe.to_str().unwrap(),
+        "--out",
+        dir.to_str().unwrap(),
+        "--quiet",
+        "--set",
+        stop,
+    ];
+    let out = run_ok(&args);
+    assert!(String::from_utf8_lossy(&out.stderr).contains("stopping after round 1"));
+    let rows = read_csv(&dir);
+    assert_eq!(rows.len(), 2, "the run must stop after round 1");
+    assert_eq!(rows[1]["alerts/fired"], "1.0");
+    let alerts = std::fs::read_to_string(dir.join("alerts.jsonl")).unwrap();
+    assert_eq!(alerts.lines().count(), 1);
+    assert!(alerts.contains("\"action\":\"stop\"") && alerts.contains("eval/loss_real"));
+    assert!(
+        std::fs::read_to_string(dir.join("report.md"))
+            .unwrap()
+            .contains("Collapse alerts")
+    );
+    let mut resume = args.to_vec();
+    resume.push("--resume");
+    run_ok(&resume);
+    assert_eq!(deterministic(&read_csv(&dir)), deterministic(&rows));
+    assert_eq!(
+        std::fs::read_to_string(dir.join("alerts.jsonl")).unwrap(),
+        alerts
+    );
+
+    let dir2 = scratch("rollback");
+    let rb = r#"detector.rules=[{metric="eval/loss_real", kind="rise_over_best", pct=0.5, action="rollback"}]"#;
+    let out = run_ok(&[
+        "run",
+        smoke().to_str().unwrap(),
+        "--out",
+        dir2.to_str().unwrap(),
+        "--quiet",
+        "--set",
+        rb,
+    ]);
+    assert!(String::from_utf8_lossy(&out.stderr).contains("Rollback"));
+    assert_eq!(read_csv(&dir2).len(), 3);
+    let bad = didact(&[
+        "run",
+        smoke().to_str().unwrap(),
+        "--out",
+        dir2.join("x").to_str().unwrap(),
+        "--set",
+        r#"detector.rules=[{metric="eval/loss_real", kind="up", pct=1}]"#,
+    ]);
+    assert!(!bad.status.success());
+    assert!(String::from_utf8_lossy(&bad.stderr).contains("detector.rules"));
+    for d in [dir, dir2] {
+        let _ = std::fs::remove_dir_all(d);
+    }
+}

@@ -39,6 +39,8 @@ pub struct Ctx<'a> {
     pub cfg: LlamaConfig,
     pub journal: Journal,
     pub quiet: bool,
+    /// Set by a `rollback` detector alert: the next round starts from this round's model.
+    pub rollback_to: Option<u32>,
 }
 
 impl Ctx<'_> {
@@ -154,6 +156,7 @@ pub fn start_model(ctx: &Ctx<'_>, r: u32) -> Result<Llama> {
             Ok(checkpoint::load(Path::new(&ctx.plan.model.hf), &ctx.device)?.model)
         }
         (0, _) => Ok(ctx.cfg.init(ctx.seed(6000, 0), &ctx.device)?),
+        (_, _) if ctx.rollback_to.is_some() => ctx.load_model(ctx.rollback_to.expect("checked")),
         (_, Init::Continue) => ctx.load_model(r - 1),
         (_, Init::Base) => ctx.load_model(0),
     }

@@ -9,6 +9,7 @@ use crate::round::{Ctx, read_metrics, run_round};
 use crate::task::Task;
 use didact_core::{Metrics, write_atomic};
 use didact_data::table;
+use didact_metrics::detector::{self, Action, Alert};
 use didact_model::burn::tensor::Device;
 use didact_model::{LlamaConfig, Tok};
 use didact_recipe::RunPlan;
@@ -142,19 +143,78 @@ pub fn run(
         cfg,
         journal: Journal::open(&dir)?,
         quiet: opts.quiet,
+        rollback_to: None,
     };
-    let mut rounds = Vec::new();
+    let mut rounds: Vec<(u32, Metrics)> = Vec::new();
+    let mut alerts: Vec<Alert> = Vec::new();
     for r in 0..=plan.rounds {
         let m = run_round(&mut ctx, r)?;
         rounds.push((r, m));
+        // The detector is a pure function of the metric series: a resumed run recomputes the
+        // same alerts, rollbacks and stops.
+        let fired = detector::evaluate(&rounds, &plan.detector);
+        let last = &mut rounds.last_mut().expect("pushed").1;
+        last.insert("alerts/fired".into(), fired.len() as f64);
+        ctx.rollback_to = None;
+        for a in &fired {
+            if a.action == Action::Rollback {
+                ctx.rollback_to = best_round(&rounds, a);
+            }
+        }
+        let stop = fired.iter().any(|a| a.action == Action::Stop);
+        alerts.extend(fired);
+        write_alerts(&dir, &alerts)?;
         write_tables(&dir, &rounds)?;
         on_round(r, &rounds.last().expect("pushed").1);
+        for a in alerts.iter().filter(|a| a.round == r) {
+            eprintln!("{}", alert_line(a));
+        }
+        if stop {
+            eprintln!("stopping after round {r}: a collapse rule with action `stop` fired");
+            break;
+        }
     }
     Ok(RunSummary {
         dir,
         rounds,
         skipped_rows,
     })
+}
+
+/// The round whose value was the alert's baseline (the model a rollback returns to).
+fn best_round(rounds: &[(u32, Metrics)], a: &Alert) -> Option<u32> {
+    rounds[..rounds.len() - 1]
+        .iter()
+        .find(|(_, m)| m.get(&a.metric).copied() == Some(a.baseline))
+        .map(|(r, _)| *r)
+}
+
+/// One human line per alert (terminal and report).
+pub fn alert_line(a: &Alert) -> String {
+    format!(
+        "alert: round {} {} = {:.4} vs {:.4} ({:+.1} % in the bad direction, {:?}) → {:?}",
+        a.round, a.metric, a.value, a.baseline, a.change_pct, a.kind, a.action
+    )
+}
+
+/// Rewrite `alerts.jsonl` (one object per alert so far), atomically.
+fn write_alerts(dir: &Path, alerts: &[Alert]) -> Result<()> {
+    let mut text = String::new();
+    for a in alerts {
+        let v = serde_json::json!({
+            "round": a.round,
+            "metric": a.metric,
+            "kind": format!("{:?}", a.kind),
+            "action": format!("{:?}", a.action).to_lowercase(),
+            "value": a.value,
+            "baseline": a.baseline,
+            "change_pct": a.change_pct,
+        });
+        text.push_str(&v.to_string());
+        text.push('\n');
+    }
+    let p = dir.join("alerts.jsonl");
+    write_atomic(&p, text.as_bytes()).map_err(io(&p))
 }
 
 /// Rewrite `metrics.parquet` and `metrics.csv` from the rounds so far.

@@ -17,6 +17,7 @@ pub struct RecipeFile {
     pub mix: MixSection,
     pub dpo: DpoSection,
     pub reward: RewardSection,
+    pub detector: DetectorSection,
     pub eval: EvalSection,
 }
 
@@ -376,6 +377,33 @@ impl Default for MixSection {
             size: 0,
         }
     }
+}
+
+/// `[detector]`: collapse rules evaluated after every round (`didact_metrics::detector`).
+/// Example: `rules = [{ metric = "eval/ppl_real", kind = "rise_over_best", pct = 10, action = "stop" }]`.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, Default)]
+#[serde(deny_unknown_fields, default)]
+pub struct DetectorSection {
+    pub rules: Vec<RuleSpec>,
+}
+
+/// One detector rule.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct RuleSpec {
+    /// A metric column name, e.g. `eval/ppl_real`, `diversity/distinct_2`.
+    pub metric: String,
+    /// `rise_over_best`, `drop_from_first` or `drop_from_best`.
+    pub kind: String,
+    /// Threshold in percent.
+    pub pct: f64,
+    /// `warn` (report), `rollback` (the next round starts from the rule's best round) or `stop`.
+    #[serde(default = "default_action")]
+    pub action: String,
+}
+
+fn default_action() -> String {
+    "warn".into()
 }
 
 /// `[eval]`: what is measured after every round.

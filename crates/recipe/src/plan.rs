@@ -65,6 +65,7 @@ pub struct RunPlan {
     pub dpo: DpoSection,
     pub dpo_loss: DpoLossKind,
     pub reward: RewardSection,
+    pub detector: Vec<didact_metrics::detector::Rule>,
     pub eval: EvalSection,
 }
 
@@ -462,6 +463,32 @@ pub fn resolve(
     )?;
     c.check(rw.center >= 0.0, "reward", "center", ">= 0")?;
 
+    // [detector]
+    let mut detector = Vec::new();
+    for r in &f.detector.rules {
+        use didact_metrics::detector::{Action, Rule, RuleKind};
+        c.one_of(&r.kind, RuleKind::NAMES, "detector", "rules")?;
+        c.one_of(&r.action, Action::NAMES, "detector", "rules")?;
+        c.check(
+            r.pct > 0.0 && r.pct.is_finite(),
+            "detector",
+            "rules",
+            "pct > 0 (percent)",
+        )?;
+        c.check(
+            r.metric.contains('/'),
+            "detector",
+            "rules",
+            "a metric column name such as `eval/ppl_real`",
+        )?;
+        detector.push(Rule {
+            metric: r.metric.clone(),
+            kind: RuleKind::parse(&r.kind).expect("checked"),
+            pct: r.pct,
+            action: Action::parse(&r.action).expect("checked"),
+        });
+    }
+
     // [eval]
     c.check(f.eval.eval_size >= 1, "eval", "eval_size", ">= 1")?;
     c.check(f.eval.n_samples >= 2, "eval", "n_samples", ">= 2")?;
@@ -486,6 +513,7 @@ pub fn resolve(
         dpo: f.dpo.clone(),
         dpo_loss,
         reward: f.reward.clone(),
+        detector,
         eval: f.eval.clone(),
     })
 }
