@@ -832,3 +832,55 @@ fn detector_stop_and_rollback() {
         let _ = std::fs::remove_dir_all(d);
     }
 }
+
+/// `didact sweep`: a 2-point grid × 2 rounds, one run directory per point, comparison.csv /
+/// comparison.md with each point's final metrics; a second invocation resumes (reuses every
+/// finished stage) and writes the same comparison.
+#[test]
+fn sweep_two_points_two_rounds() {
+    let dir = scratch("sweep");
+    let args = [
+        "sweep",
+        "recipes/smoke.toml",
+        "--out",
+        dir.to_str().unwrap(),
+        "--quiet",
+        "--set",
+        "run.rounds=2",
+        "--set",
+        "train.base_steps=300",
+        "--set",
+        r#"sweep."mix.mode"=["replace", "accumulate"]"#,
+    ];
+    let out = run_ok(&args);
+    assert!(String::from_utf8_lossy(&out.stdout).contains("| mode-replace |"));
+    for p in ["mode-replace", "mode-accumulate"] {
+        assert_eq!(read_csv(&dir.join(p)).len(), 3, "{p}");
+    }
+    let csv = std::fs::read_to_string(dir.join("comparison.csv")).unwrap();
+    let lines: Vec<&str> = csv.lines().collect();
+    assert_eq!(lines.len(), 3);
+    assert!(lines[0].starts_with("point,mix.mode,") && lines[0].contains("eval/loss_real"));
+    assert!(
+        lines[1].starts_with("mode-replace,replace,")
+            && lines[2].starts_with("mode-accumulate,accumulate,")
+    );
+    let md = std::fs::read_to_string(dir.join("comparison.md")).unwrap();
+    run_ok(&args);
+    let strip = |s: &str| {
+        s.lines()
+            .map(|l| l.split(',').filter(|c| !c.is_empty()).count())
+            .collect::<Vec<_>>()
+    };
+    assert_eq!(
+        strip(&std::fs::read_to_string(dir.join("comparison.csv")).unwrap()),
+        strip(&csv)
+    );
+    assert!(
+        std::fs::read_to_string(dir.join("comparison.md"))
+            .unwrap()
+            .contains("eval/loss_real")
+    );
+    assert!(md.contains("mode-accumulate"));
+    let _ = std::fs::remove_dir_all(dir);
+}

@@ -19,6 +19,9 @@ pub struct RecipeFile {
     pub reward: RewardSection,
     pub detector: DetectorSection,
     pub eval: EvalSection,
+    /// `[sweep]`: a grid for `didact sweep` — keys `"section.key"`, each an array of values;
+    /// every combination is one run (`didact run` ignores this table).
+    pub sweep: toml::Table,
 }
 
 /// `[run]`: identity and the number of rounds.

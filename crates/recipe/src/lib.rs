@@ -46,12 +46,14 @@ pub fn parse_override(arg: &str) -> Result<(Vec<String>, toml::Value), RecipeErr
     let (key, value) = arg
         .split_once('=')
         .ok_or_else(|| bad("expected section.key=value"))?;
-    let path: Vec<String> = key
+    // `section.key`; in `[sweep]` the key is itself `section.key`, optionally quoted.
+    let (section, name) = key
         .trim()
-        .split('.')
-        .map(|s| s.trim().to_string())
-        .collect();
-    if path.len() != 2 || path.iter().any(|p| p.is_empty()) {
+        .split_once('.')
+        .ok_or_else(|| bad("the key must be `section.key`"))?;
+    let name = name.trim().trim_matches('"');
+    let path = vec![section.trim().to_string(), name.to_string()];
+    if path.iter().any(|p| p.is_empty()) || (section != "sweep" && name.contains('.')) {
         return Err(bad("the key must be `section.key`"));
     }
     let value = value.trim();
@@ -235,5 +237,89 @@ mod tests {
         let back = load_str(&text, "resolved.toml", &[]).unwrap();
         assert_eq!(back.file, l.file);
         assert_eq!(back.plan, l.plan);
+    }
+}
+
+/// The points of a recipe's `[sweep]` grid, each as `--set`-style overrides in key order
+/// (the cartesian product; the first key varies slowest). Empty grid → one point, no overrides.
+pub fn sweep_points(file: &RecipeFile, name: &str) -> Result<Vec<Vec<String>>, RecipeError> {
+    let mut points: Vec<Vec<String>> = vec![Vec::new()];
+    for (key, values) in &file.sweep {
+        let bad = |msg: &str| RecipeError::Override {
+            arg: format!("sweep.{key}"),
+            msg: format!("{name}: {msg}"),
+        };
+        if key.split('.').count() != 2 {
+            return Err(bad("sweep keys must be \"section.key\""));
+        }
+        let values = values
+            .as_array()
+            .ok_or_else(|| bad("expected an array of values"))?;
+        if values.is_empty() {
+            return Err(bad("expected at least one value"));
+        }
+        let mut next = Vec::with_capacity(points.len() * values.len());
+        for p in &points {
+            for v in values {
+                let mut q = p.clone();
+                q.push(format!("{key}={v}"));
+                next.push(q);
+            }
+        }
+        points = next;
+    }
+    Ok(points)
+}
+
+/// A directory-safe name for a sweep point (`mix.mode=replace,run.seed=2` → `mode-replace_seed-2`).
+pub fn point_name(point: &[String]) -> String {
+    if point.is_empty() {
+        return "base".into();
+    }
+    point
+        .iter()
+        .map(|kv| {
+            let (k, v) = kv.split_once('=').unwrap_or((kv, ""));
+            let k = k.rsplit('.').next().unwrap_or(k);
+            let v: String = v
+                .chars()
+                .map(|c| {
+                    if c.is_ascii_alphanumeric() || c == '.' || c == '-' {
+                        c
+                    } else {
+                        '_'
+                    }
+                })
+                .collect();
+            format!("{k}-{}", v.trim_matches('_'))
+        })
+        .collect::<Vec<_>>()
+        .join("_")
+}
+
+#[cfg(test)]
+mod sweep_tests {
+    use super::*;
+
+    #[test]
+    fn grid_expands_in_key_order_and_names_points() {
+        let text = "[sweep]\n\"mix.synthetic_ratio\" = [0.0, 0.5]\n\"mix.mode\" = [\"replace\", \"accumulate\"]\n";
+        let loaded = load_str(text, "t.toml", &[]).unwrap();
+        let pts = sweep_points(&loaded.file, "t.toml").unwrap();
+        assert_eq!(pts.len(), 4);
+        assert_eq!(
+            pts[0],
+            vec![
+                "mix.mode=\"replace\"".to_string(),
+                "mix.synthetic_ratio=0.0".to_string()
+            ]
+        );
+        assert_eq!(point_name(&pts[0]), "mode-replace_synthetic_ratio-0.0");
+        // Every point is a valid override set.
+        for p in &pts {
+            load_str(text, "t.toml", p).unwrap();
+        }
+        let bad = load_str("[sweep]\n\"mix\" = [1]\n", "t.toml", &[]).unwrap();
+        assert!(sweep_points(&bad.file, "t.toml").is_err());
     }
 }
