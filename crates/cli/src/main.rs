@@ -224,112 +224,16 @@ fn setup(
 
 fn cmd_sweep(recipe: PathBuf, out: Option<PathBuf>, set: Vec<String>, quiet: bool) -> Result<()> {
     let (base, device) = setup(&recipe, &set)?;
-    let points = didact_recipe::sweep_points(&base.file, &recipe.display().to_string())?;
     let out =
         out.unwrap_or_else(|| PathBuf::from("runs").join(format!("{}-sweep", base.plan.name)));
-    eprintln!(
-        "didact sweep {} → {} ({} points)",
-        recipe.display(),
-        out.display(),
-        points.len()
-    );
-    let mut finals: Vec<(String, Vec<String>, didact_core::Metrics)> = Vec::new();
-    for (i, point) in points.iter().enumerate() {
-        let name = didact_recipe::point_name(point);
-        let sets: Vec<String> = set.iter().cloned().chain(point.iter().cloned()).collect();
-        let loaded = didact_recipe::load(&recipe, &sets)?;
-        let dir = out.join(&name);
-        eprintln!("[{}/{}] {name}", i + 1, points.len());
-        let opts = RunOptions {
-            out: dir.clone(),
-            resume: dir.join("journal.jsonl").exists(),
-            quiet,
-            threads: rayon::current_num_threads(),
-        };
-        let summary = run(
-            &loaded.plan,
-            &didact_recipe::to_toml(&loaded.file),
-            &opts,
-            device.clone(),
-            |r, m| {
-                if !quiet {
-                    eprintln!("  {}", report::summary_row(r, m));
-                }
-            },
-        )?;
-        let last = summary
-            .rounds
-            .last()
-            .map(|(_, m)| m.clone())
-            .unwrap_or_default();
-        finals.push((name, point.clone(), last));
-    }
-    // comparison.csv: point, the swept values, then every final metric.
-    let keys: Vec<String> = base.file.sweep.keys().cloned().collect();
-    let mut metrics: Vec<String> = finals
-        .iter()
-        .flat_map(|(_, _, m)| m.keys().cloned())
-        .collect();
-    metrics.sort();
-    metrics.dedup();
-    let mut csv = std::iter::once("point".to_string())
-        .chain(keys.iter().cloned())
-        .chain(metrics.iter().cloned())
-        .collect::<Vec<_>>()
-        .join(",");
-    csv.push('\n');
-    for (name, point, m) in &finals {
-        let mut row = vec![name.clone()];
-        row.extend(point.iter().map(|kv| {
-            kv.split_once('=')
-                .map(|x| x.1)
-                .unwrap_or("")
-                .replace(',', ";")
-                .replace('"', "")
-        }));
-        row.extend(metrics.iter().map(|k| {
-            m.get(k)
-                .filter(|v| v.is_finite())
-                .map(|v| v.to_string())
-                .unwrap_or_default()
-        }));
-        csv.push_str(&row.join(","));
-        csv.push('\n');
-    }
-    std::fs::create_dir_all(&out)?;
-    didact_core::write_atomic(&out.join("comparison.csv"), csv.as_bytes())?;
-    let shown = [
-        "eval/loss_real",
-        "eval/ppl_real",
-        "eval/accuracy",
-        "diversity/distinct_2",
-        "diversity/self_bleu",
-        "data/synthetic_fraction",
-        "alerts/fired",
-    ];
-    let shown: Vec<&str> = shown
-        .iter()
-        .copied()
-        .filter(|k| metrics.iter().any(|m| m == k))
-        .collect();
-    let mut md = format!(
-        "# sweep {}\n\nFinal-round metrics per point (all metrics: comparison.csv).\n\n| point | {} |\n|---|{}\n",
-        recipe.display(),
-        shown.join(" | "),
-        "---:|".repeat(shown.len())
-    );
-    for (name, _, m) in &finals {
-        let cells: Vec<String> = shown
-            .iter()
-            .map(|k| {
-                m.get(*k)
-                    .map(|v| format!("{v:.4}"))
-                    .unwrap_or_else(|| "–".into())
-            })
-            .collect();
-        md.push_str(&format!("| {name} | {} |\n", cells.join(" | ")));
-    }
-    didact_core::write_atomic(&out.join("comparison.md"), md.as_bytes())?;
+    let opts = didact_loop::sweep::SweepOptions {
+        recipe: recipe.clone(),
+        sets: set,
+        out: out.clone(),
+        quiet,
+        threads: rayon::current_num_threads(),
+    };
+    let md = didact_loop::sweep::run_sweep(&base, &opts, &device, |msg| eprintln!("{msg}"))?;
     println!("{md}");
     eprintln!("done: {} (comparison.csv, comparison.md)", out.display());
     Ok(())

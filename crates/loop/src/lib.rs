@@ -11,6 +11,7 @@ pub mod report;
 pub mod rm;
 pub mod round;
 pub mod run;
+pub mod sweep;
 pub mod task;
 
 pub use didact_data::table::read_text_column;
