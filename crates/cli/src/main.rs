@@ -90,7 +90,7 @@ enum Cmd {
         #[arg(long, default_value = "cpu")]
         device: String,
     },
-    /// Generate continuations with a checkpoint (didact's or a Hugging Face Llama/Qwen2
+    /// Generate continuations with a checkpoint (didact's or a Hugging Face Llama/Qwen2/GPT-2
     /// directory). Prints one JSON line per prompt: `prompt`, `completion`, `token_ids`,
     /// `stopped`.
     ///
