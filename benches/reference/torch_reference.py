@@ -108,6 +108,19 @@ class Llama(nn.Module):
         return self.head(self.norm(x))
 
 
+def timed(step, steps, reps):
+    """Median seconds of `steps` calls of `step` over `reps` repetitions, after 2 warm-up calls."""
+    for _ in range(2):
+        step()
+    times = []
+    for _ in range(reps):
+        t0 = time.perf_counter()
+        for _ in range(steps):
+            step()
+        times.append(time.perf_counter() - t0)
+    return statistics.median(times)
+
+
 def data(gen):
     return torch.randint(3, VOCAB, (BATCH, SEQ), generator=gen)
 
@@ -125,15 +138,7 @@ def bench_train(model, steps, reps):
         torch.nn.utils.clip_grad_norm_(model.parameters(), 1.0)
         opt.step()
 
-    for _ in range(2):
-        step()
-    times = []
-    for _ in range(reps):
-        t0 = time.perf_counter()
-        for _ in range(steps):
-            step()
-        times.append(time.perf_counter() - t0)
-    return steps * BATCH * SEQ / statistics.median(times)
+    return steps * BATCH * SEQ / timed(step, steps, reps)
 
 
 def bench_dpo(model, steps, reps, beta=0.1):
@@ -163,15 +168,7 @@ def bench_dpo(model, steps, reps, beta=0.1):
         torch.nn.utils.clip_grad_norm_(model.parameters(), 1.0)
         opt.step()
 
-    for _ in range(2):
-        step()
-    times = []
-    for _ in range(reps):
-        t0 = time.perf_counter()
-        for _ in range(steps):
-            step()
-        times.append(time.perf_counter() - t0)
-    return steps * BATCH * SEQ / statistics.median(times)
+    return steps * BATCH * SEQ / timed(step, steps, reps)
 
 
 @torch.no_grad()

@@ -95,32 +95,7 @@ enum Cmd {
     /// `stopped`.
     ///
     /// Example: didact generate --model runs/quickstart-s1/rounds/round-03/model --prompt 417+86= --greedy
-    Generate {
-        #[arg(long)]
-        model: PathBuf,
-        /// Prompt text (repeatable: the prompts are generated as one batch).
-        #[arg(long, required = true)]
-        prompt: Vec<String>,
-        /// Greedy decoding (otherwise temperature / top-k / top-p sampling).
-        #[arg(long)]
-        greedy: bool,
-        #[arg(long, default_value_t = 32)]
-        max_new_tokens: usize,
-        #[arg(long, default_value_t = 1.0)]
-        temperature: f32,
-        #[arg(long, default_value_t = 0)]
-        top_k: usize,
-        #[arg(long, default_value_t = 1.0)]
-        top_p: f32,
-        #[arg(long, default_value_t = 0)]
-        seed: u64,
-        /// Stop token id (default: `eos_token_id` of the model's generation_config.json, else
-        /// the tokenizer's end-of-sequence token).
-        #[arg(long)]
-        stop_token: Option<u32>,
-        #[arg(long, default_value = "cpu")]
-        device: String,
-    },
+    Generate(GenArgs),
     /// Diversity and similarity metrics of a set of samples, as one JSON object keyed like the
     /// run tables (`diversity/distinct_2`, `diversity/self_bleu`, …). Input: JSONL or Parquet
     /// (the `--field` column) or `.txt` (one sample per line). `--reference` adds
@@ -361,16 +336,31 @@ fn cmd_score(model: PathBuf, input: PathBuf, reward: bool, device: String) -> Re
     Ok(())
 }
 
+#[derive(clap::Args)]
 struct GenArgs {
+    #[arg(long)]
     model: PathBuf,
+    /// Prompt text (repeatable: the prompts are generated as one batch).
+    #[arg(long, required = true)]
     prompt: Vec<String>,
+    /// Greedy decoding (otherwise temperature / top-k / top-p sampling).
+    #[arg(long)]
     greedy: bool,
+    #[arg(long, default_value_t = 32)]
     max_new_tokens: usize,
+    #[arg(long, default_value_t = 1.0)]
     temperature: f32,
+    #[arg(long, default_value_t = 0)]
     top_k: usize,
+    #[arg(long, default_value_t = 1.0)]
     top_p: f32,
+    #[arg(long, default_value_t = 0)]
     seed: u64,
+    /// Stop token id (default: `eos_token_id` of the model's generation_config.json, else
+    /// the tokenizer's end-of-sequence token).
+    #[arg(long)]
     stop_token: Option<u32>,
+    #[arg(long, default_value = "cpu")]
     device: String,
 }
 
@@ -575,29 +565,7 @@ fn main() -> ExitCode {
             reward,
             device,
         } => cmd_score(model, input, reward, device),
-        Cmd::Generate {
-            model,
-            prompt,
-            greedy,
-            max_new_tokens,
-            temperature,
-            top_k,
-            top_p,
-            seed,
-            stop_token,
-            device,
-        } => cmd_generate(GenArgs {
-            model,
-            prompt,
-            greedy,
-            max_new_tokens,
-            temperature,
-            top_k,
-            top_p,
-            seed,
-            stop_token,
-            device,
-        }),
+        Cmd::Generate(args) => cmd_generate(args),
         Cmd::Metrics {
             input,
             field,

@@ -17,3 +17,11 @@ pub fn bar(len: u64, prefix: &str, quiet: bool) -> ProgressBar {
     pb.set_prefix(prefix.to_string());
     pb
 }
+
+/// A trainer's per-step callback that advances `pb` and shows the step's loss.
+pub fn on_loss(pb: &ProgressBar) -> impl FnMut(usize, f64) + '_ {
+    move |_, loss| {
+        pb.set_message(format!("loss {loss:.4}"));
+        pb.inc(1);
+    }
+}

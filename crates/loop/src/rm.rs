@@ -5,7 +5,8 @@
 //! `<out>/rm_metrics.json`, `<out>/train_rm_log.json` and `<out>/recipe.resolved.toml`.
 
 use crate::error::{LoopError, Result, io};
-use crate::progress::bar;
+use crate::progress::{bar, on_loss};
+use crate::round::optim_config;
 use crate::run::model_config;
 use didact_core::{Metrics, write_atomic};
 use didact_data::{OnError, PrefRow, load_prefs};
@@ -14,7 +15,7 @@ use didact_model::sample::row_seed;
 use didact_model::{Tok, checkpoint};
 use didact_recipe::{RunPlan, TokenizerKind};
 use didact_train::reward::SCORE_WEIGHT;
-use didact_train::{RewardModel, RmReport, SftConfig, TokenRow, eval_rm, train_rm, train_sft};
+use didact_train::{RewardModel, RmReport, TokenRow, eval_rm, train_rm, train_sft};
 use rand::SeedableRng;
 use rand::seq::SliceRandom;
 use rand_chacha::ChaCha8Rng;
@@ -27,25 +28,6 @@ pub struct RmSummary {
     pub skipped_examples: Vec<String>,
 }
 
-fn optimizer(plan: &RunPlan, steps: usize, batch_size: usize, lr: f64, seed: u64) -> SftConfig {
-    let t = &plan.train;
-    SftConfig {
-        steps,
-        batch_size,
-        grad_accum: 1,
-        lr,
-        warmup_steps: t.warmup_steps.min(steps / 2),
-        min_lr_ratio: t.min_lr_ratio,
-        weight_decay: t.weight_decay,
-        beta1: t.beta1,
-        beta2: t.beta2,
-        eps: t.eps,
-        grad_clip: t.grad_clip,
-        max_len: plan.model.max_seq_len,
-        seed,
-    }
-}
-
 fn encode_pairs(tok: &Tok, rows: &[PrefRow]) -> Result<Vec<(Vec<u32>, Vec<u32>)>> {
     rows.iter()
         .map(|r| {
@@ -54,6 +36,47 @@ fn encode_pairs(tok: &Tok, rows: &[PrefRow]) -> Result<Vec<(Vec<u32>, Vec<u32>)>
             Ok((c, j))
         })
         .collect()
+}
+
+/// Preference pairs of `[reward] data`, validated, seeded-shuffled, capped at `max_rows` and
+/// split into train / held out (`eval_fraction`, at least one pair each).
+pub struct FilePairs {
+    pub train: Vec<PrefRow>,
+    pub eval: Vec<PrefRow>,
+    pub skipped: usize,
+    pub skipped_examples: Vec<String>,
+}
+
+pub fn file_pairs(plan: &RunPlan) -> Result<FilePairs> {
+    let rw = &plan.reward;
+    let on_error = if rw.on_error == "skip" {
+        OnError::Skip
+    } else {
+        OnError::Fail
+    };
+    let loaded = load_prefs(Path::new(&rw.data), on_error)?;
+    let mut rows = loaded.rows;
+    if rows.len() < 4 {
+        return Err(LoopError::RunDir {
+            path: PathBuf::from(&rw.data),
+            msg: format!(
+                "only {} usable preference pairs; at least 4 are needed",
+                rows.len()
+            ),
+        });
+    }
+    rows.shuffle(&mut ChaCha8Rng::seed_from_u64(row_seed(plan.seed, 8000, 0)));
+    if rw.max_rows > 0 {
+        rows.truncate(rw.max_rows.max(4));
+    }
+    let n_eval = ((rows.len() as f64 * rw.eval_fraction).ceil() as usize).clamp(1, rows.len() - 1);
+    let eval = rows.split_off(rows.len() - n_eval);
+    Ok(FilePairs {
+        train: rows,
+        eval,
+        skipped: loaded.skipped,
+        skipped_examples: loaded.skipped_examples,
+    })
 }
 
 /// Train a reward head (and the backbone under it) on `train` pairs; `rm/*` metrics on `eval`.
@@ -83,23 +106,23 @@ pub fn fit(
     })?;
     let (bs, len, pad) = (plan.eval.batch_size, plan.model.max_seq_len, tok.pad_id);
     let before = eval_rm(&rm, &eval_pairs, bs, len, pad, device);
-    let opt = optimizer(
+    let opt = optim_config(
         plan,
         rw.steps,
         rw.batch_size,
         rw.lr,
         row_seed(plan.seed, 5100, 0),
+        plan.model.max_seq_len,
     );
     let center = (rw.center > 0.0).then_some(rw.center);
     let pb = bar(rw.steps as u64, "rm train", quiet);
-    let (rm, rep) = train_rm(rm, &train_pairs, &opt, center, pad, device, |_, l| {
-        pb.set_message(format!("loss {l:.4}"));
-        pb.inc(1);
-    })
-    .map_err(|e| LoopError::Train {
-        round: 0,
-        source: e,
-    })?;
+    let (rm, rep) =
+        train_rm(rm, &train_pairs, &opt, center, pad, device, on_loss(&pb)).map_err(|e| {
+            LoopError::Train {
+                round: 0,
+                source: e,
+            }
+        })?;
     pb.finish_and_clear();
     let after = eval_rm(&rm, &eval_pairs, bs, len, pad, device);
     let n_train_eval = train_pairs.len().min(eval_pairs.len().max(64));
@@ -148,28 +171,8 @@ pub fn train_reward_model(
             msg: "`reward.data` is empty: train-rm needs a preference file (prompt/chosen/rejected JSONL or Parquet, or HH-RLHF dialogues)".into(),
         });
     }
-    let on_error = if rw.on_error == "skip" {
-        OnError::Skip
-    } else {
-        OnError::Fail
-    };
-    let loaded = load_prefs(Path::new(&rw.data), on_error)?;
-    let mut rows = loaded.rows;
-    if rows.len() < 4 {
-        return Err(LoopError::RunDir {
-            path: PathBuf::from(&rw.data),
-            msg: format!(
-                "only {} usable preference pairs; at least 4 are needed",
-                rows.len()
-            ),
-        });
-    }
-    rows.shuffle(&mut ChaCha8Rng::seed_from_u64(row_seed(plan.seed, 8000, 0)));
-    if rw.max_rows > 0 {
-        rows.truncate(rw.max_rows);
-    }
-    let n_eval = ((rows.len() as f64 * rw.eval_fraction).ceil() as usize).clamp(1, rows.len() - 1);
-    let eval_rows = rows.split_off(rows.len() - n_eval);
+    let split = file_pairs(plan)?;
+    let (rows, eval_rows) = (split.train, split.eval);
     std::fs::create_dir_all(out).map_err(io(out))?;
     let recipe = out.join("recipe.resolved.toml");
     write_atomic(&recipe, resolved_toml.as_bytes()).map_err(io(&recipe))?;
@@ -200,22 +203,20 @@ pub fn train_reward_model(
                 Ok(TokenRow { ids, n_prompt: 0 })
             })
             .collect::<Result<_>>()?;
-        let opt = optimizer(
+        let opt = optim_config(
             plan,
             rw.lm_steps,
             plan.train.batch_size,
             plan.train.lr,
             row_seed(plan.seed, 5000, 0),
+            plan.model.max_seq_len,
         );
         let pb = bar(rw.lm_steps as u64, "rm backbone lm", quiet);
-        let (b, rep) = train_sft(backbone, &lm_rows, &opt, tok.pad_id, device, |_, l| {
-            pb.set_message(format!("loss {l:.4}"));
-            pb.inc(1);
-        })
-        .map_err(|e| LoopError::Train {
-            round: 0,
-            source: e,
-        })?;
+        let (b, rep) = train_sft(backbone, &lm_rows, &opt, tok.pad_id, device, on_loss(&pb))
+            .map_err(|e| LoopError::Train {
+                round: 0,
+                source: e,
+            })?;
         pb.finish_and_clear();
         backbone = b;
         m.insert("rm/lm_loss".into(), rep.final_loss());
@@ -223,7 +224,7 @@ pub fn train_reward_model(
 
     let (rm, fit_m, rep) = fit(plan, backbone, &tok, &rows, &eval_rows, device, quiet)?;
     m.extend(fit_m);
-    m.insert("rm/skipped_rows".into(), loaded.skipped as f64);
+    m.insert("rm/skipped_rows".into(), split.skipped as f64);
 
     let dir = out.join("rm");
     checkpoint::save_with_extra(
@@ -249,7 +250,7 @@ pub fn train_reward_model(
     Ok(RmSummary {
         dir,
         metrics: m,
-        skipped_examples: loaded.skipped_examples,
+        skipped_examples: split.skipped_examples,
     })
 }
 

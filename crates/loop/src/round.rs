@@ -6,7 +6,7 @@
 use crate::error::{LoopError, Result, io};
 use crate::evaluate::{StageFacts, evaluate};
 use crate::journal::{Entry, Journal};
-use crate::progress::bar;
+use crate::progress::{bar, on_loss};
 use crate::task::Task;
 use didact_core::{Example, Metrics, Pair, Provenance, Sample, write_atomic};
 use didact_data::PrefRow;
@@ -177,17 +177,21 @@ fn pair_rows(ctx: &Ctx<'_>, pairs: &[Pair]) -> Result<Vec<(TokenRow, TokenRow)>>
         .collect()
 }
 
-fn sft_config(ctx: &Ctx<'_>, r: u32) -> SftConfig {
-    let t = &ctx.plan.train;
-    let (steps, lr) = if r == 0 {
-        (t.base_steps, t.lr)
-    } else {
-        (t.steps, if t.round_lr > 0.0 { t.round_lr } else { t.lr })
-    };
+/// Optimizer settings from `[train]` for a call with its own steps, batch, peak LR and seed
+/// (warmup capped at half the steps, no accumulation).
+pub(crate) fn optim_config(
+    plan: &RunPlan,
+    steps: usize,
+    batch_size: usize,
+    lr: f64,
+    seed: u64,
+    max_len: usize,
+) -> SftConfig {
+    let t = &plan.train;
     SftConfig {
         steps,
-        batch_size: t.batch_size,
-        grad_accum: t.grad_accum,
+        batch_size,
+        grad_accum: 1,
         lr,
         warmup_steps: t.warmup_steps.min(steps / 2),
         min_lr_ratio: t.min_lr_ratio,
@@ -196,8 +200,28 @@ fn sft_config(ctx: &Ctx<'_>, r: u32) -> SftConfig {
         beta2: t.beta2,
         eps: t.eps,
         grad_clip: t.grad_clip,
-        max_len: ctx.cfg.max_seq_len,
-        seed: ctx.seed(5000, r),
+        max_len,
+        seed,
+    }
+}
+
+fn sft_config(ctx: &Ctx<'_>, r: u32) -> SftConfig {
+    let t = &ctx.plan.train;
+    let (steps, lr) = if r == 0 {
+        (t.base_steps, t.lr)
+    } else {
+        (t.steps, if t.round_lr > 0.0 { t.round_lr } else { t.lr })
+    };
+    SftConfig {
+        grad_accum: t.grad_accum,
+        ..optim_config(
+            ctx.plan,
+            steps,
+            t.batch_size,
+            lr,
+            ctx.seed(5000, r),
+            ctx.cfg.max_seq_len,
+        )
     }
 }
 
@@ -212,10 +236,7 @@ fn fit_sft(ctx: &Ctx<'_>, r: u32, start: Llama, rows: &[Example]) -> Result<(Lla
         &cfg,
         ctx.tok.pad_id,
         &ctx.device,
-        |_, loss| {
-            pb.set_message(format!("loss {loss:.4}"));
-            pb.inc(1);
-        },
+        on_loss(&pb),
     )
     .map_err(|e| LoopError::Train {
         round: r,
@@ -248,13 +269,14 @@ fn fit_dpo(ctx: &Ctx<'_>, r: u32, start: Llama, pairs: &[Pair]) -> Result<(Llama
             ref_rejected: p.ref_rejected,
         })
         .collect();
-    let mut opt = sft_config(ctx, r);
-    opt.steps = d.steps;
-    opt.batch_size = d.batch_size;
-    opt.grad_accum = 1;
-    opt.lr = d.lr;
-    opt.warmup_steps = ctx.plan.train.warmup_steps.min(d.steps / 2);
-    opt.seed = ctx.seed(5500, r);
+    let opt = optim_config(
+        ctx.plan,
+        d.steps,
+        d.batch_size,
+        d.lr,
+        ctx.seed(5500, r),
+        ctx.cfg.max_seq_len,
+    );
     let obj = DpoObjective {
         loss: match ctx.plan.dpo_loss {
             DpoLossKind::Sigmoid => DpoLoss::Sigmoid,
@@ -274,10 +296,7 @@ fn fit_dpo(ctx: &Ctx<'_>, r: u32, start: Llama, pairs: &[Pair]) -> Result<(Llama
         &obj,
         ctx.tok.pad_id,
         &ctx.device,
-        |_, loss| {
-            pb.set_message(format!("loss {loss:.4}"));
-            pb.inc(1);
-        },
+        on_loss(&pb),
     )
     .map_err(|e| LoopError::Train {
         round: r,
@@ -307,8 +326,8 @@ pub const RULES_SCORE: &str = "rules/kept";
 /// Score name of the reward model's output.
 pub const REWARD_SCORE: &str = "reward/score";
 
-/// Train/held-out preference pairs for the round-0 reward model: `[reward] data` when given,
-/// else derived from the world's correct rows.
+/// Train/held-out preference pairs for the round-0 reward model: `[reward] data` when given
+/// (split as `train-rm` splits it), else derived from the world's correct rows.
 fn reward_pairs(ctx: &Ctx<'_>) -> Result<(Vec<PrefRow>, Vec<PrefRow>)> {
     let rw = &ctx.plan.reward;
     if rw.data.is_empty() {
@@ -316,19 +335,8 @@ fn reward_pairs(ctx: &Ctx<'_>) -> Result<(Vec<PrefRow>, Vec<PrefRow>)> {
         let eval = crate::rm::world_prefs(&ctx.task.eval, ctx.seed(8200, 0));
         return Ok((train, eval));
     }
-    let on_error = if rw.on_error == "skip" {
-        didact_data::OnError::Skip
-    } else {
-        didact_data::OnError::Fail
-    };
-    let mut rows = didact_data::load_prefs(Path::new(&rw.data), on_error)?.rows;
-    if rw.max_rows > 0 {
-        rows.truncate(rw.max_rows);
-    }
-    let n_eval = ((rows.len() as f64 * rw.eval_fraction).ceil() as usize)
-        .clamp(1, rows.len().saturating_sub(1).max(1));
-    let eval = rows.split_off(rows.len().saturating_sub(n_eval));
-    Ok((rows, eval))
+    let split = crate::rm::file_pairs(ctx.plan)?;
+    Ok((split.train, split.eval))
 }
 
 /// Add `reward/score` from round 0's reward model to every sample.

@@ -155,7 +155,8 @@ pub fn load(dir: &Path, device: &Device) -> Result<Checkpoint> {
     })
 }
 
-fn host(t: Tensor<2>) -> Result<(Vec<f32>, [usize; 2])> {
+/// A 2-d tensor's values and shape on the host.
+pub(crate) fn host(t: Tensor<2>) -> Result<(Vec<f32>, [usize; 2])> {
     let dims = t.dims();
     let v = t
         .into_data()

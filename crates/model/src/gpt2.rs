@@ -221,23 +221,12 @@ pub fn config_from_hf_json(path: &Path) -> crate::Result<Gpt2Config> {
     })
 }
 
-fn host(t: Tensor<2>) -> crate::Result<Vec<f32>> {
-    t.into_data()
-        .try_to_vec::<f32>()
-        .map_err(|e| ModelError::Config(format!("reading tensor: {e:?}")))
-}
-
-fn host1(t: Tensor<1>) -> crate::Result<Vec<f32>> {
-    let n = t.dims()[0];
-    host(t.reshape([1, n]))
-}
-
 /// Every tensor under its transformers name and shape (Conv1D weights `[in, out]`).
 pub fn named_tensors(m: &Gpt2) -> crate::Result<Vec<crate::checkpoint::NamedTensor>> {
     let mut out = Vec::new();
     let mut mat = |name: String, t: Tensor<2>| -> crate::Result<()> {
         let dims = t.dims().to_vec();
-        out.push((name, dims, host(t)?));
+        out.push((name, dims, crate::checkpoint::host(t)?.0));
         Ok(())
     };
     mat("transformer.wte.weight".into(), m.wte.weight.val())?;
@@ -269,7 +258,7 @@ pub fn named_tensors(m: &Gpt2) -> crate::Result<Vec<crate::checkpoint::NamedTens
     }
     for (name, t) in vecs {
         let n = t.dims()[0];
-        out.push((name, vec![n], host1(t)?));
+        out.push((name, vec![n], crate::checkpoint::host(t.reshape([1, n]))?.0));
     }
     Ok(out)
 }

@@ -1,6 +1,9 @@
 //! Tokenized rows and padded batches for completion-only language-model losses.
 
 use didact_model::burn::tensor::{Device, Int, Tensor, TensorData};
+use rand::SeedableRng;
+use rand::seq::SliceRandom;
+use rand_chacha::ChaCha8Rng;
 
 /// One tokenized training row: `ids = prompt ++ completion ++ [eos]`; the loss is taken on
 /// the tokens at positions `>= n_prompt` (the completion and its stop token).
@@ -56,6 +59,32 @@ pub fn make_batch(rows: &[&TokenRow], max_len: usize, pad_id: u32, device: &Devi
         mask: Tensor::from_data(TensorData::new(mask, [b, t]), device),
         n_target,
         n_tokens,
+    }
+}
+
+/// Endless seeded epochs over `0..n`: each epoch is a fresh shuffle, drawn one index at a
+/// time (the data order of every trainer).
+pub struct EpochSampler {
+    n: usize,
+    order: Vec<usize>,
+    rng: ChaCha8Rng,
+}
+
+impl EpochSampler {
+    pub fn new(n: usize, seed: u64) -> Self {
+        EpochSampler {
+            n,
+            order: Vec::new(),
+            rng: ChaCha8Rng::seed_from_u64(seed),
+        }
+    }
+
+    pub fn next_index(&mut self) -> usize {
+        if self.order.is_empty() {
+            self.order = (0..self.n).collect();
+            self.order.shuffle(&mut self.rng);
+        }
+        self.order.pop().expect("n > 0")
     }
 }
 

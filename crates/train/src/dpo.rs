@@ -5,7 +5,7 @@
 //! memory while the policy trains. AdamW, warmup + cosine, clipping, accumulation and the
 //! non-finite stop are those of SFT.
 
-use crate::batch::{TokenRow, make_batch};
+use crate::batch::{EpochSampler, TokenRow, make_batch};
 use crate::dpo_loss::{DpoObjective, loss_tensor};
 use crate::error::{Result, TrainError};
 use crate::schedule::warmup_cosine;
@@ -14,9 +14,6 @@ use didact_model::Llama;
 use didact_model::burn::module::Module;
 use didact_model::burn::optim::{GradientsAccumulator, GradientsParams};
 use didact_model::burn::tensor::{Device, Tensor, TensorData};
-use rand::SeedableRng;
-use rand::seq::SliceRandom;
-use rand_chacha::ChaCha8Rng;
 use std::time::Instant;
 
 /// A tokenized preference pair with its cached reference log-probs.
@@ -141,15 +138,8 @@ pub fn train_dpo(
     let ad = device.clone().autodiff();
     let mut model = model.fork(&ad).train();
     let mut optim = adamw(opt).init();
-    let mut rng = ChaCha8Rng::seed_from_u64(opt.seed);
-    let mut order: Vec<usize> = Vec::new();
-    let mut next = || {
-        if order.is_empty() {
-            order = (0..pairs.len()).collect();
-            order.shuffle(&mut rng);
-        }
-        order.pop().expect("non-empty")
-    };
+    let mut sampler = EpochSampler::new(pairs.len(), opt.seed);
+    let mut next = || sampler.next_index();
     let window = (opt.batch_size * opt.grad_accum) as f64;
     let start = Instant::now();
     let mut rep = DpoReport::default();

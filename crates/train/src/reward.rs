@@ -3,6 +3,7 @@
 //! read at each row's last non-padding token. Trained on (chosen, rejected) token rows with the
 //! loss of `bt_loss.rs`; reports `rm/loss`, `rm/accuracy`, `rm/margin`.
 
+use crate::batch::EpochSampler;
 use crate::bt_loss::bt_loss_tensor;
 use crate::error::{Result, TrainError};
 use crate::schedule::warmup_cosine;
@@ -13,9 +14,6 @@ use didact_model::burn::nn::Linear;
 use didact_model::burn::optim::{GradientsAccumulator, GradientsParams};
 use didact_model::burn::tensor::{Device, Int, Tensor, TensorData};
 use didact_model::{Llama, Positions, WeightSource};
-use rand::SeedableRng;
-use rand::seq::SliceRandom;
-use rand_chacha::ChaCha8Rng;
 use std::time::Instant;
 
 /// Name of the head's weight in `model.safetensors` (transformers' name).
@@ -209,15 +207,8 @@ pub fn train_rm(
     let ad = device.clone().autodiff();
     let mut model = rm.fork(&ad).train();
     let mut optim = adamw(opt).init();
-    let mut rng = ChaCha8Rng::seed_from_u64(opt.seed);
-    let mut order: Vec<usize> = Vec::new();
-    let mut next = || {
-        if order.is_empty() {
-            order = (0..pairs.len()).collect();
-            order.shuffle(&mut rng);
-        }
-        order.pop().expect("non-empty")
-    };
+    let mut sampler = EpochSampler::new(pairs.len(), opt.seed);
+    let mut next = || sampler.next_index();
     let start = Instant::now();
     let mut rep = RmReport::default();
     for step in 0..opt.steps {

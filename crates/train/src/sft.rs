@@ -3,7 +3,7 @@
 //! (the loss of an accumulation window is the mean over all its completion tokens, so the
 //! result equals one big batch), held-out eval loss, and a stop on the first non-finite loss.
 
-use crate::batch::{Batch, TokenRow, make_batch};
+use crate::batch::{Batch, EpochSampler, TokenRow, make_batch};
 use crate::error::{Result, TrainError};
 use crate::schedule::warmup_cosine;
 use didact_model::Llama;
@@ -11,9 +11,6 @@ use didact_model::burn::module::{Module, ModuleVisitor, Param};
 use didact_model::burn::optim::{AdamWConfig, GradientsAccumulator, GradientsParams};
 use didact_model::burn::tensor::activation::log_softmax;
 use didact_model::burn::tensor::{Device, Int, Tensor};
-use rand::SeedableRng;
-use rand::seq::SliceRandom;
-use rand_chacha::ChaCha8Rng;
 use std::time::Instant;
 
 /// Optimisation settings of one training call (one round's SFT, DPO or reward-model fit).
@@ -133,15 +130,8 @@ pub fn train_sft(
     let ad = device.clone().autodiff();
     let mut model = model.fork(&ad).train();
     let mut optim = adamw(cfg).init();
-    let mut rng = ChaCha8Rng::seed_from_u64(cfg.seed);
-    let mut order: Vec<usize> = Vec::new();
-    let mut next_row = || {
-        if order.is_empty() {
-            order = (0..rows.len()).collect();
-            order.shuffle(&mut rng);
-        }
-        order.pop().expect("non-empty")
-    };
+    let mut sampler = EpochSampler::new(rows.len(), cfg.seed);
+    let mut next_row = || sampler.next_index();
 
     let start = Instant::now();
     let mut report = SftReport {
