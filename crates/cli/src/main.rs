@@ -112,13 +112,19 @@ enum Cmd {
         #[arg(long)]
         reference: Option<PathBuf>,
     },
-    /// Print a run's metrics table (every metric × every round) and write RUN_DIR/report.md.
+    /// Print each run's metrics table and write report.md + charts/ (SVG and PNG): every
+    /// metric against round, one line per run, collapse alerts marked; for a sweep directory
+    /// also every final metric against the swept value.
     ///
-    /// Example: didact report runs/quickstart-s1
+    /// Examples: didact report runs/quickstart-s1
+    ///           didact report runs/collapse-replace-s1 runs/collapse-accumulate-s1 --out runs/collapse
     Report {
-        /// Run directories.
+        /// Run or sweep directories.
         #[arg(required = true)]
         dirs: Vec<PathBuf>,
+        /// Where report.md and charts/ go (default: the directory, when there is one).
+        #[arg(long)]
+        out: Option<PathBuf>,
     },
 }
 
@@ -163,18 +169,9 @@ fn cmd_run(
             summary.skipped_rows
         );
     }
-    let mut md = format!("# {}\n\n{}", plan.name, report::markdown(&summary.rounds));
-    let alerts = std::fs::read_to_string(summary.dir.join("alerts.jsonl")).unwrap_or_default();
-    if !alerts.trim().is_empty() {
-        md.push_str("\n## Collapse alerts (alerts.jsonl)\n\n```\n");
-        md.push_str(&alerts);
-        md.push_str("```\n");
-    }
-    let report_path = summary.dir.join("report.md");
-    didact_core::write_atomic(&report_path, md.as_bytes())
-        .with_context(|| report_path.display().to_string())?;
+    didact_loop::charts::write_report(std::slice::from_ref(&summary.dir), &summary.dir)?;
     eprintln!(
-        "done: {} (metrics.csv, metrics.parquet, report.md); full table: didact report {}",
+        "done: {} (metrics.csv, metrics.parquet, report.md, charts/); full table: didact report {}",
         summary.dir.display(),
         summary.dir.display()
     );
@@ -521,19 +518,29 @@ fn cmd_metrics(input: PathBuf, field: String, reference: Option<PathBuf>) -> Res
     Ok(())
 }
 
-fn cmd_report(dirs: Vec<PathBuf>) -> Result<()> {
-    for dir in dirs {
-        let rounds = load_rounds(&dir)?;
+fn cmd_report(dirs: Vec<PathBuf>, out: Option<PathBuf>) -> Result<()> {
+    for dir in &dirs {
+        if dir.join("comparison.csv").exists() {
+            continue;
+        }
+        let rounds = load_rounds(dir)?;
         if rounds.is_empty() {
             anyhow::bail!("{}: no finished rounds yet", dir.display());
         }
         println!("# {}\n", dir.display());
         println!("{}", report::terminal(&rounds));
-        let md = format!("# {}\n\n{}", dir.display(), report::markdown(&rounds));
-        let p = dir.join("report.md");
-        didact_core::write_atomic(&p, md.as_bytes()).with_context(|| p.display().to_string())?;
-        eprintln!("wrote {}", p.display());
     }
+    let out = match (out, dirs.as_slice()) {
+        (Some(o), _) => o,
+        (None, [one]) => one.clone(),
+        (None, _) => anyhow::bail!("several directories: name the report's directory with --out"),
+    };
+    didact_loop::charts::write_report(&dirs, &out)?;
+    eprintln!(
+        "wrote {} and {}",
+        out.join("report.md").display(),
+        out.join("charts").display()
+    );
     Ok(())
 }
 
@@ -571,7 +578,7 @@ fn main() -> ExitCode {
             field,
             reference,
         } => cmd_metrics(input, field, reference),
-        Cmd::Report { dirs } => cmd_report(dirs),
+        Cmd::Report { dirs, out } => cmd_report(dirs, out),
     };
     match result {
         Ok(()) => ExitCode::SUCCESS,

@@ -8,8 +8,8 @@ use crate::progress::bar;
 use crate::round::{Ctx, TrainLog, start_model};
 use didact_core::{Metrics, Sample};
 use didact_model::{SamplingParams, generate_all, row_seed};
-use didact_recipe::TokenizerKind;
 use didact_train::{TokenRow, eval_loss, row_logprobs};
+use rayon::prelude::*;
 
 /// What earlier stages of the round measured.
 #[derive(Default)]
@@ -31,6 +31,148 @@ fn spaced_chars(text: &str) -> String {
         .map(String::from)
         .collect();
     chars.join(" ")
+}
+
+/// Mean and population standard deviation (NaN, NaN when empty).
+fn mean_std(xs: &[f64]) -> (f64, f64) {
+    let n = xs.len() as f64;
+    let mean = xs.iter().sum::<f64>() / n;
+    let var = xs.iter().map(|x| (x - mean).powi(2)).sum::<f64>() / n;
+    (mean, var.sqrt())
+}
+
+/// Rows of the ROUGE-L pool: this many of the round's training rows at most (evenly spaced).
+const ROUGE_POOL: usize = 500;
+
+/// Mean over samples of the best ROUGE-L F1 against the round's training rows (how much the
+/// model reproduces its training data; rouge-score's definition, `didact_metrics::rouge`).
+fn rouge_to_pool(ctx: &Ctx<'_>, r: u32, samples: &[String], chars: bool) -> Result<f64> {
+    let path = ctx.round_dir(r).join("train.parquet");
+    if !path.exists() || samples.is_empty() {
+        return Ok(f64::NAN);
+    }
+    let rows = didact_data::table::read_examples(&path)?;
+    let step = rows.len().div_ceil(ROUGE_POOL).max(1);
+    let pool: Vec<Vec<String>> = rows
+        .iter()
+        .step_by(step)
+        .map(|e| {
+            let t = if chars {
+                spaced_chars(&e.completion)
+            } else {
+                e.completion.clone()
+            };
+            didact_metrics::rouge::rouge_tokens(&t)
+        })
+        .collect();
+    let best: Vec<f64> = samples
+        .par_iter()
+        .map(|s| {
+            let toks = didact_metrics::rouge::rouge_tokens(s);
+            pool.iter()
+                .map(|p| didact_metrics::rouge::rouge_l_tokens(p, &toks).f)
+                .fold(0.0, f64::max)
+        })
+        .collect();
+    Ok(mean_std(&best).0)
+}
+
+/// `truth/*` for the Markov-source world, from samples of the model at temperature 1 (the
+/// evaluation samples when the generation settings are plain sampling, else a fresh draw):
+/// - `truth/kl`: KL(model ‖ source) per sample, the mean of ln q(y|x) − ln p(y|x) (nats);
+/// - `truth/nll`: the source's NLL of the samples per outcome (character or end), nats;
+/// - `truth/nll_real`: the same on the held-out real sentences — the source's entropy rate;
+/// - `truth/model_entropy`: the model's own NLL of its samples per outcome (its entropy rate:
+///   a collapsing model grows sure of itself while `truth/nll` stays put, and the gap is KL);
+/// - `truth/invalid`: share of samples with a token outside the source's alphabet (excluded).
+///
+/// Samples are cut at `max_new_tokens` in both distributions, so the estimate is exact for
+/// the cut strings.
+fn truth_metrics(
+    ctx: &Ctx<'_>,
+    r: u32,
+    w: &didact_data::markov::MarkovWorld,
+    model: &didact_model::Llama,
+    params: &SamplingParams,
+    drawn: (&[Vec<u32>], &[didact_model::Generation]),
+    m: &mut Metrics,
+) -> Result<()> {
+    let pure = SamplingParams {
+        temperature: 1.0,
+        top_k: 0,
+        top_p: 1.0,
+        ..params.clone()
+    };
+    let fresh;
+    let (prompts, gens) = if *params == pure {
+        drawn
+    } else {
+        let seeds: Vec<u64> = (0..drawn.0.len() as u64)
+            .map(|i| row_seed(ctx.plan.seed, 3000 + r as u64, i))
+            .collect();
+        fresh = generate_all(
+            model,
+            ctx.cfg.max_seq_len,
+            drawn.0,
+            &seeds,
+            &pure,
+            ctx.tok.pad_id,
+            ctx.plan.eval.batch_size,
+            &ctx.device,
+            |_| {},
+        )?;
+        (drawn.0, &fresh[..])
+    };
+    let special: Vec<u32> = ["<pad>", "<unk>"]
+        .iter()
+        .filter_map(|t| ctx.tok.inner().token_to_id(t))
+        .collect();
+    let mut rows = Vec::new();
+    let mut truth = Vec::new();
+    let mut invalid = 0usize;
+    for (p, g) in prompts.iter().zip(gens) {
+        let mut ids = p.clone();
+        ids.extend(&g.tokens);
+        if g.stopped {
+            ids.push(ctx.tok.eos_id);
+        }
+        let s = w.score(&ctx.tok.decode(p)?, &ctx.tok.decode(&g.tokens)?, g.stopped);
+        if g.tokens.iter().any(|t| special.contains(t))
+            || !s.logp.is_finite()
+            || ids.len() > ctx.cfg.max_seq_len
+        {
+            invalid += 1;
+            continue;
+        }
+        rows.push(TokenRow {
+            ids,
+            n_prompt: p.len(),
+        });
+        truth.push(s);
+    }
+    let q = row_logprobs(
+        model,
+        &rows,
+        ctx.plan.eval.batch_size,
+        ctx.cfg.max_seq_len,
+        ctx.tok.pad_id,
+        &ctx.device,
+    );
+    let n_valid = truth.len().max(1) as f64;
+    let kl = q.iter().zip(&truth).map(|(q, p)| q.0 - p.logp).sum::<f64>() / n_valid;
+    let outcomes = truth.iter().map(|s| s.n).sum::<usize>().max(1) as f64;
+    let nll = -truth.iter().map(|s| s.logp).sum::<f64>() / outcomes;
+    let model_entropy = -q.iter().map(|q| q.0).sum::<f64>() / outcomes;
+    put(m, "truth/kl", kl);
+    put(m, "truth/model_entropy", model_entropy);
+    put(m, "truth/nll", nll);
+    put(m, "truth/nll_real", w.nll_per_outcome(&ctx.task.eval));
+    put(
+        m,
+        "truth/invalid",
+        invalid as f64 / gens.len().max(1) as f64,
+    );
+    Ok(())
 }
 
 fn put(m: &mut Metrics, k: &str, v: f64) {
@@ -143,11 +285,13 @@ pub fn evaluate(ctx: &Ctx<'_>, r: u32, facts: &StageFacts) -> Result<Metrics> {
         .iter()
         .map(|g| ctx.tok.decode(&g.tokens))
         .collect::<std::result::Result<_, _>>()?;
-    // Diversity counts words; with a character vocabulary (the arithmetic world has no spaces)
-    // the characters are the words, so each is set apart before counting.
-    let texts: Vec<String> = match ctx.plan.tokenizer {
-        TokenizerKind::Char => texts.iter().map(|t| spaced_chars(t)).collect(),
-        TokenizerKind::Bpe { .. } => texts,
+    // Diversity counts words; the arithmetic world has no spaces, so there the characters are
+    // the words and each is set apart before counting.
+    let words_are_chars = ctx.task.world.is_some();
+    let texts: Vec<String> = if words_are_chars {
+        texts.iter().map(|t| spaced_chars(t)).collect()
+    } else {
+        texts
     };
     let refs: Vec<&str> = texts.iter().map(|s| s.as_str()).collect();
     put(
@@ -180,9 +324,12 @@ pub fn evaluate(ctx: &Ctx<'_>, r: u32, facts: &StageFacts) -> Result<Metrics> {
         .task
         .eval
         .iter()
-        .map(|e| match ctx.plan.tokenizer {
-            TokenizerKind::Char => spaced_chars(&e.completion),
-            TokenizerKind::Bpe { .. } => e.completion.clone(),
+        .map(|e| {
+            if words_are_chars {
+                spaced_chars(&e.completion)
+            } else {
+                e.completion.clone()
+            }
         })
         .collect();
     let real_refs: Vec<&str> = real.iter().map(|s| s.as_str()).collect();
@@ -224,9 +371,25 @@ pub fn evaluate(ctx: &Ctx<'_>, r: u32, facts: &StageFacts) -> Result<Metrics> {
         let kl = lp.iter().zip(&lr).map(|(a, b)| a.0 - b.0).sum::<f64>() / rows.len().max(1) as f64;
         put(&mut m, "eval/kl_ref", kl);
     }
-    let mean_len =
-        gens.iter().map(|g| g.tokens.len()).sum::<usize>() as f64 / gens.len().max(1) as f64;
+    let lens: Vec<f64> = gens.iter().map(|g| g.tokens.len() as f64).collect();
+    let (mean_len, std_len) = mean_std(&lens);
     put(&mut m, "gen/mean_length", mean_len);
+    put(&mut m, "gen/length_std", std_len);
+    let real_lens: Vec<f64> = ctx
+        .task
+        .eval
+        .iter()
+        .map(|e| ctx.tok.encode(&e.completion).map(|t| t.len() as f64))
+        .collect::<std::result::Result<_, _>>()?;
+    put(&mut m, "gen/real_mean_length", mean_std(&real_lens).0);
+    put(
+        &mut m,
+        "dist/rouge_l_train",
+        rouge_to_pool(ctx, r, &texts, words_are_chars)?,
+    );
+    if let Some(w) = &ctx.task.markov {
+        truth_metrics(ctx, r, w, &model, &params, (&prompts, &gens), &mut m)?;
+    }
     let stop_rate = gens.iter().filter(|g| g.stopped).count() as f64 / gens.len().max(1) as f64;
     put(&mut m, "gen/stop_rate", stop_rate);
 
@@ -246,14 +409,9 @@ pub fn evaluate(ctx: &Ctx<'_>, r: u32, facts: &StageFacts) -> Result<Metrics> {
             .filter_map(|s| s.scores.get(crate::round::REWARD_SCORE).copied())
             .collect();
         if !rewards.is_empty() {
-            let n = rewards.len() as f64;
-            let mean = rewards.iter().sum::<f64>() / n;
+            let (mean, std) = mean_std(&rewards);
             put(&mut m, "judge/mean_reward", mean);
-            put(
-                &mut m,
-                "judge/reward_std",
-                (rewards.iter().map(|x| (x - mean).powi(2)).sum::<f64>() / n).sqrt(),
-            );
+            put(&mut m, "judge/reward_std", std);
         }
         let judged: Vec<f64> = scored
             .iter()

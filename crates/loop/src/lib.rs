@@ -3,6 +3,7 @@
 //! written atomically and recorded in `journal.jsonl` so a killed run resumes at the first
 //! unfinished stage. Also the reports. Knows nothing of command-line parsing.
 
+pub mod charts;
 pub mod error;
 pub mod evaluate;
 pub mod journal;

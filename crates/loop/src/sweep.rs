@@ -1,6 +1,7 @@
 //! Sweeps: every point of a recipe's `[sweep]` grid is one ordinary run in its own directory
 //! (resumed when it exists, so an interrupted sweep continues where it stopped), then
-//! `comparison.csv` (point, swept values, every final-round metric) and `comparison.md`.
+//! `comparison.csv` (point, swept values, every final-round metric), `comparison.md` and the
+//! report (`report.md`, `charts/`: metrics by round per point, final metrics by swept value).
 
 use crate::error::{Result, io};
 use crate::report;
@@ -77,6 +78,7 @@ pub fn run_sweep(
     let md = comparison_md(&recipe, &finals);
     let md_path = opts.out.join("comparison.md");
     write_atomic(&md_path, md.as_bytes()).map_err(io(&md_path))?;
+    crate::charts::write_report(std::slice::from_ref(&opts.out), &opts.out)?;
     Ok(md)
 }
 

@@ -6,6 +6,7 @@ use crate::error::Result;
 use didact_core::Example;
 use didact_data::arithmetic::{self, ArithmeticWorld, Op};
 use didact_data::ingest::{self, OnError};
+use didact_data::markov::MarkovWorld;
 use didact_model::Tok;
 use didact_model::sample::row_seed;
 use didact_recipe::{RunPlan, Source, TokenizerKind};
@@ -18,6 +19,8 @@ pub struct Task {
     pub eval: Vec<Example>,
     pub ood: Vec<Example>,
     pub world: Option<ArithmeticWorld>,
+    /// The Markov-source world: real text whose true probabilities are known (`truth/*`).
+    pub markov: Option<MarkovWorld>,
     /// Malformed dataset rows skipped at load.
     pub skipped_rows: usize,
     pub skipped_examples: Vec<String>,
@@ -55,6 +58,26 @@ impl Task {
                     eval,
                     ood,
                     world: Some(world),
+                    markov: None,
+                    skipped_rows: 0,
+                    skipped_examples: vec![],
+                    prompt_chars,
+                })
+            }
+            Source::Markov {
+                zipf,
+                end_prob,
+                max_chars,
+                train_size,
+                source_seed,
+            } => {
+                let w = MarkovWorld::new(*source_seed, *zipf, *end_prob, *max_chars, *train_size);
+                Ok(Task {
+                    real_train: w.train_set(row_seed(plan.seed, 7002, 0)),
+                    eval: w.eval_set(plan.eval.eval_size),
+                    ood: vec![],
+                    world: None,
+                    markov: Some(w),
                     skipped_rows: 0,
                     skipped_examples: vec![],
                     prompt_chars,
@@ -110,6 +133,7 @@ impl Task {
                     eval,
                     ood: vec![],
                     world: None,
+                    markov: None,
                     skipped_rows: loaded.skipped,
                     skipped_examples: loaded.skipped_examples,
                     prompt_chars,
@@ -172,10 +196,11 @@ impl Task {
                 .chain(&self.eval)
                 .map(|e| format!("{}{}", e.prompt, e.completion))
         };
-        Ok(match (kind, &self.world) {
-            (TokenizerKind::Char, Some(_)) => Tok::char_level(arithmetic::ALPHABET)?,
-            (TokenizerKind::Char, None) => Tok::char_level(&texts().collect::<String>())?,
-            (TokenizerKind::Bpe { vocab }, _) => Tok::train_bpe(texts(), vocab)?,
+        Ok(match (kind, &self.world, &self.markov) {
+            (TokenizerKind::Char, Some(_), _) => Tok::char_level(arithmetic::ALPHABET)?,
+            (TokenizerKind::Char, None, Some(m)) => Tok::char_level(&m.alphabet())?,
+            (TokenizerKind::Char, None, None) => Tok::char_level(&texts().collect::<String>())?,
+            (TokenizerKind::Bpe { vocab }, _, _) => Tok::train_bpe(texts(), vocab)?,
         })
     }
 }

@@ -56,7 +56,8 @@ impl Default for RunSection {
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 #[serde(deny_unknown_fields, default)]
 pub struct WorldSection {
-    /// Only `arithmetic` for now.
+    /// `arithmetic` (problems with a verifier) or `markov` (text from a known order-2
+    /// character Markov source: exact `truth/*` metrics, no verifier).
     pub kind: String,
     /// Operators drawn uniformly: any of `+`, `-`, `*`.
     pub ops: Vec<String>,
@@ -64,8 +65,16 @@ pub struct WorldSection {
     pub digits: [u32; 2],
     /// Operand digit range of the out-of-distribution set (length generalisation).
     pub ood_digits: [u32; 2],
-    /// Real (correct) training problems available to round 0 and to mixing.
+    /// Real (correct) training problems / sentences available to round 0 and to mixing.
     pub train_size: usize,
+    /// markov: Zipf exponent of each context's continuation weights (larger = thinner tails).
+    pub zipf: f64,
+    /// markov: probability that a sentence ends after each symbol (from the third on).
+    pub end_prob: f64,
+    /// markov: sentences are cut at this many characters.
+    pub max_chars: usize,
+    /// markov: seed of the source's transition table (the "true distribution").
+    pub source_seed: u64,
 }
 
 impl Default for WorldSection {
@@ -76,6 +85,10 @@ impl Default for WorldSection {
             digits: [1, 3],
             ood_digits: [4, 4],
             train_size: 4000,
+            zipf: 1.5,
+            end_prob: 0.04,
+            max_chars: 96,
+            source_seed: 1,
         }
     }
 }

@@ -14,6 +14,14 @@ pub enum Source {
         ood_digits: (u32, u32),
         train_size: usize,
     },
+    /// Built-in Markov-source world (exact true probabilities).
+    Markov {
+        zipf: f64,
+        end_prob: f64,
+        max_chars: usize,
+        train_size: usize,
+        source_seed: u64,
+    },
     /// A dataset file.
     Dataset {
         path: String,
@@ -171,8 +179,31 @@ pub fn resolve(
     )?;
 
     // source
-    let source = if f.data.path.is_empty() {
-        c.one_of(&f.world.kind, &["arithmetic"], "world", "kind")?;
+    let source = if f.data.path.is_empty() && f.world.kind == "markov" {
+        let w = &f.world;
+        c.check(
+            w.zipf > 0.0 && w.zipf <= 8.0,
+            "world",
+            "zipf",
+            "a number in (0, 8]",
+        )?;
+        c.check(
+            w.end_prob > 0.0 && w.end_prob < 1.0,
+            "world",
+            "end_prob",
+            "a probability in (0, 1)",
+        )?;
+        c.check(w.max_chars >= 2, "world", "max_chars", ">= 2")?;
+        c.check(w.train_size >= 2, "world", "train_size", ">= 2")?;
+        Source::Markov {
+            zipf: w.zipf,
+            end_prob: w.end_prob,
+            max_chars: w.max_chars,
+            train_size: w.train_size,
+            source_seed: w.source_seed,
+        }
+    } else if f.data.path.is_empty() {
+        c.one_of(&f.world.kind, &["arithmetic", "markov"], "world", "kind")?;
         c.check(
             !f.world.ops.is_empty(),
             "world",

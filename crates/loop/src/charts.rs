@@ -1,0 +1,410 @@
+//! The report of one or more run directories (and sweep directories, expanded to their
+//! points): `report.md` and `charts/` — every metric against round with one line per run and
+//! the rounds where a collapse alert on that metric fired marked; for a sweep, every final
+//! metric against the swept value. Reads only what runs wrote to disk.
+
+use crate::error::{LoopError, Result, io};
+use crate::report;
+use crate::run::load_rounds;
+use didact_chart::{Chart, Series};
+use didact_core::{Metrics, write_atomic};
+use std::collections::BTreeSet;
+use std::path::{Path, PathBuf};
+
+/// One run as the report sees it.
+pub struct RunData {
+    pub label: String,
+    pub dir: PathBuf,
+    pub rounds: Vec<(u32, Metrics)>,
+    /// (round, metric, the alert's line) from `alerts.jsonl`.
+    pub alerts: Vec<(u32, String, String)>,
+}
+
+/// A sweep directory: its points' swept values and final metrics (`comparison.csv`).
+pub struct SweepData {
+    pub dir: PathBuf,
+    pub keys: Vec<String>,
+    /// (point name, swept values in key order, final metrics).
+    pub points: Vec<(String, Vec<String>, Metrics)>,
+}
+
+/// The alert's line as `alert_line` prints it, from its `alerts.jsonl` object.
+fn alert_text(v: &serde_json::Value) -> String {
+    let f = |k: &str| v[k].as_f64().unwrap_or(f64::NAN);
+    format!(
+        "round {} `{}` = {:.4} vs {:.4} ({:+.1} % in the bad direction, {}) → {}",
+        v["round"],
+        v["metric"].as_str().unwrap_or(""),
+        f("value"),
+        f("baseline"),
+        f("change_pct"),
+        v["kind"].as_str().unwrap_or(""),
+        v["action"].as_str().unwrap_or("")
+    )
+}
+
+fn read_alerts(dir: &Path) -> Result<Vec<(u32, String, String)>> {
+    let p = dir.join("alerts.jsonl");
+    let Ok(text) = std::fs::read_to_string(&p) else {
+        return Ok(vec![]);
+    };
+    let mut out = Vec::new();
+    for (i, line) in text
+        .lines()
+        .enumerate()
+        .filter(|(_, l)| !l.trim().is_empty())
+    {
+        let v: serde_json::Value = serde_json::from_str(line).map_err(|e| LoopError::RunDir {
+            path: p.clone(),
+            msg: format!("line {}: {e}", i + 1),
+        })?;
+        let round = v["round"].as_u64().unwrap_or(0) as u32;
+        let metric = v["metric"].as_str().unwrap_or("").to_string();
+        out.push((round, metric, alert_text(&v)));
+    }
+    Ok(out)
+}
+
+pub fn read_run(dir: &Path, label: &str) -> Result<RunData> {
+    let rounds = load_rounds(dir)?;
+    if rounds.is_empty() {
+        return Err(LoopError::RunDir {
+            path: dir.to_path_buf(),
+            msg: "no finished rounds yet".into(),
+        });
+    }
+    Ok(RunData {
+        label: label.to_string(),
+        dir: dir.to_path_buf(),
+        rounds,
+        alerts: read_alerts(dir)?,
+    })
+}
+
+/// Parse `comparison.csv`: swept keys are the columns without a `/` (keys are `section.key`,
+/// metrics `group/name`).
+pub fn read_sweep(dir: &Path) -> Result<SweepData> {
+    let p = dir.join("comparison.csv");
+    let text = std::fs::read_to_string(&p).map_err(io(&p))?;
+    let mut lines = text.lines();
+    let header: Vec<&str> = lines.next().unwrap_or("").split(',').collect();
+    let keys: Vec<String> = header
+        .iter()
+        .skip(1)
+        .filter(|h| !h.contains('/'))
+        .map(|h| h.to_string())
+        .collect();
+    let mut points = Vec::new();
+    for line in lines.filter(|l| !l.trim().is_empty()) {
+        let cells: Vec<&str> = line.split(',').collect();
+        let name = cells.first().copied().unwrap_or("").to_string();
+        let values: Vec<String> = cells[1..=keys.len().min(cells.len() - 1)]
+            .iter()
+            .map(|s| s.to_string())
+            .collect();
+        let mut m = Metrics::new();
+        for (h, c) in header.iter().zip(&cells).skip(1 + keys.len()) {
+            if let Ok(v) = c.parse::<f64>() {
+                m.insert(h.to_string(), v);
+            }
+        }
+        points.push((name, values, m));
+    }
+    Ok(SweepData {
+        dir: dir.to_path_buf(),
+        keys,
+        points,
+    })
+}
+
+/// The runs and sweeps named on the command line: a sweep directory (it has
+/// `comparison.csv`) contributes each of its points as a run labelled by the point's name.
+pub fn collect(dirs: &[PathBuf]) -> Result<(Vec<RunData>, Vec<SweepData>)> {
+    let mut runs = Vec::new();
+    let mut sweeps = Vec::new();
+    for d in dirs {
+        if d.join("comparison.csv").exists() {
+            let s = read_sweep(d)?;
+            for (name, _, _) in &s.points {
+                let label = if dirs.len() > 1 {
+                    format!("{}/{name}", dir_label(d))
+                } else {
+                    name.clone()
+                };
+                runs.push(read_run(&d.join(name), &label)?);
+            }
+            sweeps.push(s);
+        } else {
+            runs.push(read_run(d, &dir_label(d))?);
+        }
+    }
+    Ok((runs, sweeps))
+}
+
+fn dir_label(d: &Path) -> String {
+    d.file_name()
+        .map(|n| n.to_string_lossy().into_owned())
+        .unwrap_or_else(|| d.display().to_string())
+}
+
+/// `eval/loss_real` → `eval-loss_real`.
+fn file_stem(metric: &str) -> String {
+    metric.replace(['/', ' '], "-")
+}
+
+/// Metrics worth a chart: everything but wall-clock timings.
+fn charted(name: &str) -> bool {
+    !name.starts_with("time/")
+}
+
+/// Every metric against round, one line per run; returns the metric names charted.
+pub fn round_charts(runs: &[RunData], out: &Path) -> Result<Vec<String>> {
+    let names: BTreeSet<&str> = runs
+        .iter()
+        .flat_map(|r| {
+            r.rounds
+                .iter()
+                .flat_map(|(_, m)| m.keys().map(|k| k.as_str()))
+        })
+        .filter(|n| charted(n))
+        .collect();
+    std::fs::create_dir_all(out).map_err(io(out))?;
+    let mut done = Vec::new();
+    for name in names {
+        let series: Vec<Series> = runs
+            .iter()
+            .map(|run| {
+                let value = |r: u32| {
+                    run.rounds
+                        .iter()
+                        .find(|(x, _)| *x == r)
+                        .and_then(|(_, m)| m.get(name).copied())
+                };
+                Series {
+                    label: run.label.clone(),
+                    points: run
+                        .rounds
+                        .iter()
+                        .filter_map(|(r, m)| m.get(name).map(|v| (*r as f64, *v)))
+                        .collect(),
+                    marks: run
+                        .alerts
+                        .iter()
+                        .filter(|(_, metric, _)| metric == name)
+                        .filter_map(|(r, _, _)| value(*r).map(|v| (*r as f64, v)))
+                        .collect(),
+                }
+            })
+            .collect();
+        let chart = Chart {
+            title: format!("{name} by round"),
+            x_label: "round".into(),
+            y_label: name.to_string(),
+            series,
+            x_categories: vec![],
+            mark_label: "collapse alert".into(),
+        };
+        match didact_chart::write(&chart, &out.join(file_stem(name))) {
+            Ok(()) => done.push(name.to_string()),
+            Err(didact_chart::ChartError::Empty(_)) => {}
+            Err(e) => {
+                return Err(LoopError::RunDir {
+                    path: out.to_path_buf(),
+                    msg: e.to_string(),
+                });
+            }
+        }
+    }
+    Ok(done)
+}
+
+/// The swept key on the x axis: the first key whose values are all numbers and not all equal,
+/// else the first key (categorical). The other keys' values name the lines.
+fn x_key(s: &SweepData) -> usize {
+    (0..s.keys.len())
+        .find(|&k| {
+            let vals: BTreeSet<&str> = s.points.iter().map(|p| p.1[k].as_str()).collect();
+            vals.len() > 1 && vals.iter().all(|v| v.parse::<f64>().is_ok())
+        })
+        .unwrap_or(0)
+}
+
+/// Every final metric against the swept value; returns (x key, metric names charted).
+pub fn sweep_charts(s: &SweepData, out: &Path) -> Result<(String, Vec<String>)> {
+    if s.keys.is_empty() || s.points.is_empty() {
+        return Ok((String::new(), vec![]));
+    }
+    let k = x_key(s);
+    let numeric = s.points.iter().all(|p| p.1[k].parse::<f64>().is_ok());
+    let mut categories: Vec<String> = Vec::new();
+    if !numeric {
+        for p in &s.points {
+            if !categories.contains(&p.1[k]) {
+                categories.push(p.1[k].clone());
+            }
+        }
+    }
+    let x_of = |v: &str| -> f64 {
+        if numeric {
+            v.parse().unwrap_or(f64::NAN)
+        } else {
+            categories.iter().position(|c| c == v).unwrap_or(0) as f64
+        }
+    };
+    // Lines: the values of the other keys.
+    let line_of = |vals: &[String]| -> String {
+        let rest: Vec<String> = s
+            .keys
+            .iter()
+            .zip(vals)
+            .enumerate()
+            .filter(|(i, _)| *i != k)
+            .map(|(_, (key, v))| format!("{key}={v}"))
+            .collect();
+        if rest.is_empty() {
+            dir_label(&s.dir)
+        } else {
+            rest.join(", ")
+        }
+    };
+    let mut lines: Vec<String> = Vec::new();
+    for p in &s.points {
+        let l = line_of(&p.1);
+        if !lines.contains(&l) {
+            lines.push(l);
+        }
+    }
+    let names: BTreeSet<&str> = s
+        .points
+        .iter()
+        .flat_map(|p| p.2.keys().map(|k| k.as_str()))
+        .filter(|n| charted(n))
+        .collect();
+    std::fs::create_dir_all(out).map_err(io(out))?;
+    let mut done = Vec::new();
+    for name in names {
+        let series = lines
+            .iter()
+            .map(|l| {
+                let mut points: Vec<(f64, f64)> = s
+                    .points
+                    .iter()
+                    .filter(|p| &line_of(&p.1) == l)
+                    .filter_map(|p| p.2.get(name).map(|v| (x_of(&p.1[k]), *v)))
+                    .collect();
+                points.sort_by(|a, b| a.0.total_cmp(&b.0));
+                Series {
+                    label: l.clone(),
+                    points,
+                    marks: vec![],
+                }
+            })
+            .collect();
+        let chart = Chart {
+            title: format!("final {name} by {}", s.keys[k]),
+            x_label: s.keys[k].clone(),
+            y_label: name.to_string(),
+            series,
+            x_categories: categories.clone(),
+            mark_label: String::new(),
+        };
+        match didact_chart::write(&chart, &out.join(file_stem(name))) {
+            Ok(()) => done.push(name.to_string()),
+            Err(didact_chart::ChartError::Empty(_)) => {}
+            Err(e) => {
+                return Err(LoopError::RunDir {
+                    path: out.to_path_buf(),
+                    msg: e.to_string(),
+                });
+            }
+        }
+    }
+    Ok((s.keys[k].clone(), done))
+}
+
+/// Metrics shown first in the report (the collapse instruments); the rest follow by name.
+const HEADLINE: &[&str] = &[
+    "eval/loss_real",
+    "eval/ppl_real",
+    "eval/accuracy",
+    "truth/kl",
+    "truth/nll",
+    "truth/model_entropy",
+    "diversity/distinct_2",
+    "diversity/self_bleu",
+    "tail/real_rare_coverage",
+    "tail/gen_rare_share",
+    "dist/kl_real_gen",
+];
+
+fn ordered(names: &[String]) -> Vec<&String> {
+    let mut v: Vec<&String> = names
+        .iter()
+        .filter(|n| HEADLINE.contains(&n.as_str()))
+        .collect();
+    v.sort_by_key(|n| HEADLINE.iter().position(|h| h == n));
+    v.extend(names.iter().filter(|n| !HEADLINE.contains(&n.as_str())));
+    v
+}
+
+/// Write `out/report.md` and `out/charts/` for `dirs`; returns the markdown.
+pub fn write_report(dirs: &[PathBuf], out: &Path) -> Result<String> {
+    let (runs, sweeps) = collect(dirs)?;
+    let charts = out.join("charts");
+    let charted = round_charts(&runs, &charts)?;
+    let mut md = String::from(
+        "# didact report\n\n| run | directory | rounds | alerts |\n|---|---|---:|---:|\n",
+    );
+    for r in &runs {
+        md.push_str(&format!(
+            "| {} | `{}` | {} | {} |\n",
+            r.label,
+            r.dir.display(),
+            r.rounds.len(),
+            r.alerts.len()
+        ));
+    }
+    let all_alerts: Vec<(&str, &str)> = runs
+        .iter()
+        .flat_map(|r| r.alerts.iter().map(|a| (r.label.as_str(), a.2.as_str())))
+        .collect();
+    if !all_alerts.is_empty() {
+        md.push_str("\n## Collapse alerts\n\n");
+        for (label, line) in all_alerts {
+            md.push_str(&format!("- **{label}** {line}\n"));
+        }
+    }
+    for (i, s) in sweeps.iter().enumerate() {
+        let sub = if sweeps.len() == 1 {
+            "sweep".to_string()
+        } else {
+            format!("sweep-{i}")
+        };
+        let (key, names) = sweep_charts(s, &charts.join(&sub))?;
+        if names.is_empty() {
+            continue;
+        }
+        md.push_str(&format!(
+            "\n## Sweep `{}`: final metrics by `{key}`\n\n",
+            s.dir.display()
+        ));
+        for n in ordered(&names).into_iter().take(HEADLINE.len()) {
+            md.push_str(&format!("![{n}](charts/{sub}/{}.png)\n", file_stem(n)));
+        }
+        md.push_str(&format!("\nEvery metric: `charts/{sub}/`.\n"));
+    }
+    md.push_str("\n## Metrics by round\n\n");
+    for n in ordered(&charted) {
+        md.push_str(&format!("![{n}](charts/{}.png)\n", file_stem(n)));
+    }
+    for r in &runs {
+        md.push_str(&format!(
+            "\n## {}\n\n{}",
+            r.label,
+            report::markdown(&r.rounds)
+        ));
+    }
+    let p = out.join("report.md");
+    write_atomic(&p, md.as_bytes()).map_err(io(&p))?;
+    Ok(md)
+}
