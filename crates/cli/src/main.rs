@@ -55,6 +55,9 @@ enum Cmd {
         set: Vec<String>,
         #[arg(long)]
         quiet: bool,
+        /// Points run at the same time; they share `[run] threads` (default 1).
+        #[arg(long, default_value_t = 1)]
+        jobs: usize,
     },
     /// Train and evaluate a Bradley-Terry reward model from the recipe's `[reward]` section
     /// (preference pairs: prompt/chosen/rejected, or HH-RLHF dialogues). Writes OUT/rm/ (HF
@@ -194,7 +197,13 @@ fn setup(
     Ok((loaded, device))
 }
 
-fn cmd_sweep(recipe: PathBuf, out: Option<PathBuf>, set: Vec<String>, quiet: bool) -> Result<()> {
+fn cmd_sweep(
+    recipe: PathBuf,
+    out: Option<PathBuf>,
+    set: Vec<String>,
+    quiet: bool,
+    jobs: usize,
+) -> Result<()> {
     let (base, device) = setup(&recipe, &set)?;
     let out =
         out.unwrap_or_else(|| PathBuf::from("runs").join(format!("{}-sweep", base.plan.name)));
@@ -204,10 +213,14 @@ fn cmd_sweep(recipe: PathBuf, out: Option<PathBuf>, set: Vec<String>, quiet: boo
         out: out.clone(),
         quiet,
         threads: rayon::current_num_threads(),
+        jobs,
     };
     let md = didact_loop::sweep::run_sweep(&base, &opts, &device, |msg| eprintln!("{msg}"))?;
     println!("{md}");
-    eprintln!("done: {} (comparison.csv, comparison.md)", out.display());
+    eprintln!(
+        "done: {} (comparison.csv, comparison.md, report.md, charts/)",
+        out.display()
+    );
     Ok(())
 }
 
@@ -559,7 +572,8 @@ fn main() -> ExitCode {
             out,
             set,
             quiet,
-        } => cmd_sweep(recipe, out, set, quiet),
+            jobs,
+        } => cmd_sweep(recipe, out, set, quiet, jobs),
         Cmd::TrainRm {
             recipe,
             out,

@@ -833,9 +833,10 @@ fn detector_stop_and_rollback() {
     }
 }
 
-/// `didact sweep`: a 2-point grid × 2 rounds, one run directory per point, comparison.csv /
-/// comparison.md with each point's final metrics; a second invocation resumes (reuses every
-/// finished stage) and writes the same comparison.
+/// `didact sweep`: a 2-point grid × 2 rounds run 2 at a time, one run directory per point,
+/// comparison.csv / comparison.md with each point's final metrics, report.md with charts (by
+/// round per point, final metric by swept value); a second invocation (1 at a time) resumes
+/// (reuses every finished stage) and writes the same comparison.
 #[test]
 fn sweep_two_points_two_rounds() {
     let dir = scratch("sweep");
@@ -852,8 +853,26 @@ fn sweep_two_points_two_rounds() {
         "--set",
         r#"sweep."mix.mode"=["replace", "accumulate"]"#,
     ];
-    let out = run_ok(&args);
+    let mut parallel = args.to_vec();
+    parallel.extend(["--jobs", "2"]);
+    let out = run_ok(&parallel);
     assert!(String::from_utf8_lossy(&out.stdout).contains("| mode-replace |"));
+    for chart in [
+        "charts/eval-loss_real.svg",
+        "charts/eval-loss_real.png",
+        "charts/sweep/eval-loss_real.png",
+        "charts/sweep/diversity-distinct_2.svg",
+    ] {
+        assert!(dir.join(chart).exists(), "{chart}");
+    }
+    let svg = std::fs::read_to_string(dir.join("charts/sweep/eval-loss_real.svg")).unwrap();
+    assert!(svg.contains("final eval/loss_real by mix.mode") && svg.contains("accumulate"));
+    let report = std::fs::read_to_string(dir.join("report.md")).unwrap();
+    assert!(
+        report.contains("![eval/loss_real](charts/eval-loss_real.png)"),
+        "{report}"
+    );
+    assert!(report.contains("charts/sweep/eval-loss_real.png"));
     for p in ["mode-replace", "mode-accumulate"] {
         assert_eq!(read_csv(&dir.join(p)).len(), 3, "{p}");
     }

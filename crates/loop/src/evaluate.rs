@@ -16,8 +16,8 @@ use rayon::prelude::*;
 pub struct StageFacts {
     pub scored: Option<Vec<Sample>>,
     pub pairs: Option<Vec<didact_core::Pair>>,
-    /// Round 0's reward-model metrics (`rm/*`).
-    pub rm: Option<Metrics>,
+    /// Metrics of round 0's side models: the reward model (`rm/*`), the teacher (`teacher/*`).
+    pub side: Metrics,
     pub train_rows: usize,
     pub synthetic_fraction: f64,
     pub train: Option<TrainLog>,
@@ -226,6 +226,11 @@ fn accuracy(
 pub fn evaluate(ctx: &Ctx<'_>, r: u32, facts: &StageFacts) -> Result<Metrics> {
     let model = ctx.load_model(r)?;
     let mut m = Metrics::new();
+    put(
+        &mut m,
+        "model/params",
+        didact_model::burn::module::Module::num_params(&model) as f64,
+    );
 
     // Held-out real data.
     let eval_rows = ctx.tokenize(&ctx.task.eval)?;
@@ -425,7 +430,7 @@ pub fn evaluate(ctx: &Ctx<'_>, r: u32, facts: &StageFacts) -> Result<Metrics> {
             );
         }
     }
-    for (k, v) in facts.rm.iter().flatten() {
+    for (k, v) in &facts.side {
         put(&mut m, k, *v);
     }
     put(&mut m, "data/train_rows", facts.train_rows as f64);

@@ -17,12 +17,12 @@ use didact_model::burn::tensor::Device;
 use didact_model::checkpoint;
 use didact_model::sample::row_seed;
 use didact_model::{Llama, LlamaConfig, SamplingParams, Tok};
-use didact_recipe::{DpoLossKind, Init, Mix, RunPlan};
+use didact_recipe::{DpoLossKind, Init, Mix, RunPlan, TeacherSection};
 use didact_synth::{ResponseJob, generate_responses};
 use didact_train::dpo_loss::{DpoLoss, DpoObjective};
 use didact_train::score_rows;
 use didact_train::{
-    DpoReport, PairRow, SftConfig, TokenRow, reference_logps, train_dpo, train_sft,
+    DpoReport, PairRow, SftConfig, TokenRow, eval_loss, reference_logps, train_dpo, train_sft,
 };
 use serde::{Deserialize, Serialize};
 use std::collections::BTreeMap;
@@ -50,6 +50,11 @@ impl Ctx<'_> {
 
     pub fn model_dir(&self, r: u32) -> PathBuf {
         self.round_dir(r).join("model")
+    }
+
+    /// Round 0's teacher (`[teacher]`).
+    pub fn teacher_dir(&self) -> PathBuf {
+        self.round_dir(0).join("teacher")
     }
 
     pub fn load_model(&self, r: u32) -> Result<Llama> {
@@ -159,7 +164,75 @@ pub fn start_model(ctx: &Ctx<'_>, r: u32) -> Result<Llama> {
         (_, _) if ctx.rollback_to.is_some() => ctx.load_model(ctx.rollback_to.expect("checked")),
         (_, Init::Continue) => ctx.load_model(r - 1),
         (_, Init::Base) => ctx.load_model(0),
+        (_, Init::Scratch) => start_model(ctx, 0),
     }
+}
+
+/// The model that generates round `r`'s samples: the teacher when there is one, else the
+/// previous round's model.
+fn generator(ctx: &Ctx<'_>, r: u32) -> Result<Llama> {
+    match &ctx.plan.teacher {
+        Some(_) => Ok(checkpoint::load(&ctx.teacher_dir(), &ctx.device)?.model),
+        None => ctx.load_model(r - 1),
+    }
+}
+
+/// The teacher's shape: the student's vocabulary, context and RoPE with `[teacher]`'s size.
+fn teacher_config(student: &LlamaConfig, t: &TeacherSection) -> LlamaConfig {
+    student
+        .clone()
+        .with_d_model(t.d_model)
+        .with_n_layers(t.n_layers)
+        .with_n_heads(t.n_heads)
+        .with_n_kv_heads(t.n_kv_heads)
+        .with_d_ff(t.d_ff)
+}
+
+/// Round 0's teacher stage: train the teacher on the real rows, save it, measure it.
+fn fit_teacher(ctx: &Ctx<'_>, t: &TeacherSection, metrics_path: &Path) -> Result<Metrics> {
+    let cfg = teacher_config(&ctx.cfg, t);
+    let start = cfg.init(ctx.seed(6100, 0), &ctx.device)?;
+    let rows = ctx.tokenize(&ctx.task.real_train)?;
+    let sc = optim_config(
+        ctx.plan,
+        t.steps,
+        ctx.plan.train.batch_size,
+        t.lr,
+        ctx.seed(5100, 0),
+        cfg.max_seq_len,
+    );
+    let pb = bar(t.steps as u64, "r0 teacher", ctx.quiet);
+    let (model, report) = train_sft(start, &rows, &sc, ctx.tok.pad_id, &ctx.device, on_loss(&pb))
+        .map_err(|e| LoopError::Train {
+        round: 0,
+        source: e,
+    })?;
+    pb.finish_and_clear();
+    let eval_rows = ctx.tokenize(&ctx.task.eval)?;
+    let (loss, _) = eval_loss(
+        &model,
+        &eval_rows,
+        ctx.plan.eval.batch_size,
+        cfg.max_seq_len,
+        ctx.tok.pad_id,
+        &ctx.device,
+    );
+    let mut m = Metrics::new();
+    m.insert("teacher/loss_real".into(), loss);
+    m.insert("teacher/ppl_real".into(), didact_metrics::perplexity(loss));
+    m.insert("teacher/train_loss".into(), report.final_loss());
+    m.insert(
+        "teacher/params".into(),
+        didact_model::burn::module::Module::num_params(&model) as f64,
+    );
+    m.retain(|_, v| v.is_finite());
+    write_atomic(
+        metrics_path,
+        serde_json::to_string_pretty(&m).expect("json").as_bytes(),
+    )
+    .map_err(io(metrics_path))?;
+    checkpoint::save(&ctx.teacher_dir(), &cfg, &model, &ctx.tok)?;
+    Ok(m)
 }
 
 /// Tokenized (chosen, rejected) rows of pairs.
@@ -376,7 +449,7 @@ pub fn run_round(ctx: &mut Ctx<'_>, r: u32) -> Result<Metrics> {
             "generate",
             &gen_path,
             |ctx| {
-                let model = ctx.load_model(r - 1)?;
+                let model = generator(ctx, r)?;
                 let prompts = ctx.task.prompts(plan.generate.n_prompts, ctx.seed(3000, r));
                 let job = ResponseJob {
                     prompts: &prompts,
@@ -626,7 +699,21 @@ pub fn run_round(ctx: &mut Ctx<'_>, r: u32) -> Result<Metrics> {
             },
             |_| read_metrics(&m_path),
         )?;
-        facts.rm = Some(m);
+        facts.side.extend(m);
+    }
+
+    // 4c. round 0 of a distillation recipe: the teacher
+    if let (0, Some(t)) = (r, &plan.teacher) {
+        let m_path = rdir.join("teacher_metrics.json");
+        let m = stage(
+            ctx,
+            r,
+            "teacher",
+            &ctx.teacher_dir(),
+            |ctx| fit_teacher(ctx, t, &m_path),
+            |_| read_metrics(&m_path),
+        )?;
+        facts.side.extend(m);
     }
 
     // 5. evaluate

@@ -1,5 +1,6 @@
 //! Sweeps: every point of a recipe's `[sweep]` grid is one ordinary run in its own directory
-//! (resumed when it exists, so an interrupted sweep continues where it stopped), then
+//! (resumed when it exists, so an interrupted sweep continues where it stopped; a bounded
+//! number of points at a time), then
 //! `comparison.csv` (point, swept values, every final-round metric), `comparison.md` and the
 //! report (`report.md`, `charts/`: metrics by round per point, final metrics by swept value).
 
@@ -10,6 +11,8 @@ use didact_core::{Metrics, write_atomic};
 use didact_model::burn::tensor::Device;
 use didact_recipe::Loaded;
 use std::path::PathBuf;
+use std::sync::Mutex;
+use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
 
 pub struct SweepOptions {
     pub recipe: PathBuf,
@@ -18,24 +21,33 @@ pub struct SweepOptions {
     pub out: PathBuf,
     pub quiet: bool,
     pub threads: usize,
+    /// Points run at the same time (at least 1).
+    pub jobs: usize,
 }
 
-/// Run the grid sequentially; returns the markdown comparison. `say` receives progress lines.
+/// Run the grid, `opts.jobs` points at a time (they share the backend's thread pool); returns
+/// the markdown comparison. `say` receives progress lines (prefixed with the point when
+/// several run at once).
 pub fn run_sweep(
     base: &Loaded,
     opts: &SweepOptions,
     device: &Device,
-    mut say: impl FnMut(String),
+    say: impl Fn(String) + Sync,
 ) -> Result<String> {
     let recipe = opts.recipe.display().to_string();
     let points = didact_recipe::sweep_points(&base.file, &recipe)?;
+    let jobs = opts.jobs.clamp(1, points.len().max(1));
     say(format!(
-        "didact sweep {recipe} → {} ({} points)",
+        "didact sweep {recipe} → {} ({} points, {jobs} at a time)",
         opts.out.display(),
         points.len()
     ));
-    let mut finals: Vec<(String, Vec<String>, Metrics)> = Vec::new();
-    for (i, point) in points.iter().enumerate() {
+    let next = AtomicUsize::new(0);
+    let failed = AtomicBool::new(false);
+    let results: Mutex<Vec<Option<Result<Metrics>>>> =
+        Mutex::new((0..points.len()).map(|_| None).collect());
+    let run_point = |i: usize| -> Result<Metrics> {
+        let point = &points[i];
         let name = didact_recipe::point_name(point);
         let sets: Vec<String> = opts
             .sets
@@ -49,27 +61,58 @@ pub fn run_sweep(
         let run_opts = RunOptions {
             out: dir.clone(),
             resume: dir.join("journal.jsonl").exists(),
-            quiet: opts.quiet,
+            // Progress bars of concurrent runs would overwrite each other.
+            quiet: opts.quiet || jobs > 1,
             threads: opts.threads,
         };
-        let quiet = opts.quiet;
         let summary = run(
             &loaded.plan,
             &didact_recipe::to_toml(&loaded.file),
             &run_opts,
             device.clone(),
             |r, m| {
-                if !quiet {
-                    say(format!("  {}", report::summary_row(r, m)));
+                if !opts.quiet {
+                    let row = report::summary_row(r, m);
+                    say(if jobs > 1 {
+                        format!("  {name}: {row}")
+                    } else {
+                        format!("  {row}")
+                    });
                 }
             },
         )?;
-        let last = summary
+        Ok(summary
             .rounds
             .last()
             .map(|(_, m)| m.clone())
-            .unwrap_or_default();
-        finals.push((name, point.clone(), last));
+            .unwrap_or_default())
+    };
+    std::thread::scope(|scope| {
+        for _ in 0..jobs {
+            scope.spawn(|| {
+                loop {
+                    let i = next.fetch_add(1, Ordering::SeqCst);
+                    if i >= points.len() || failed.load(Ordering::SeqCst) {
+                        break;
+                    }
+                    let r = run_point(i);
+                    if r.is_err() {
+                        failed.store(true, Ordering::SeqCst);
+                    }
+                    results.lock().expect("no panics while holding the lock")[i] = Some(r);
+                }
+            });
+        }
+    });
+    let mut finals: Vec<(String, Vec<String>, Metrics)> = Vec::new();
+    let results = results.into_inner().expect("threads joined");
+    for (point, r) in points.iter().zip(results) {
+        match r {
+            Some(Ok(last)) => finals.push((didact_recipe::point_name(point), point.clone(), last)),
+            Some(Err(e)) => return Err(e),
+            // Not started because another point failed first.
+            None => {}
+        }
     }
     std::fs::create_dir_all(&opts.out).map_err(io(&opts.out))?;
     let keys: Vec<String> = base.file.sweep.keys().cloned().collect();

@@ -17,6 +17,7 @@ pub struct RecipeFile {
     pub mix: MixSection,
     pub dpo: DpoSection,
     pub reward: RewardSection,
+    pub teacher: TeacherSection,
     pub detector: DetectorSection,
     pub eval: EvalSection,
     /// `[sweep]`: a grid for `didact sweep` — keys `"section.key"`, each an array of values;
@@ -48,6 +49,39 @@ impl Default for RunSection {
             rounds: 3,
             device: "cpu".into(),
             threads: 0,
+        }
+    }
+}
+
+/// `[teacher]`: distillation. When `d_model > 0`, round 0 also trains a teacher of this shape
+/// on the real data (`rounds/round-00/teacher/`, metrics `teacher/*`), and every later round
+/// generates with the teacher instead of the current model. Vocabulary, `max_seq_len`,
+/// `rope_theta` and the tokenizer are the student's.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct TeacherSection {
+    /// 0 = no teacher.
+    pub d_model: usize,
+    pub n_layers: usize,
+    pub n_heads: usize,
+    pub n_kv_heads: usize,
+    /// 0 = 8/3 · d_model rounded up to a multiple of 32.
+    pub d_ff: usize,
+    /// Optimizer steps on the real data (batch size and schedule from `[train]`).
+    pub steps: usize,
+    pub lr: f64,
+}
+
+impl Default for TeacherSection {
+    fn default() -> Self {
+        TeacherSection {
+            d_model: 0,
+            n_layers: 4,
+            n_heads: 4,
+            n_kv_heads: 2,
+            d_ff: 0,
+            steps: 1000,
+            lr: 3e-3,
         }
     }
 }
@@ -192,7 +226,8 @@ pub struct TrainSection {
     /// Global gradient-norm clip; 0 disables.
     pub grad_clip: f64,
     /// Later rounds: `continue` fine-tunes the current model; `base` restarts from round 0's
-    /// model each round.
+    /// model each round; `scratch` restarts from round 0's initial weights (the same random
+    /// init, or the `[model] hf` checkpoint) each round.
     pub init: String,
     /// What later rounds train: `sft` on the mixed set, `dpo` on this round's preference pairs
     /// (`[dpo]`), or `sft+dpo` (SFT, then DPO). Round 0 is always SFT on real data.

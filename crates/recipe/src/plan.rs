@@ -43,6 +43,7 @@ pub enum Mix {
 pub enum Init {
     Continue,
     Base,
+    Scratch,
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -73,6 +74,8 @@ pub struct RunPlan {
     pub dpo: DpoSection,
     pub dpo_loss: DpoLossKind,
     pub reward: RewardSection,
+    /// Distillation: the teacher that generates in rounds ≥ 1.
+    pub teacher: Option<TeacherSection>,
     pub detector: Vec<didact_metrics::detector::Rule>,
     pub eval: EvalSection,
 }
@@ -357,11 +360,50 @@ pub fn resolve(
         "grad_clip",
         ">= 0 (0 disables)",
     )?;
-    c.one_of(&t.init, &["continue", "base"], "train", "init")?;
-    let init = if t.init == "continue" {
-        Init::Continue
+    c.one_of(&t.init, &["continue", "base", "scratch"], "train", "init")?;
+    let init = match t.init.as_str() {
+        "continue" => Init::Continue,
+        "base" => Init::Base,
+        _ => Init::Scratch,
+    };
+
+    // [teacher]
+    let te = &f.teacher;
+    let teacher = if te.d_model == 0 {
+        None
     } else {
-        Init::Base
+        c.check(
+            f.model.hf.is_empty(),
+            "teacher",
+            "d_model",
+            "0 when [model] hf is set (the teacher shares the student's tokenizer, which a checkpoint fixes)",
+        )?;
+        c.check(
+            te.n_layers >= 1 && te.n_layers <= 256,
+            "teacher",
+            "n_layers",
+            "1..=256",
+        )?;
+        c.check(
+            te.n_heads >= 1
+                && te.d_model.is_multiple_of(te.n_heads)
+                && (te.d_model / te.n_heads).is_multiple_of(2),
+            "teacher",
+            "n_heads",
+            &format!(
+                "a divisor of d_model = {} giving an even head size",
+                te.d_model
+            ),
+        )?;
+        c.check(
+            te.n_kv_heads >= 1 && te.n_heads.is_multiple_of(te.n_kv_heads),
+            "teacher",
+            "n_kv_heads",
+            &format!("a divisor of n_heads = {}", te.n_heads),
+        )?;
+        c.check(te.steps >= 1, "teacher", "steps", ">= 1")?;
+        c.check(te.lr > 0.0, "teacher", "lr", "> 0")?;
+        Some(te.clone())
     };
 
     // [generate]
@@ -544,6 +586,7 @@ pub fn resolve(
         dpo: f.dpo.clone(),
         dpo_loss,
         reward: f.reward.clone(),
+        teacher,
         detector,
         eval: f.eval.clone(),
     })
