@@ -903,3 +903,71 @@ fn sweep_two_points_two_rounds() {
     assert!(md.contains("mode-accumulate"));
     let _ = std::fs::remove_dir_all(dir);
 }
+
+/// The Markov-source world with a teacher (recipes/distill.toml, shrunk): round 0 trains the
+/// student and the teacher (`teacher/*`), round 1 restarts the student from its initial
+/// weights and trains it on teacher samples; every round has the exact `truth/*` metrics, and
+/// the source's own NLL of real sentences is the same in every round (a property of the data,
+/// not the model). The report has a chart per metric.
+#[test]
+fn markov_world_truth_metrics_and_teacher() {
+    let dir = scratch("markov");
+    let recipe = repo().join("recipes/distill.toml");
+    run_ok(&[
+        "run",
+        recipe.to_str().unwrap(),
+        "--out",
+        dir.to_str().unwrap(),
+        "--quiet",
+        "--set",
+        "teacher.steps=60",
+        "--set",
+        "teacher.d_model=64",
+        "--set",
+        "train.base_steps=150",
+        "--set",
+        "train.steps=150",
+        "--set",
+        "generate.n_prompts=200",
+        "--set",
+        "eval.n_samples=100",
+        "--set",
+        "eval.eval_size=100",
+        "--set",
+        "world.train_size=400",
+    ]);
+    let rows = read_csv(&dir);
+    assert_eq!(rows.len(), 2);
+    let f = |r: usize, k: &str| -> f64 {
+        rows[r]
+            .get(k)
+            .unwrap_or_else(|| panic!("no column {k}"))
+            .parse()
+            .unwrap_or_else(|_| panic!("{k} = {:?}", rows[r][k]))
+    };
+    assert!(
+        dir.join("rounds/round-00/teacher/model.safetensors")
+            .exists()
+    );
+    assert!(f(0, "teacher/params") > f(0, "model/params"));
+    assert!(f(0, "teacher/loss_real") > 0.0);
+    for r in 0..2 {
+        // A trained model has finite KL, most samples stay in the alphabet (an undertrained one
+        // still samples `<unk>` now and then: counted, not scored), and the source's
+        // NLL of real text is the source's entropy rate (≈ 1.8 nats for the defaults).
+        assert!(f(r, "truth/kl").is_finite());
+        assert!(f(r, "truth/invalid") < 0.3);
+        assert!((1.0..3.0).contains(&f(r, "truth/nll_real")));
+        assert!(f(r, "truth/model_entropy") > 0.0);
+    }
+    assert_eq!(rows[0]["truth/nll_real"], rows[1]["truth/nll_real"]);
+    // Round 1 was trained only on teacher samples.
+    assert_eq!(f(1, "data/synthetic_fraction"), 1.0);
+    assert!(dir.join("charts/truth-kl.png").exists());
+    assert!(
+        std::fs::read_to_string(dir.join("report.md"))
+            .unwrap()
+            .contains("charts/truth-kl.png")
+    );
+    let _ = std::fs::remove_dir_all(dir);
+}
