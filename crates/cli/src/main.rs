@@ -325,7 +325,7 @@ fn cmd_score(model: PathBuf, input: PathBuf, reward: bool, device: String) -> Re
             .collect()
     } else {
         let lp = didact_train::row_logprobs_with(
-            &|x| ck.model.forward(x),
+            &|x| didact_model::Decoder::forward(&ck.model, x),
             &rows,
             16,
             max_len,
@@ -412,7 +412,8 @@ fn cmd_generate(a: GenArgs) -> Result<()> {
     let seeds: Vec<u64> = (0..prompts.len() as u64)
         .map(|i| row_seed(a.seed, 0, i))
         .collect();
-    let gens = ck.model.generate(
+    let gens = didact_model::generate_batch(
+        &ck.model,
         ck.max_seq_len,
         &prompts,
         &seeds,

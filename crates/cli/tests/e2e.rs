@@ -597,9 +597,9 @@ fn generate_greedy_matches_transformers_fixtures() {
     }
 }
 
-/// `[model] hf`: round 0 starts from a Hugging Face checkpoint (the tiny transformers Qwen2),
-/// skips base training, and every round's model is saved back as `Qwen2ForCausalLM` with the
-/// original tensor names.
+/// `[model] hf`: round 0 starts from a Hugging Face checkpoint (the tiny transformers Qwen2,
+/// then GPT-2), skips base training, and every round's model is saved back in its own
+/// architecture with the original tensor names.
 #[test]
 fn run_starts_from_a_hugging_face_checkpoint() {
     let dir = scratch("hf");
@@ -646,23 +646,35 @@ fn run_starts_from_a_hugging_face_checkpoint() {
     ]);
     assert!(!bad.status.success());
     assert!(String::from_utf8_lossy(&bad.stderr).contains("model.hf"));
-    // GPT-2 is not trainable in the loop yet: refused by name before anything is written.
-    let gpt2 = format!(
-        "model.hf={}",
-        repo().join("../shared/fixtures/gpt2").display()
-    );
+    // GPT-2 trains in the loop too: round 1 fine-tunes the transformers GPT-2 fixture and saves
+    // it back as GPT2LMHeadModel with the original tensor names.
+    let gpt2_dir = repo().join("../shared/fixtures/gpt2");
+    let gpt2 = format!("model.hf={}", gpt2_dir.display());
     let x = dir.join("gpt2");
-    let bad = didact(&[
+    run_ok(&[
         "run",
         smoke().to_str().unwrap(),
         "--out",
         x.to_str().unwrap(),
+        "--quiet",
         "--set",
         &gpt2,
+        "--set",
+        "run.rounds=1",
     ]);
-    assert!(!bad.status.success());
-    assert!(String::from_utf8_lossy(&bad.stderr).contains("GPT2LMHeadModel"));
-    assert!(!x.exists());
+    let rows = read_csv(&x);
+    assert_eq!(rows[0]["train/steps"], "0.0", "round 0 must not train");
+    assert!(rows[1]["train/steps"].parse::<f64>().unwrap() > 0.0);
+    let r1 = std::fs::read_to_string(x.join("rounds/round-01/model/config.json")).unwrap();
+    assert!(r1.contains("GPT2LMHeadModel"));
+    assert_eq!(
+        names(x.join("rounds/round-01/model/model.safetensors")),
+        names(gpt2_dir.join("model.safetensors"))
+    );
+    assert!(
+        rows[0]["eval/loss_real"].parse::<f64>().unwrap()
+            > rows[1]["eval/loss_real"].parse::<f64>().unwrap()
+    );
     let _ = std::fs::remove_dir_all(dir);
 }
 

@@ -92,7 +92,7 @@ fn truth_metrics(
     ctx: &Ctx<'_>,
     r: u32,
     w: &didact_data::markov::MarkovWorld,
-    model: &didact_model::Llama,
+    model: &didact_model::Lm,
     params: &SamplingParams,
     drawn: (&[Vec<u32>], &[didact_model::Generation]),
     m: &mut Metrics,
@@ -112,7 +112,7 @@ fn truth_metrics(
             .collect();
         fresh = generate_all(
             model,
-            ctx.cfg.max_seq_len,
+            ctx.cfg.max_seq_len(),
             drawn.0,
             &seeds,
             &pure,
@@ -139,7 +139,7 @@ fn truth_metrics(
         let s = w.score(&ctx.tok.decode(p)?, &ctx.tok.decode(&g.tokens)?, g.stopped);
         if g.tokens.iter().any(|t| special.contains(t))
             || !s.logp.is_finite()
-            || ids.len() > ctx.cfg.max_seq_len
+            || ids.len() > ctx.cfg.max_seq_len()
         {
             invalid += 1;
             continue;
@@ -154,7 +154,7 @@ fn truth_metrics(
         model,
         &rows,
         ctx.plan.eval.batch_size,
-        ctx.cfg.max_seq_len,
+        ctx.cfg.max_seq_len(),
         ctx.tok.pad_id,
         &ctx.device,
     );
@@ -184,7 +184,7 @@ fn put(m: &mut Metrics, k: &str, v: f64) {
 /// Greedy accuracy of the model on `(prompt, answer)` rows under the task's verifier.
 fn accuracy(
     ctx: &Ctx<'_>,
-    model: &didact_model::Llama,
+    model: &didact_model::Lm,
     rows: &[didact_core::Example],
     label: &str,
 ) -> Result<f64> {
@@ -203,7 +203,7 @@ fn accuracy(
     let pb = bar(prompts.len() as u64, label, ctx.quiet);
     let gens = generate_all(
         model,
-        ctx.cfg.max_seq_len,
+        ctx.cfg.max_seq_len(),
         &prompts,
         &seeds,
         &params,
@@ -238,7 +238,7 @@ pub fn evaluate(ctx: &Ctx<'_>, r: u32, facts: &StageFacts) -> Result<Metrics> {
         &model,
         &eval_rows,
         ctx.plan.eval.batch_size,
-        ctx.cfg.max_seq_len,
+        ctx.cfg.max_seq_len(),
         ctx.tok.pad_id,
         &ctx.device,
     );
@@ -276,7 +276,7 @@ pub fn evaluate(ctx: &Ctx<'_>, r: u32, facts: &StageFacts) -> Result<Metrics> {
     let pb = bar(n as u64, &format!("r{r} eval div"), ctx.quiet);
     let gens = generate_all(
         &model,
-        ctx.cfg.max_seq_len,
+        ctx.cfg.max_seq_len(),
         &prompts,
         &seeds,
         &params,
@@ -368,7 +368,7 @@ pub fn evaluate(ctx: &Ctx<'_>, r: u32, facts: &StageFacts) -> Result<Metrics> {
         let reference = start_model(ctx, r)?;
         let (bs, len, pad) = (
             ctx.plan.eval.batch_size,
-            ctx.cfg.max_seq_len,
+            ctx.cfg.max_seq_len(),
             ctx.tok.pad_id,
         );
         let lp = row_logprobs(&model, &rows, bs, len, pad, &ctx.device);

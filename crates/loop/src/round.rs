@@ -16,7 +16,7 @@ use didact_judge::{Rules, score_and_filter, select_pairs};
 use didact_model::burn::tensor::Device;
 use didact_model::checkpoint;
 use didact_model::sample::row_seed;
-use didact_model::{Llama, LlamaConfig, SamplingParams, Tok};
+use didact_model::{LlamaConfig, Lm, LmConfig, SamplingParams, Tok};
 use didact_recipe::{DpoLossKind, Init, Mix, RunPlan, TeacherSection};
 use didact_synth::{ResponseJob, generate_responses};
 use didact_train::dpo_loss::{DpoLoss, DpoObjective};
@@ -36,7 +36,7 @@ pub struct Ctx<'a> {
     pub device: Device,
     pub task: Task,
     pub tok: Tok,
-    pub cfg: LlamaConfig,
+    pub cfg: LmConfig,
     pub journal: Journal,
     pub quiet: bool,
     /// Set by a `rollback` detector alert: the next round starts from this round's model.
@@ -52,13 +52,24 @@ impl Ctx<'_> {
         self.round_dir(r).join("model")
     }
 
+    /// The student's Llama-family shape (every run without a GPT-2 `[model] hf`).
+    pub fn llama_config(&self) -> Result<&LlamaConfig> {
+        self.cfg.as_llama().ok_or_else(|| LoopError::RunDir {
+            path: self.dir.clone(),
+            msg: format!(
+                "this needs a Llama-family model; the run's model is {}",
+                self.cfg.architecture()
+            ),
+        })
+    }
+
     /// Round 0's teacher (`[teacher]`).
     pub fn teacher_dir(&self) -> PathBuf {
         self.round_dir(0).join("teacher")
     }
 
-    pub fn load_model(&self, r: u32) -> Result<Llama> {
-        Ok(checkpoint::load(&self.model_dir(r), &self.device)?.model)
+    pub fn load_model(&self, r: u32) -> Result<Lm> {
+        Ok(didact_model::any::load(&self.model_dir(r), &self.device)?.model)
     }
 
     pub fn tokenize(&self, rows: &[Example]) -> Result<Vec<TokenRow>> {
@@ -155,12 +166,14 @@ fn kept_examples(samples: &[Sample]) -> Vec<Example> {
 
 /// The model round `r` starts from (and DPO's reference): a fresh init in round 0, else the
 /// previous round's model or the base model (`train.init`).
-pub fn start_model(ctx: &Ctx<'_>, r: u32) -> Result<Llama> {
+pub fn start_model(ctx: &Ctx<'_>, r: u32) -> Result<Lm> {
     match (r, ctx.plan.init) {
         (0, _) if !ctx.plan.model.hf.is_empty() => {
-            Ok(checkpoint::load(Path::new(&ctx.plan.model.hf), &ctx.device)?.model)
+            Ok(didact_model::any::load(Path::new(&ctx.plan.model.hf), &ctx.device)?.model)
         }
-        (0, _) => Ok(ctx.cfg.init(ctx.seed(6000, 0), &ctx.device)?),
+        (0, _) => Ok(Lm::Llama(
+            ctx.llama_config()?.init(ctx.seed(6000, 0), &ctx.device)?,
+        )),
         (_, _) if ctx.rollback_to.is_some() => ctx.load_model(ctx.rollback_to.expect("checked")),
         (_, Init::Continue) => ctx.load_model(r - 1),
         (_, Init::Base) => ctx.load_model(0),
@@ -170,9 +183,9 @@ pub fn start_model(ctx: &Ctx<'_>, r: u32) -> Result<Llama> {
 
 /// The model that generates round `r`'s samples: the teacher when there is one, else the
 /// previous round's model.
-fn generator(ctx: &Ctx<'_>, r: u32) -> Result<Llama> {
+fn generator(ctx: &Ctx<'_>, r: u32) -> Result<Lm> {
     match &ctx.plan.teacher {
-        Some(_) => Ok(checkpoint::load(&ctx.teacher_dir(), &ctx.device)?.model),
+        Some(_) => Ok(didact_model::any::load(&ctx.teacher_dir(), &ctx.device)?.model),
         None => ctx.load_model(r - 1),
     }
 }
@@ -190,7 +203,7 @@ fn teacher_config(student: &LlamaConfig, t: &TeacherSection) -> LlamaConfig {
 
 /// Round 0's teacher stage: train the teacher on the real rows, save it, measure it.
 fn fit_teacher(ctx: &Ctx<'_>, t: &TeacherSection, metrics_path: &Path) -> Result<Metrics> {
-    let cfg = teacher_config(&ctx.cfg, t);
+    let cfg = teacher_config(ctx.llama_config()?, t);
     let start = cfg.init(ctx.seed(6100, 0), &ctx.device)?;
     let rows = ctx.tokenize(&ctx.task.real_train)?;
     let sc = optim_config(
@@ -293,13 +306,13 @@ fn sft_config(ctx: &Ctx<'_>, r: u32) -> SftConfig {
             t.batch_size,
             lr,
             ctx.seed(5000, r),
-            ctx.cfg.max_seq_len,
+            ctx.cfg.max_seq_len(),
         )
     }
 }
 
 /// SFT of `start` on the mixed rows.
-fn fit_sft(ctx: &Ctx<'_>, r: u32, start: Llama, rows: &[Example]) -> Result<(Llama, TrainLog)> {
+fn fit_sft(ctx: &Ctx<'_>, r: u32, start: Lm, rows: &[Example]) -> Result<(Lm, TrainLog)> {
     let rows = ctx.tokenize(rows)?;
     let cfg = sft_config(ctx, r);
     let pb = bar(cfg.steps as u64, &format!("r{r} train"), ctx.quiet);
@@ -330,7 +343,7 @@ fn fit_sft(ctx: &Ctx<'_>, r: u32, start: Llama, rows: &[Example]) -> Result<(Lla
 }
 
 /// DPO of `start` on the round's pairs (reference log-probs already in them).
-fn fit_dpo(ctx: &Ctx<'_>, r: u32, start: Llama, pairs: &[Pair]) -> Result<(Llama, DpoReport)> {
+fn fit_dpo(ctx: &Ctx<'_>, r: u32, start: Lm, pairs: &[Pair]) -> Result<(Lm, DpoReport)> {
     let d = &ctx.plan.dpo;
     let rows: Vec<PairRow> = pair_rows(ctx, pairs)?
         .into_iter()
@@ -348,7 +361,7 @@ fn fit_dpo(ctx: &Ctx<'_>, r: u32, start: Llama, pairs: &[Pair]) -> Result<(Llama
         d.batch_size,
         d.lr,
         ctx.seed(5500, r),
-        ctx.cfg.max_seq_len,
+        ctx.cfg.max_seq_len(),
     );
     let obj = DpoObjective {
         loss: match ctx.plan.dpo_loss {
@@ -423,7 +436,7 @@ fn score_with_reward(ctx: &Ctx<'_>, samples: &mut [Sample]) -> Result<()> {
         &rm,
         &rows,
         ctx.plan.eval.batch_size,
-        ctx.cfg.max_seq_len,
+        ctx.cfg.max_seq_len(),
         ctx.tok.pad_id,
         &ctx.device,
     );
@@ -467,7 +480,7 @@ pub fn run_round(ctx: &mut Ctx<'_>, r: u32) -> Result<Metrics> {
                 );
                 let samples = generate_responses(
                     &model,
-                    ctx.cfg.max_seq_len,
+                    ctx.cfg.max_seq_len(),
                     &ctx.tok,
                     &job,
                     &ctx.device,
@@ -535,7 +548,7 @@ pub fn run_round(ctx: &mut Ctx<'_>, r: u32) -> Result<Metrics> {
                         &reference,
                         &rows,
                         plan.eval.batch_size,
-                        ctx.cfg.max_seq_len,
+                        ctx.cfg.max_seq_len(),
                         ctx.tok.pad_id,
                         &ctx.device,
                     );
@@ -655,7 +668,7 @@ pub fn run_round(ctx: &mut Ctx<'_>, r: u32) -> Result<Metrics> {
                 serde_json::to_string_pretty(&log).expect("json").as_bytes(),
             )
             .map_err(io(&log_path))?;
-            checkpoint::save(&model_dir, &ctx.cfg, &model, &ctx.tok)?;
+            didact_model::any::save(&model_dir, &ctx.cfg, &model, &ctx.tok)?;
             Ok(log)
         },
         |_| {
@@ -679,7 +692,12 @@ pub fn run_round(ctx: &mut Ctx<'_>, r: u32) -> Result<Metrics> {
             &rm_dir,
             |ctx| {
                 let (train, eval) = reward_pairs(ctx)?;
-                let backbone = ctx.load_model(0)?;
+                let Lm::Llama(backbone) = ctx.load_model(0)? else {
+                    return Err(LoopError::RunDir {
+                        path: ctx.model_dir(0),
+                        msg: "a reward model needs a Llama-family backbone (Llama, Qwen2); this checkpoint is GPT-2".into(),
+                    });
+                };
                 let (rm, m, _) = crate::rm::fit(
                     plan,
                     backbone,

@@ -11,7 +11,7 @@ use didact_core::{Metrics, write_atomic};
 use didact_data::table;
 use didact_metrics::detector::{self, Action, Alert};
 use didact_model::burn::tensor::Device;
-use didact_model::{LlamaConfig, Tok};
+use didact_model::{LlamaConfig, LmConfig, Tok};
 use didact_recipe::RunPlan;
 use std::path::{Path, PathBuf};
 
@@ -108,9 +108,9 @@ pub fn run(
     let hf_cfg = if plan.model.hf.is_empty() {
         None
     } else {
-        Some(didact_model::checkpoint::config_from_hf_json(
-            &Path::new(&plan.model.hf).join("config.json"),
-        )?)
+        Some(didact_model::any::config_from_dir(Path::new(
+            &plan.model.hf,
+        ))?)
     };
     prepare_dir(&dir, resolved_toml, opts.resume)?;
     let env = serde_json::json!({
@@ -131,8 +131,14 @@ pub fn run(
 
     let task = Task::build(plan)?;
     let tok = tokenizer(&dir, &task, plan)?;
-    let cfg = hf_cfg.unwrap_or_else(|| model_config(plan, tok.vocab_size()));
-    cfg.check()?;
+    let cfg = match hf_cfg {
+        Some(c) => c,
+        None => {
+            let c = model_config(plan, tok.vocab_size());
+            c.check()?;
+            LmConfig::Llama(c)
+        }
+    };
     let skipped_rows = task.skipped_rows;
     let mut ctx = Ctx {
         plan,

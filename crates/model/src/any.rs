@@ -1,45 +1,190 @@
-//! Any supported checkpoint directory behind one type, for the commands that only read a model
-//! (`didact score`, `didact generate`): the Llama family (Llama, Qwen2, didact's own rounds) with
-//! its KV-cache sampler, or GPT-2 (full re-forward per new token). Picks by `architectures` in
-//! `config.json`.
+//! Either model family behind one type. `Decoder` is what the sampler, the scorers and the
+//! trainers need (hidden states with positions/mask/KV cache, the LM head); `Lm` is a burn
+//! Module enum over the Llama family (Llama, Qwen2, didact's own rounds) and GPT-2, so a run
+//! trains, samples and saves whichever architecture its checkpoint has. `LmConfig` and
+//! `load`/`save` pick the family by `architectures` in `config.json`.
 
 use crate::checkpoint;
 use crate::error::ModelError;
-use crate::gpt2::{self, Gpt2};
-use crate::llama::Llama;
-use crate::sample::{Generation, SamplingParams, generate_batch, pick_token};
+use crate::gpt2::{self, Gpt2, Gpt2Config};
+use crate::llama::{KvCache, Llama, LlamaConfig, Positions};
 use crate::tokenizer::Tok;
-use burn::tensor::{Device, Int, Tensor, TensorData};
-use rand::SeedableRng;
-use rand_chacha::ChaCha8Rng;
+use burn::module::Module;
+use burn::tensor::{Device, Int, Tensor};
 use std::path::Path;
 
-pub enum AnyLm {
-    Llama(Box<Llama>),
-    Gpt2(Box<Gpt2>),
+/// A causal decoder the sampler and the trainers can run.
+pub trait Decoder {
+    /// Final hidden states.
+    ///
+    /// # Shapes
+    /// - `tokens`: `[B, T]` → `[B, T, d_model]`
+    fn hidden(
+        &self,
+        tokens: Tensor<2, Int>,
+        pos: &Positions,
+        cache: Option<&mut KvCache>,
+    ) -> Tensor<3>;
+
+    /// # Shapes
+    /// - `hidden`: `[B, T, d_model]` → `[B, T, vocab]`
+    fn logits(&self, hidden: Tensor<3>) -> Tensor<3>;
+
+    fn n_layers(&self) -> usize;
+
+    /// Full causal forward from position 0 (training and scoring).
+    ///
+    /// # Shapes
+    /// - `tokens`: `[B, T]` → logits `[B, T, vocab]`
+    fn forward(&self, tokens: Tensor<2, Int>) -> Tensor<3> {
+        self.logits(self.hidden(tokens, &Positions::causal(), None))
+    }
 }
 
-/// A loaded model with its tokenizer and context length.
+impl Decoder for Llama {
+    fn hidden(
+        &self,
+        tokens: Tensor<2, Int>,
+        pos: &Positions,
+        cache: Option<&mut KvCache>,
+    ) -> Tensor<3> {
+        Llama::hidden(self, tokens, pos, cache)
+    }
+    fn logits(&self, hidden: Tensor<3>) -> Tensor<3> {
+        Llama::logits(self, hidden)
+    }
+    fn n_layers(&self) -> usize {
+        Llama::n_layers(self)
+    }
+}
+
+impl Decoder for Gpt2 {
+    fn hidden(
+        &self,
+        tokens: Tensor<2, Int>,
+        pos: &Positions,
+        cache: Option<&mut KvCache>,
+    ) -> Tensor<3> {
+        Gpt2::hidden(self, tokens, pos, cache)
+    }
+    fn logits(&self, hidden: Tensor<3>) -> Tensor<3> {
+        Gpt2::logits(self, hidden)
+    }
+    fn n_layers(&self) -> usize {
+        Gpt2::n_layers(self)
+    }
+}
+
+/// A model of either family.
+#[derive(Module, Debug)]
+#[allow(clippy::large_enum_variant)]
+pub enum Lm {
+    Llama(Llama),
+    Gpt2(Gpt2),
+}
+
+impl Decoder for Lm {
+    fn hidden(
+        &self,
+        tokens: Tensor<2, Int>,
+        pos: &Positions,
+        cache: Option<&mut KvCache>,
+    ) -> Tensor<3> {
+        match self {
+            Lm::Llama(m) => m.hidden(tokens, pos, cache),
+            Lm::Gpt2(m) => m.hidden(tokens, pos, cache),
+        }
+    }
+    fn logits(&self, hidden: Tensor<3>) -> Tensor<3> {
+        match self {
+            Lm::Llama(m) => m.logits(hidden),
+            Lm::Gpt2(m) => m.logits(hidden),
+        }
+    }
+    fn n_layers(&self) -> usize {
+        match self {
+            Lm::Llama(m) => m.n_layers(),
+            Lm::Gpt2(m) => m.blocks.len(),
+        }
+    }
+}
+
+/// The shape of an `Lm`.
+#[derive(Debug, Clone, PartialEq)]
+pub enum LmConfig {
+    Llama(LlamaConfig),
+    Gpt2(Gpt2Config),
+}
+
+impl LmConfig {
+    pub fn max_seq_len(&self) -> usize {
+        match self {
+            LmConfig::Llama(c) => c.max_seq_len,
+            LmConfig::Gpt2(c) => c.n_positions,
+        }
+    }
+
+    pub fn vocab_size(&self) -> usize {
+        match self {
+            LmConfig::Llama(c) => c.vocab_size,
+            LmConfig::Gpt2(c) => c.vocab_size,
+        }
+    }
+
+    /// The HF architecture name it is saved as.
+    pub fn architecture(&self) -> &'static str {
+        match self {
+            LmConfig::Llama(c) if c.qkv_bias => "Qwen2ForCausalLM",
+            LmConfig::Llama(_) => "LlamaForCausalLM",
+            LmConfig::Gpt2(_) => "GPT2LMHeadModel",
+        }
+    }
+
+    /// The Llama-family shape, when it is one.
+    pub fn as_llama(&self) -> Option<&LlamaConfig> {
+        match self {
+            LmConfig::Llama(c) => Some(c),
+            LmConfig::Gpt2(_) => None,
+        }
+    }
+}
+
+/// A loaded model with its shape and tokenizer.
 pub struct AnyCheckpoint {
-    pub model: AnyLm,
+    pub model: Lm,
+    pub config: LmConfig,
     pub tokenizer: Tok,
     pub max_seq_len: usize,
     pub vocab_size: usize,
 }
 
-/// Load any supported checkpoint directory.
-pub fn load(dir: &Path, device: &Device) -> crate::Result<AnyCheckpoint> {
+fn is_gpt2(dir: &Path) -> crate::Result<bool> {
     let cfg_path = dir.join("config.json");
     let text = std::fs::read_to_string(&cfg_path).map_err(|e| ModelError::io(&cfg_path, e))?;
-    let is_gpt2 = serde_json::from_str::<serde_json::Value>(&text)
+    Ok(serde_json::from_str::<serde_json::Value>(&text)
         .map(|v| v["architectures"][0] == "GPT2LMHeadModel")
-        .unwrap_or(false);
-    if !is_gpt2 {
+        .unwrap_or(false))
+}
+
+/// Read only the shape of a checkpoint directory.
+pub fn config_from_dir(dir: &Path) -> crate::Result<LmConfig> {
+    let path = dir.join("config.json");
+    Ok(if is_gpt2(dir)? {
+        LmConfig::Gpt2(gpt2::config_from_hf_json(&path)?)
+    } else {
+        LmConfig::Llama(checkpoint::config_from_hf_json(&path)?)
+    })
+}
+
+/// Load any supported checkpoint directory.
+pub fn load(dir: &Path, device: &Device) -> crate::Result<AnyCheckpoint> {
+    if !is_gpt2(dir)? {
         let ck = checkpoint::load(dir, device)?;
         return Ok(AnyCheckpoint {
             max_seq_len: ck.config.max_seq_len,
             vocab_size: ck.config.vocab_size,
-            model: AnyLm::Llama(Box::new(ck.model)),
+            model: Lm::Llama(ck.model),
+            config: LmConfig::Llama(ck.config),
             tokenizer: ck.tokenizer,
         });
     }
@@ -58,71 +203,20 @@ pub fn load(dir: &Path, device: &Device) -> crate::Result<AnyCheckpoint> {
     Ok(AnyCheckpoint {
         max_seq_len: cfg.n_positions,
         vocab_size: cfg.vocab_size,
-        model: AnyLm::Gpt2(Box::new(model)),
+        model: Lm::Gpt2(model),
+        config: LmConfig::Gpt2(cfg),
         tokenizer,
     })
 }
 
-impl AnyLm {
-    /// # Shapes
-    /// - `tokens`: `[B, T]` → logits `[B, T, vocab]`
-    pub fn forward(&self, tokens: Tensor<2, Int>) -> Tensor<3> {
-        match self {
-            AnyLm::Llama(m) => m.forward(tokens),
-            AnyLm::Gpt2(m) => m.forward(tokens),
-        }
-    }
-
-    /// Generate for each prompt: the KV-cache sampler for the Llama family; for GPT-2 one
-    /// prompt at a time, re-running the full forward per token.
-    pub fn generate(
-        &self,
-        max_seq_len: usize,
-        prompts: &[Vec<u32>],
-        seeds: &[u64],
-        p: &SamplingParams,
-        pad_id: u32,
-        device: &Device,
-    ) -> crate::Result<Vec<Generation>> {
-        match self {
-            AnyLm::Llama(m) => generate_batch(m, max_seq_len, prompts, seeds, p, pad_id, device),
-            AnyLm::Gpt2(m) => prompts
-                .iter()
-                .zip(seeds)
-                .map(|(prompt, &seed)| {
-                    let mut rng = ChaCha8Rng::seed_from_u64(seed);
-                    let mut seq = prompt.clone();
-                    let mut out = Generation {
-                        tokens: Vec::new(),
-                        stopped: false,
-                    };
-                    while out.tokens.len() < p.max_new_tokens && seq.len() < max_seq_len {
-                        let t = seq.len();
-                        let x = Tensor::<2, Int>::from_data(
-                            TensorData::new(
-                                seq.iter().map(|&v| v as i64).collect::<Vec<_>>(),
-                                [1, t],
-                            ),
-                            device,
-                        );
-                        let logits = m.forward(x);
-                        let v = logits.dims()[2];
-                        let last: Vec<f32> = logits
-                            .slice([0..1, t - 1..t, 0..v])
-                            .into_data()
-                            .try_to_vec()
-                            .unwrap_or_default();
-                        let next = pick_token(&last, p, &mut rng);
-                        if Some(next) == p.stop_token {
-                            out.stopped = true;
-                            break;
-                        }
-                        out.tokens.push(next);
-                        seq.push(next);
-                    }
-                    Ok(out)
-                })
-                .collect(),
-        }
+/// Save in the model's own HF layout, atomically. The config must be the model's family.
+pub fn save(dir: &Path, cfg: &LmConfig, model: &Lm, tok: &Tok) -> crate::Result<()> {
+    match (cfg, model) {
+        (LmConfig::Llama(c), Lm::Llama(m)) => checkpoint::save(dir, c, m, tok),
+        (LmConfig::Gpt2(c), Lm::Gpt2(m)) => gpt2::save(dir, c, m, tok),
+        _ => Err(ModelError::Config(format!(
+            "{}: the model and its config are of different families",
+            dir.display()
+        ))),
     }
 }

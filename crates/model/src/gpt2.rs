@@ -2,10 +2,11 @@
 //! token + learned absolute position embeddings, pre-LayerNorm blocks, a fused q/k/v projection
 //! (`c_attn`), GELU with the tanh approximation (`gelu_new`), tied LM head. HF stores GPT-2's
 //! Conv1D weights as `[in, out]`, which is burn's `Linear` layout, so they load untransposed.
-//! Loading and full-sequence forward (scoring, parity); the round loop trains the Llama family.
+//! Load, save, forward with positions/masks/KV cache like the Llama family, so the same
+//! sampler and trainers run it (through `crate::lm::Lm`).
 
 use crate::error::ModelError;
-use crate::llama::WeightSource;
+use crate::llama::{KvCache, Positions, WeightSource};
 use burn::config::Config;
 use burn::module::{Module, Param};
 use burn::nn::{Embedding, LayerNorm, LayerNormConfig, Linear};
@@ -140,19 +141,38 @@ impl Gpt2 {
         })
     }
 
-    /// Full causal forward from position 0.
+    /// Final hidden states (after `ln_f`), with positions, masking and an optional KV cache as
+    /// in [`crate::Llama::hidden`]: `pos.ids` (or `start..start+T`) index the learned position
+    /// table; `pos.mask` (`true` = may not attend) or, without one, causal over the cached
+    /// keys plus the new ones.
     ///
     /// # Shapes
-    /// - `tokens`: `[B, T]` → logits `[B, T, vocab]`
-    pub fn forward(&self, tokens: Tensor<2, Int>) -> Tensor<3> {
+    /// - `tokens`: `[B, T]` → `[B, T, d_model]`
+    pub fn hidden(
+        &self,
+        tokens: Tensor<2, Int>,
+        pos: &Positions,
+        mut cache: Option<&mut KvCache>,
+    ) -> Tensor<3> {
         let [b, t] = tokens.dims();
         let device = tokens.device();
-        let pos = Tensor::<1, Int>::arange(0..t as i64, &device).reshape([1, t]);
-        let mut x = self.wte.forward(tokens) + self.wpe.forward(pos); // [B, T, D]
+        let pos_ids = match &pos.ids {
+            Some(ids) => ids.clone(),
+            None => Tensor::<1, Int>::arange(pos.start as i64..(pos.start + t) as i64, &device)
+                .reshape([1, t]),
+        };
+        let mut x = self.wte.forward(tokens) + self.wpe.forward(pos_ids); // [B, T, D]
         let d = x.dims()[2];
-        // True above the diagonal: future positions are masked.
-        let mask = Tensor::<2, Bool>::tril_mask([t, t], 0, &device).reshape([1, 1, t, t]);
-        for blk in &self.blocks {
+        let past = cache.as_ref().map(|c| c.len()).unwrap_or(0);
+        let tk = past + t;
+        // True = masked: a key after the query's own position.
+        let mask = match &pos.mask {
+            Some(m) => m.clone(),
+            None => {
+                Tensor::<2, Bool>::tril_mask([t, tk], past as i64, &device).reshape([1, 1, t, tk])
+            }
+        };
+        for (i, blk) in self.blocks.iter().enumerate() {
             let h = blk.n_heads;
             let hd = d / h;
             let qkv = blk.c_attn.forward(blk.ln_1.forward(x.clone())); // [B, T, 3D]
@@ -162,8 +182,15 @@ impl Gpt2 {
                     .reshape([b, t, h, hd])
                     .swap_dims(1, 2)
             }; // [B, H, T, hd]
-            let (q, k, v) = (split(0), split(1), split(2));
-            let scores = q.matmul(k.transpose()) / (hd as f64).sqrt(); // [B, H, T, T]
+            let (q, mut k, mut v) = (split(0), split(1), split(2));
+            if let Some(c) = cache.as_deref_mut() {
+                if let Some((pk, pv)) = c.layers[i].take() {
+                    k = Tensor::cat(vec![pk, k], 2);
+                    v = Tensor::cat(vec![pv, v], 2);
+                }
+                c.layers[i] = Some((k.clone(), v.clone()));
+            }
+            let scores = q.matmul(k.transpose()) / (hd as f64).sqrt(); // [B, H, T, Tk]
             let scores = scores.mask_fill(mask.clone(), f32::NEG_INFINITY);
             let a = softmax(scores, 3)
                 .matmul(v)
@@ -175,12 +202,33 @@ impl Gpt2 {
                 .forward(gelu_new(blk.c_fc.forward(blk.ln_2.forward(x.clone()))));
             x = x + m;
         }
-        let x = self.ln_f.forward(x);
-        let w = self.wte.weight.val(); // tied head [V, D]
+        self.ln_f.forward(x)
+    }
+
+    /// Tied LM head.
+    ///
+    /// # Shapes
+    /// - `hidden`: `[B, T, d_model]` → `[B, T, vocab]`
+    pub fn logits(&self, hidden: Tensor<3>) -> Tensor<3> {
+        let [b, t, d] = hidden.dims();
+        let w = self.wte.weight.val(); // [V, D]
         let v = w.dims()[0];
-        x.reshape([b * t, d])
+        hidden
+            .reshape([b * t, d])
             .matmul(w.transpose())
             .reshape([b, t, v])
+    }
+
+    /// Full causal forward from position 0.
+    ///
+    /// # Shapes
+    /// - `tokens`: `[B, T]` → logits `[B, T, vocab]`
+    pub fn forward(&self, tokens: Tensor<2, Int>) -> Tensor<3> {
+        self.logits(self.hidden(tokens, &Positions::causal(), None))
+    }
+
+    pub fn n_layers(&self) -> usize {
+        self.blocks.len()
     }
 }
 

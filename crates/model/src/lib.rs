@@ -1,4 +1,4 @@
-//! didact-model: the burn language model (Llama-style decoder), its tokenizer, KV-cache
+//! didact-model: the burn language models (Llama family, GPT-2; `Lm` either), tokenizer, KV-cache
 //! sampling, Hugging Face checkpoint I/O and device selection. Knows nothing of recipes,
 //! datasets or training loops.
 
@@ -12,8 +12,10 @@ pub mod sample;
 pub mod tokenizer;
 pub mod weights;
 
+pub use any::{AnyCheckpoint, Decoder, Lm, LmConfig};
 pub use burn;
 pub use error::{ModelError, Result};
+pub use gpt2::{Gpt2, Gpt2Config};
 pub use llama::{KvCache, Llama, LlamaConfig, Positions, WeightSource};
 pub use sample::{Generation, SamplingParams, generate_all, generate_batch, row_seed};
 pub use tokenizer::Tok;

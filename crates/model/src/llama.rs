@@ -169,7 +169,7 @@ pub struct Llama {
 /// Keys/values are stored after RoPE, with `n_kv_heads` heads: `[B, KV, T_cached, head_dim]`.
 #[derive(Debug, Default)]
 pub struct KvCache {
-    layers: Vec<Option<(Tensor<4>, Tensor<4>)>>,
+    pub(crate) layers: Vec<Option<(Tensor<4>, Tensor<4>)>>,
 }
 
 impl KvCache {

@@ -3,8 +3,9 @@
 //! recompute). Temperature, top-k, top-p, max new tokens and a stop token; every row has its
 //! own seeded RNG, so a sample depends on its seed, not on which batch it landed in.
 
+use crate::any::Decoder;
 use crate::error::{ModelError, Result};
-use crate::llama::{KvCache, Llama, Positions};
+use crate::llama::{KvCache, Positions};
 use burn::tensor::{Bool, Device, Int, Tensor, TensorData};
 use rand::{Rng, SeedableRng};
 use rand_chacha::ChaCha8Rng;
@@ -99,8 +100,8 @@ fn argmax(xs: &[f32]) -> usize {
 }
 
 /// Generate one batch. `seeds[i]` seeds row i. Prompts must be non-empty.
-pub fn generate_batch(
-    model: &Llama,
+pub fn generate_batch<M: Decoder>(
+    model: &M,
     max_seq_len: usize,
     prompts: &[Vec<u32>],
     seeds: &[u64],
@@ -220,7 +221,7 @@ pub fn generate_batch(
 }
 
 /// Logits of the last position of every row, copied to the host: `B × V` floats.
-fn last_logits(model: &Llama, hidden: Tensor<3>) -> Result<Vec<f32>> {
+fn last_logits<M: Decoder>(model: &M, hidden: Tensor<3>) -> Result<Vec<f32>> {
     let t = hidden.dims()[1];
     let last = hidden.narrow(1, t - 1, 1); // [B, 1, D]
     model
@@ -233,8 +234,8 @@ fn last_logits(model: &Llama, hidden: Tensor<3>) -> Result<Vec<f32>> {
 /// Generate for many prompts in batches of `batch_size` (prompts sorted by length to limit
 /// padding; results returned in input order). `on_batch(n)` is called after each batch.
 #[allow(clippy::too_many_arguments)]
-pub fn generate_all(
-    model: &Llama,
+pub fn generate_all<M: Decoder>(
+    model: &M,
     max_seq_len: usize,
     prompts: &[Vec<u32>],
     seeds: &[u64],

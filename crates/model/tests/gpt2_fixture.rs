@@ -102,3 +102,55 @@ fn gpt2_save_round_trip() {
     );
     std::fs::remove_dir_all(&out).unwrap();
 }
+
+/// The shared KV-cache sampler runs GPT-2: greedy continuations equal transformers'
+/// `greedy_16` (fixture: `model.generate(..., do_sample=False)` with its KV cache), one
+/// prompt at a time and all prompts in one left-padded batch (position ids and pad masking).
+#[test]
+fn gpt2_kv_cache_greedy_matches_transformers_single_and_batched() {
+    let device = Device::flex();
+    let (cfg, model) = gpt2::load(&dir(), &device).unwrap();
+    let expected: Value =
+        serde_json::from_str(&std::fs::read_to_string(dir().join("expected.json")).unwrap())
+            .unwrap();
+    let cases = expected["cases"].as_array().unwrap();
+    let prompts: Vec<Vec<u32>> = cases.iter().map(|c| ids(&c["input_ids"])).collect();
+    let want: Vec<Vec<u32>> = cases.iter().map(|c| ids(&c["greedy_16"])).collect();
+    assert!(
+        prompts
+            .iter()
+            .map(|p| p.len())
+            .collect::<std::collections::BTreeSet<_>>()
+            .len()
+            > 1,
+        "the batch must need padding"
+    );
+    let params = didact_model::SamplingParams::greedy(16, None);
+    for (p, w) in prompts.iter().zip(&want) {
+        let g = didact_model::generate_batch(
+            &model,
+            cfg.n_positions,
+            std::slice::from_ref(p),
+            &[0],
+            &params,
+            0,
+            &device,
+        )
+        .unwrap();
+        assert_eq!(&g[0].tokens, w);
+    }
+    let seeds = vec![0; prompts.len()];
+    let g = didact_model::generate_batch(
+        &model,
+        cfg.n_positions,
+        &prompts,
+        &seeds,
+        &params,
+        0,
+        &device,
+    )
+    .unwrap();
+    for (g, w) in g.iter().zip(&want) {
+        assert_eq!(&g.tokens, w);
+    }
+}

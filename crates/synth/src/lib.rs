@@ -4,7 +4,7 @@
 
 use didact_core::Sample;
 use didact_model::burn::tensor::Device;
-use didact_model::{Llama, Result, SamplingParams, Tok, generate_all, row_seed};
+use didact_model::{Decoder, Result, SamplingParams, Tok, generate_all, row_seed};
 use std::collections::BTreeMap;
 
 /// What to generate and how.
@@ -23,7 +23,7 @@ pub struct ResponseJob<'a> {
 /// Generate `n_per_prompt` responses per prompt with the local model. Each sample records
 /// `gen/stopped` (1 if the stop token ended it). `on_batch(n)` reports progress in samples.
 pub fn generate_responses(
-    model: &Llama,
+    model: &impl Decoder,
     max_seq_len: usize,
     tok: &Tok,
     job: &ResponseJob<'_>,

@@ -10,7 +10,7 @@ use crate::dpo_loss::{DpoObjective, loss_tensor};
 use crate::error::{Result, TrainError};
 use crate::schedule::warmup_cosine;
 use crate::sft::{SftConfig, adamw, clip_global_norm, row_logp_sums, row_logprobs};
-use didact_model::Llama;
+use didact_model::Decoder;
 use didact_model::burn::module::Module;
 use didact_model::burn::optim::{GradientsAccumulator, GradientsParams};
 use didact_model::burn::tensor::{Device, Tensor, TensorData};
@@ -28,8 +28,8 @@ pub struct PairRow {
 }
 
 /// Summed completion log-probs of the reference model for every pair, computed once.
-pub fn reference_logps(
-    reference: &Llama,
+pub fn reference_logps<M: Decoder>(
+    reference: &M,
     pairs: &[(TokenRow, TokenRow)],
     batch_size: usize,
     max_len: usize,
@@ -109,15 +109,15 @@ fn vec1(v: Vec<f32>, device: &Device) -> Tensor<1> {
 }
 
 /// Train the policy on preference pairs. `opt.batch_size` counts pairs per micro-batch.
-pub fn train_dpo(
-    model: Llama,
+pub fn train_dpo<M: Module + Decoder>(
+    model: M,
     pairs: &[PairRow],
     opt: &SftConfig,
     obj: &DpoObjective,
     pad_id: u32,
     device: &Device,
     mut on_step: impl FnMut(usize, f64),
-) -> Result<(Llama, DpoReport)> {
+) -> Result<(M, DpoReport)> {
     let pairs: Vec<&PairRow> = pairs
         .iter()
         .filter(|p| p.chosen.n_target() > 0 && p.rejected.n_target() > 0)
@@ -144,7 +144,7 @@ pub fn train_dpo(
     let start = Instant::now();
     let mut rep = DpoReport::default();
     for step in 0..opt.steps {
-        let mut accum = GradientsAccumulator::<Llama>::new();
+        let mut accum = GradientsAccumulator::<M>::new();
         let (mut loss_sum, mut rc, mut rr, mut acc, mut lc, mut lr_) =
             (0.0, 0.0, 0.0, 0.0, 0.0, 0.0);
         for micro in 0..opt.grad_accum {

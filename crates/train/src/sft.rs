@@ -6,7 +6,7 @@
 use crate::batch::{Batch, EpochSampler, TokenRow, make_batch};
 use crate::error::{Result, TrainError};
 use crate::schedule::warmup_cosine;
-use didact_model::Llama;
+use didact_model::Decoder;
 use didact_model::burn::module::{Module, ModuleVisitor, Param};
 use didact_model::burn::optim::{AdamWConfig, GradientsAccumulator, GradientsParams};
 use didact_model::burn::tensor::activation::log_softmax;
@@ -71,7 +71,7 @@ impl SftReport {
 ///
 /// # Shapes
 /// - logits `[B, T, V]`, targets/mask `[B, T]` → `[1]`
-pub fn batch_nll_sum(model: &Llama, batch: &Batch) -> Tensor<1> {
+pub fn batch_nll_sum<M: Decoder>(model: &M, batch: &Batch) -> Tensor<1> {
     let logits = model.forward(batch.inputs.clone()); // [B, T, V]
     let logp = log_softmax(logits, 2); // [B, T, V]
     let picked = logp.gather(2, batch.targets.clone().unsqueeze_dim(2)); // [B, T, 1]
@@ -83,7 +83,7 @@ pub fn batch_nll_sum(model: &Llama, batch: &Batch) -> Tensor<1> {
 ///
 /// # Shapes
 /// - logits `[B, T, V]`, targets/mask `[B, T]` → `[B]`
-pub fn row_logp_sums(model: &Llama, batch: &Batch) -> Tensor<1> {
+pub fn row_logp_sums<M: Decoder>(model: &M, batch: &Batch) -> Tensor<1> {
     logp_sums_of(model.forward(batch.inputs.clone()), batch)
 }
 
@@ -110,14 +110,14 @@ pub(crate) fn adamw(cfg: &SftConfig) -> AdamWConfig {
 
 /// Fine-tune `model` (on any device; training runs on `device.autodiff()`) and return the
 /// trained model on the plain device. `on_step(step, loss)` is called after each optimizer step.
-pub fn train_sft(
-    model: Llama,
+pub fn train_sft<M: Module + Decoder>(
+    model: M,
     rows: &[TokenRow],
     cfg: &SftConfig,
     pad_id: u32,
     device: &Device,
     mut on_step: impl FnMut(usize, f64),
-) -> Result<(Llama, SftReport)> {
+) -> Result<(M, SftReport)> {
     let rows: Vec<&TokenRow> = rows.iter().filter(|r| r.n_target() > 0).collect();
     if rows.is_empty() {
         return Err(TrainError::NoData);
@@ -150,7 +150,7 @@ pub fn train_sft(
             .map(|m| make_batch(m, cfg.max_len, pad_id, &ad))
             .collect();
         let window_tokens: usize = batches.iter().map(|b| b.n_target).sum::<usize>().max(1);
-        let mut accum = GradientsAccumulator::<Llama>::new();
+        let mut accum = GradientsAccumulator::<M>::new();
         let mut step_loss = 0.0;
         for (i, batch) in batches.iter().enumerate() {
             let loss = batch_nll_sum(&model, batch).div_scalar(window_tokens as f64);
@@ -226,8 +226,8 @@ pub fn clip_global_norm<M: Module>(model: &M, grads: &mut GradientsParams, max_n
 
 /// Held-out loss: total completion-token NLL / number of completion tokens, with no autodiff.
 /// Returns `(mean_nll, n_tokens)`.
-pub fn eval_loss(
-    model: &Llama,
+pub fn eval_loss<M: Decoder>(
+    model: &M,
     rows: &[TokenRow],
     batch_size: usize,
     max_len: usize,
@@ -249,8 +249,8 @@ pub fn eval_loss(
 }
 
 /// Per-row summed completion log-probability and token count (for scoring and DPO).
-pub fn row_logprobs(
-    model: &Llama,
+pub fn row_logprobs<M: Decoder>(
+    model: &M,
     rows: &[TokenRow],
     batch_size: usize,
     max_len: usize,
