@@ -1,0 +1,275 @@
+//! didact-serve: a checkpoint (didact round, Llama, Qwen2, GPT-2) behind the OpenAI-compatible
+//! HTTP API — `POST /v1/completions`, `POST /v1/chat/completions` (messages rendered with the
+//! checkpoint's own `chat_template`, else `role: content` lines), `GET /v1/models`. A request's
+//! `seed` seeds its sampling, so the same request always gets the same completion.
+//! Requests are answered one at a time (one model, one thread of inference).
+//!
+//! Fault injection for testing clients: every `every`-th request gets the next fault of the
+//! plan in turn — an HTTP status (`500`, `429`, `503`…), `drop` (the connection is closed
+//! without a response) or `slow` (the answer comes after `slow_ms`).
+
+use didact_model::burn::tensor::Device;
+use didact_model::{AnyCheckpoint, SamplingParams, generate_batch};
+use std::path::Path;
+use std::time::Duration;
+use tiny_http::{Header, Method, Response, Server};
+
+#[derive(Debug, thiserror::Error)]
+pub enum ServeError {
+    #[error(transparent)]
+    Model(#[from] didact_model::ModelError),
+    #[error("{addr}: {msg}")]
+    Bind { addr: String, msg: String },
+    #[error("--faults: `{0}` is not a fault (an HTTP status like 500 or 429, `drop` or `slow`)")]
+    BadFault(String),
+    #[error("{0}: {1}")]
+    Template(String, String),
+}
+
+pub type Result<T> = std::result::Result<T, ServeError>;
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Fault {
+    Status(u16),
+    Drop,
+    Slow,
+}
+
+/// Which requests fail and how.
+#[derive(Debug, Clone, Default, PartialEq)]
+pub struct FaultPlan {
+    /// Every `every`-th request (1-based count) is faulted; 0 = never.
+    pub every: usize,
+    pub faults: Vec<Fault>,
+    pub slow_ms: u64,
+}
+
+impl FaultPlan {
+    /// `"500,429,drop,slow"` → the faults in turn.
+    pub fn parse(every: usize, list: &str, slow_ms: u64) -> Result<Self> {
+        let faults = list
+            .split(',')
+            .map(str::trim)
+            .filter(|s| !s.is_empty())
+            .map(|s| match s {
+                "drop" => Ok(Fault::Drop),
+                "slow" => Ok(Fault::Slow),
+                _ => s
+                    .parse::<u16>()
+                    .ok()
+                    .filter(|c| (400..600).contains(c))
+                    .map(Fault::Status)
+                    .ok_or_else(|| ServeError::BadFault(s.to_string())),
+            })
+            .collect::<Result<Vec<_>>>()?;
+        Ok(FaultPlan {
+            every: if faults.is_empty() { 0 } else { every },
+            faults,
+            slow_ms,
+        })
+    }
+
+    /// The fault of request number `k` (1-based), if any.
+    pub fn fault(&self, k: usize) -> Option<Fault> {
+        if self.every == 0 || !k.is_multiple_of(self.every) {
+            return None;
+        }
+        Some(self.faults[(k / self.every - 1) % self.faults.len()])
+    }
+}
+
+/// A loaded model ready to answer.
+pub struct Model {
+    pub ck: AnyCheckpoint,
+    pub name: String,
+    pub chat: Option<didact_data::chat::ChatTemplate>,
+    pub device: Device,
+}
+
+impl Model {
+    pub fn load(dir: &Path, device: &Device) -> Result<Model> {
+        let ck = didact_model::any::load(dir, device)?;
+        let chat = didact_data::chat::ChatTemplate::from_dir(dir)
+            .map_err(|e| ServeError::Template(dir.display().to_string(), e))?;
+        Ok(Model {
+            ck,
+            name: dir
+                .file_name()
+                .map(|n| n.to_string_lossy().into_owned())
+                .unwrap_or_else(|| "didact".into()),
+            chat,
+            device: device.clone(),
+        })
+    }
+}
+
+fn f64_field(v: &serde_json::Value, k: &str, default: f64) -> f64 {
+    v[k].as_f64().unwrap_or(default)
+}
+
+/// The prompt text of a request body.
+fn prompt_of(m: &Model, v: &serde_json::Value, chat: bool) -> std::result::Result<String, String> {
+    if !chat {
+        return v["prompt"]
+            .as_str()
+            .map(String::from)
+            .ok_or_else(|| "`prompt` must be a string".into());
+    }
+    let msgs = didact_data::chat::parse_messages(&v["messages"])?;
+    match &m.chat {
+        Some(t) => t.render(&msgs, true),
+        None => {
+            let mut s: String = msgs
+                .iter()
+                .map(|x| format!("{}: {}\n", x.role, x.content))
+                .collect();
+            s.push_str("assistant: ");
+            Ok(s)
+        }
+    }
+}
+
+/// Answer one completion request body: `(status, JSON)`.
+pub fn complete(m: &Model, body: &str, chat: bool) -> (u16, serde_json::Value) {
+    let bad = |msg: String| {
+        (
+            400,
+            serde_json::json!({"error": {"message": msg, "type": "invalid_request_error"}}),
+        )
+    };
+    let v: serde_json::Value = match serde_json::from_str(body) {
+        Ok(v) => v,
+        Err(e) => return bad(format!("invalid JSON: {e}")),
+    };
+    let prompt = match prompt_of(m, &v, chat) {
+        Ok(p) => p,
+        Err(e) => return bad(e),
+    };
+    let tok = &m.ck.tokenizer;
+    let ids = match tok.encode(&prompt) {
+        Ok(ids) if !ids.is_empty() => ids,
+        Ok(_) => return bad("the prompt encodes to no tokens".into()),
+        Err(e) => return bad(e.to_string()),
+    };
+    let max_tokens = v["max_tokens"].as_u64().unwrap_or(16) as usize;
+    if ids.len() >= m.ck.max_seq_len {
+        return bad(format!(
+            "the prompt has {} tokens; the model's context is {}",
+            ids.len(),
+            m.ck.max_seq_len
+        ));
+    }
+    let params = SamplingParams {
+        temperature: f64_field(&v, "temperature", 1.0) as f32,
+        top_k: 0,
+        top_p: f64_field(&v, "top_p", 1.0) as f32,
+        max_new_tokens: max_tokens,
+        stop_token: Some(tok.eos_id),
+    };
+    let seed = v["seed"].as_u64().unwrap_or(0);
+    let g = match generate_batch(
+        &m.ck.model,
+        m.ck.max_seq_len,
+        &[ids.clone()],
+        &[seed],
+        &params,
+        tok.pad_id,
+        &m.device,
+    ) {
+        Ok(mut g) => g.remove(0),
+        Err(e) => {
+            return (
+                500,
+                serde_json::json!({"error": {"message": e.to_string()}}),
+            );
+        }
+    };
+    let mut text = tok.decode(&g.tokens).unwrap_or_default();
+    let mut stopped = g.stopped;
+    let stops: Vec<String> = match &v["stop"] {
+        serde_json::Value::String(s) => vec![s.clone()],
+        serde_json::Value::Array(a) => a
+            .iter()
+            .filter_map(|x| x.as_str().map(String::from))
+            .collect(),
+        _ => vec![],
+    };
+    if let Some(cut) = stops.iter().filter_map(|s| text.find(s.as_str())).min() {
+        text.truncate(cut);
+        stopped = true;
+    }
+    let finish = if stopped { "stop" } else { "length" };
+    let choice = if chat {
+        serde_json::json!({"index": 0, "message": {"role": "assistant", "content": text}, "finish_reason": finish})
+    } else {
+        serde_json::json!({"index": 0, "text": text, "finish_reason": finish})
+    };
+    (
+        200,
+        serde_json::json!({
+            "object": if chat { "chat.completion" } else { "text_completion" },
+            "model": m.name,
+            "choices": [choice],
+            "usage": {
+                "prompt_tokens": ids.len(),
+                "completion_tokens": g.tokens.len(),
+                "total_tokens": ids.len() + g.tokens.len(),
+            },
+        }),
+    )
+}
+
+fn json_response(status: u16, v: &serde_json::Value) -> Response<std::io::Cursor<Vec<u8>>> {
+    Response::from_string(v.to_string())
+        .with_status_code(status)
+        .with_header(Header::from_bytes("Content-Type", "application/json").expect("header"))
+}
+
+/// Bind `addr` (port 0 = any free port); returns the server and the address it listens on.
+pub fn bind(addr: &str) -> Result<(Server, String)> {
+    let server = Server::http(addr).map_err(|e| ServeError::Bind {
+        addr: addr.to_string(),
+        msg: e.to_string(),
+    })?;
+    let local = server.server_addr().to_string();
+    Ok((server, local))
+}
+
+/// Answer requests until the server is unblocked (or forever).
+pub fn run(server: &Server, m: &Model, faults: &FaultPlan) {
+    let mut count = 0usize;
+    for mut req in server.incoming_requests() {
+        count += 1;
+        match faults.fault(count) {
+            Some(Fault::Drop) => {
+                // Close the connection without a response.
+                drop(req.into_writer());
+                continue;
+            }
+            Some(Fault::Status(code)) => {
+                let body =
+                    serde_json::json!({"error": {"message": format!("injected fault {code}")}});
+                let _ = req.respond(json_response(code, &body));
+                continue;
+            }
+            Some(Fault::Slow) => std::thread::sleep(Duration::from_millis(faults.slow_ms)),
+            None => {}
+        }
+        let mut body = String::new();
+        let _ = req.as_reader().read_to_string(&mut body);
+        let path = req.url().split('?').next().unwrap_or("").to_string();
+        let (status, v) = match (req.method(), path.as_str()) {
+            (Method::Post, "/v1/completions") => complete(m, &body, false),
+            (Method::Post, "/v1/chat/completions") => complete(m, &body, true),
+            (Method::Get, "/v1/models") => (
+                200,
+                serde_json::json!({"object": "list", "data": [{"id": m.name, "object": "model"}]}),
+            ),
+            _ => (
+                404,
+                serde_json::json!({"error": {"message": format!("no route {path}")}}),
+            ),
+        };
+        let _ = req.respond(json_response(status, &v));
+    }
+}

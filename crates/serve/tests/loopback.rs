@@ -1,0 +1,114 @@
+//! The endpoint client against `didact serve` on loopback (the tiny transformers Llama of
+//! ../shared/fixtures/llama), with every other request faulted in turn — HTTP 500, 429, a
+//! dropped connection, a response slower than the client's timeout. Nothing may be lost or
+//! duplicated: every request's completion equals what the fault-free server gives for the same
+//! seed. A second pass with the warm on-disk cache makes no request at all.
+
+use didact_endpoint::{EndpointConfig, Request, complete_all};
+use didact_model::burn::tensor::Device;
+use didact_serve::{FaultPlan, Model, bind, complete, run};
+use std::path::PathBuf;
+use std::time::Duration;
+
+fn fixture() -> PathBuf {
+    PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("../../../shared/fixtures/llama")
+}
+
+fn start(faults: FaultPlan) -> String {
+    let (server, addr) = bind("127.0.0.1:0").unwrap();
+    let model = Model::load(&fixture(), &Device::flex()).unwrap();
+    std::thread::spawn(move || run(&server, &model, &faults));
+    format!("http://{addr}/v1")
+}
+
+fn requests() -> Vec<Request> {
+    (0..10)
+        .map(|i| Request {
+            prompt: format!("The number {i} is"),
+            max_tokens: 6,
+            temperature: 1.0,
+            top_p: 1.0,
+            seed: 100 + i,
+            stop: vec![],
+        })
+        .collect()
+}
+
+#[test]
+fn faults_are_retried_nothing_lost_nothing_duplicated_and_the_cache_answers_a_rerun() {
+    let url = start(FaultPlan::parse(2, "500,429,drop,slow", 1500).unwrap());
+    let cache = std::env::temp_dir().join(format!("didact-cache-{}", std::process::id()));
+    let _ = std::fs::remove_dir_all(&cache);
+    let cfg = EndpointConfig {
+        base_url: url,
+        model: "llama".into(),
+        api_key_env: String::new(),
+        chat: false,
+        concurrency: 3,
+        timeout: Duration::from_millis(1000),
+        max_retries: 10,
+        backoff: Duration::from_millis(20),
+        cache_dir: Some(cache.clone()),
+    };
+    let reqs = requests();
+    let (got, stats) = complete_all(&cfg, &reqs, |_| {}).unwrap();
+    assert_eq!(got.len(), reqs.len());
+    assert!(stats.failures >= 4, "every fault kind was hit: {stats:?}");
+    assert_eq!(stats.requests, reqs.len() + stats.retries);
+    assert_eq!(stats.cache_hits, 0);
+
+    // What a fault-free server answers for the same requests, in process.
+    let model = Model::load(&fixture(), &Device::flex()).unwrap();
+    for (r, c) in reqs.iter().zip(&got) {
+        let body = serde_json::json!({"prompt": r.prompt, "max_tokens": r.max_tokens, "temperature": r.temperature, "top_p": r.top_p, "seed": r.seed});
+        let (status, v) = complete(&model, &body.to_string(), false);
+        assert_eq!(status, 200);
+        assert_eq!(v["choices"][0]["text"].as_str().unwrap(), c.text);
+        assert_eq!(
+            v["usage"]["completion_tokens"].as_u64().unwrap(),
+            c.completion_tokens
+        );
+    }
+    // Different seeds gave different samples (nothing was answered twice by mistake).
+    let distinct: std::collections::BTreeSet<&str> = got.iter().map(|c| c.text.as_str()).collect();
+    assert!(distinct.len() > 1);
+
+    let (again, stats) = complete_all(&cfg, &reqs, |_| {}).unwrap();
+    assert_eq!(again, got);
+    assert_eq!((stats.requests, stats.cache_hits), (0, reqs.len()));
+    let _ = std::fs::remove_dir_all(&cache);
+}
+
+#[test]
+fn chat_route_matches_in_process_and_bad_requests_are_not_retried() {
+    let url = start(FaultPlan::default());
+    let cfg = EndpointConfig {
+        base_url: url.clone(),
+        model: "llama".into(),
+        api_key_env: String::new(),
+        chat: true,
+        concurrency: 1,
+        timeout: Duration::from_secs(5),
+        max_retries: 3,
+        backoff: Duration::from_millis(1),
+        cache_dir: None,
+    };
+    let reqs = &requests()[..2];
+    let (got, stats) = complete_all(&cfg, reqs, |_| {}).unwrap();
+    let model = Model::load(&fixture(), &Device::flex()).unwrap();
+    for (r, c) in reqs.iter().zip(&got) {
+        let body = serde_json::json!({"messages": [{"role": "user", "content": r.prompt}], "max_tokens": r.max_tokens, "seed": r.seed});
+        let (status, v) = complete(&model, &body.to_string(), true);
+        assert_eq!(status, 200);
+        assert_eq!(
+            v["choices"][0]["message"]["content"].as_str().unwrap(),
+            c.text
+        );
+    }
+    assert_eq!((stats.requests, stats.failures), (2, 0));
+    // An empty prompt is a client error: reported at once with the status, never retried.
+    let mut bad = reqs[..1].to_vec();
+    bad[0].prompt.clear();
+    let e = complete_all(&EndpointConfig { chat: false, ..cfg }, &bad, |_| {}).unwrap_err();
+    assert!(e.to_string().contains("HTTP 400"), "{e}");
+}
