@@ -115,6 +115,31 @@ enum Cmd {
         #[arg(long)]
         reference: Option<PathBuf>,
     },
+    /// Serve a checkpoint (didact round `model/`, or an HF Llama / Qwen2 / GPT-2 directory)
+    /// through the OpenAI-compatible API: POST /v1/completions, POST /v1/chat/completions,
+    /// GET /v1/models. A request's `seed` makes its sampling reproducible.
+    ///
+    /// Example: didact serve --model runs/distill-s1/rounds/round-00/teacher --port 8000
+    Serve {
+        #[arg(long)]
+        model: PathBuf,
+        #[arg(long, default_value = "127.0.0.1")]
+        host: String,
+        /// 0 = any free port (the address is printed).
+        #[arg(long, default_value_t = 8000)]
+        port: u16,
+        #[arg(long, default_value = "cpu")]
+        device: String,
+        /// Fault injection (testing clients): every N-th request gets the next of --faults.
+        #[arg(long, default_value_t = 0)]
+        fault_every: usize,
+        /// Comma-separated: HTTP statuses (500, 429, 503…), `drop` (close without answering),
+        /// `slow` (answer after --slow-ms).
+        #[arg(long, default_value = "")]
+        faults: String,
+        #[arg(long, default_value_t = 5000)]
+        slow_ms: u64,
+    },
     /// Print each run's metrics table and write report.md + charts/ (SVG and PNG): every
     /// metric against round, one line per run, collapse alerts marked; for a sweep directory
     /// also every final metric against the swept value.
@@ -558,6 +583,27 @@ fn cmd_report(dirs: Vec<PathBuf>, out: Option<PathBuf>) -> Result<()> {
     Ok(())
 }
 
+fn cmd_serve(
+    model: PathBuf,
+    addr: String,
+    device: String,
+    fault_every: usize,
+    faults: String,
+    slow_ms: u64,
+) -> Result<()> {
+    let device = didact_model::device::device_from_name(&device)?;
+    let plan = didact_serve::FaultPlan::parse(fault_every, &faults, slow_ms)?;
+    let m = didact_serve::Model::load(&model, &device)?;
+    let (server, local) = didact_serve::bind(&addr)?;
+    eprintln!(
+        "didact serve {} ({}) → http://{local}/v1",
+        model.display(),
+        m.ck.config.architecture()
+    );
+    didact_serve::run(&server, &m, &plan);
+    Ok(())
+}
+
 fn main() -> ExitCode {
     let cli = Cli::parse();
     let result = match cli.cmd {
@@ -594,6 +640,22 @@ fn main() -> ExitCode {
             reference,
         } => cmd_metrics(input, field, reference),
         Cmd::Report { dirs, out } => cmd_report(dirs, out),
+        Cmd::Serve {
+            model,
+            host,
+            port,
+            device,
+            fault_every,
+            faults,
+            slow_ms,
+        } => cmd_serve(
+            model,
+            format!("{host}:{port}"),
+            device,
+            fault_every,
+            faults,
+            slow_ms,
+        ),
     };
     match result {
         Ok(()) => ExitCode::SUCCESS,

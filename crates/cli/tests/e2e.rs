@@ -983,3 +983,133 @@ fn markov_world_truth_metrics_and_teacher() {
     );
     let _ = std::fs::remove_dir_all(dir);
 }
+
+/// recipes/distill-endpoint.toml against `didact serve` on loopback with injected faults
+/// (every 3rd request: 500, dropped connection, 429, slower than the client's timeout): the
+/// round's data has exactly one sample per prompt with unique ids, the failures and retries are
+/// counted in `endpoint/*`; resuming after the generate stage is cut away re-reads every
+/// completion from the request cache (no request made) and ends with the same metrics.
+#[test]
+fn distill_from_an_endpoint_with_faults_and_a_warm_cache() {
+    use std::io::BufRead;
+    let dir = scratch("endpoint");
+    // A small teacher: round 0 of the Markov world.
+    let teacher = dir.join("teacher");
+    run_ok(&[
+        "run",
+        repo()
+            .join("recipes/collapse-replace.toml")
+            .to_str()
+            .unwrap(),
+        "--out",
+        teacher.to_str().unwrap(),
+        "--quiet",
+        "--set",
+        "run.rounds=0",
+        "--set",
+        "train.base_steps=150",
+        "--set",
+        "eval.n_samples=20",
+        "--set",
+        "eval.eval_size=50",
+    ]);
+    let mut server = Command::new(env!("CARGO_BIN_EXE_didact"))
+        .args([
+            "serve",
+            "--model",
+            teacher.join("rounds/round-00/model").to_str().unwrap(),
+            "--port",
+            "0",
+            "--fault-every",
+            "3",
+            "--faults",
+            "500,drop,429,slow",
+            "--slow-ms",
+            "2500",
+        ])
+        .stderr(std::process::Stdio::piped())
+        .spawn()
+        .unwrap();
+    let mut line = String::new();
+    std::io::BufReader::new(server.stderr.take().unwrap())
+        .read_line(&mut line)
+        .unwrap();
+    let url = line.trim().rsplit(' ').next().unwrap().to_string();
+    assert!(url.starts_with("http://127.0.0.1:"), "{line}");
+
+    let student = dir.join("student");
+    let endpoint = format!("generate.endpoint={url}");
+    let recipe = repo().join("recipes/distill-endpoint.toml");
+    let args = [
+        "run",
+        recipe.to_str().unwrap(),
+        "--out",
+        student.to_str().unwrap(),
+        "--quiet",
+        "--set",
+        &endpoint,
+        "--set",
+        "generate.n_prompts=60",
+        "--set",
+        "generate.timeout_s=1.5",
+        "--set",
+        "generate.backoff_ms=10",
+        "--set",
+        "generate.max_retries=8",
+        "--set",
+        "train.base_steps=100",
+        "--set",
+        "train.steps=100",
+        "--set",
+        "eval.n_samples=20",
+        "--set",
+        "eval.eval_size=50",
+    ];
+    run_ok(&args);
+    let first = read_csv(&student);
+    let f = |rows: &[BTreeMap<String, String>], k: &str| -> f64 { rows[1][k].parse().unwrap() };
+    assert_eq!(f(&first, "filter/n_generated"), 60.0);
+    assert!(f(&first, "endpoint/failures") >= 4.0);
+    assert_eq!(
+        f(&first, "endpoint/requests"),
+        60.0 + f(&first, "endpoint/retries")
+    );
+    assert_eq!(f(&first, "endpoint/cache_hits"), 0.0);
+    let samples =
+        didact_data::table::read_samples(&student.join("rounds/round-01/generated.parquet"))
+            .unwrap();
+    let ids: std::collections::BTreeSet<&str> = samples.iter().map(|s| s.id.as_str()).collect();
+    assert_eq!((samples.len(), ids.len()), (60, 60));
+
+    // Cut the journal back to round 0 and resume: every completion comes from the cache.
+    let lines = journal_lines(&student);
+    let keep: Vec<&String> = lines
+        .iter()
+        .take_while(|l| !l.contains("\"round\":1"))
+        .collect();
+    std::fs::write(
+        student.join("journal.jsonl"),
+        keep.iter().map(|l| format!("{l}\n")).collect::<String>(),
+    )
+    .unwrap();
+    std::fs::remove_file(student.join("rounds/round-01/generated.parquet")).unwrap();
+    let mut resume = args.to_vec();
+    resume.push("--resume");
+    run_ok(&resume);
+    let second = read_csv(&student);
+    assert_eq!(f(&second, "endpoint/requests"), 0.0);
+    assert_eq!(f(&second, "endpoint/cache_hits"), 60.0);
+    let strip = |rows: &[BTreeMap<String, String>]| {
+        deterministic(rows)
+            .into_iter()
+            .map(|r| {
+                r.into_iter()
+                    .filter(|(k, _)| !k.starts_with("endpoint/"))
+                    .collect()
+            })
+            .collect::<Vec<BTreeMap<String, String>>>()
+    };
+    assert_eq!(strip(&second), strip(&first));
+    let _ = server.kill();
+    let _ = std::fs::remove_dir_all(dir);
+}

@@ -409,6 +409,16 @@ pub fn evaluate(ctx: &Ctx<'_>, r: u32, facts: &StageFacts) -> Result<Metrics> {
             "filter/kept_fraction",
             kept as f64 / total.max(1) as f64,
         );
+        // The breakdown: how many samples each rule dropped (the first failing rule counts).
+        let mut by_rule: std::collections::BTreeMap<String, usize> = Default::default();
+        for s in scored {
+            if let Some(rule) = &s.dropped {
+                *by_rule.entry(rule.replace(['/', ' '], "_")).or_default() += 1;
+            }
+        }
+        for (rule, n) in by_rule {
+            put(&mut m, &format!("filter/dropped_{rule}"), n as f64);
+        }
         let rewards: Vec<f64> = scored
             .iter()
             .filter_map(|s| s.scores.get(crate::round::REWARD_SCORE).copied())

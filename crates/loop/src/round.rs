@@ -18,7 +18,7 @@ use didact_model::checkpoint;
 use didact_model::sample::row_seed;
 use didact_model::{LlamaConfig, Lm, LmConfig, SamplingParams, Tok};
 use didact_recipe::{DpoLossKind, Init, Mix, RunPlan, TeacherSection};
-use didact_synth::{ResponseJob, generate_responses};
+use didact_synth::{ResponseJob, generate_endpoint, generate_responses};
 use didact_train::dpo_loss::{DpoLoss, DpoObjective};
 use didact_train::score_rows;
 use didact_train::{
@@ -178,6 +178,22 @@ pub fn start_model(ctx: &Ctx<'_>, r: u32) -> Result<Lm> {
         (_, Init::Continue) => ctx.load_model(r - 1),
         (_, Init::Base) => ctx.load_model(0),
         (_, Init::Scratch) => start_model(ctx, 0),
+    }
+}
+
+/// `[generate]`'s endpoint settings; the cache lives in the run directory.
+fn endpoint_config(ctx: &Ctx<'_>) -> didact_endpoint::EndpointConfig {
+    let g = &ctx.plan.generate;
+    didact_endpoint::EndpointConfig {
+        base_url: g.endpoint.clone(),
+        model: g.endpoint_model.clone(),
+        api_key_env: g.api_key_env.clone(),
+        chat: g.chat,
+        concurrency: g.concurrency,
+        timeout: std::time::Duration::from_secs_f64(g.timeout_s),
+        max_retries: g.max_retries,
+        backoff: std::time::Duration::from_millis(g.backoff_ms),
+        cache_dir: g.cache.then(|| ctx.dir.join("cache").join("endpoint")),
     }
 }
 
@@ -456,13 +472,14 @@ pub fn run_round(ctx: &mut Ctx<'_>, r: u32) -> Result<Metrics> {
     // 1–2. generate, then score and filter (rounds ≥ 1)
     if r >= 1 {
         let gen_path = rdir.join("generated.parquet");
+        // Endpoint cost of the generate stage (`endpoint/*`), kept beside its output.
+        let stats_path = rdir.join("endpoint_stats.json");
         let generated = stage(
             ctx,
             r,
             "generate",
             &gen_path,
             |ctx| {
-                let model = generator(ctx, r)?;
                 let prompts = ctx.task.prompts(plan.generate.n_prompts, ctx.seed(3000, r));
                 let job = ResponseJob {
                     prompts: &prompts,
@@ -478,20 +495,36 @@ pub fn run_round(ctx: &mut Ctx<'_>, r: u32) -> Result<Metrics> {
                     &format!("r{r} generate"),
                     ctx.quiet,
                 );
-                let samples = generate_responses(
-                    &model,
-                    ctx.cfg.max_seq_len(),
-                    &ctx.tok,
-                    &job,
-                    &ctx.device,
-                    |n| pb.inc(n as u64),
-                )?;
+                let samples = if plan.generate.endpoint.is_empty() {
+                    let model = generator(ctx, r)?;
+                    generate_responses(
+                        &model,
+                        ctx.cfg.max_seq_len(),
+                        &ctx.tok,
+                        &job,
+                        &ctx.device,
+                        |n| pb.inc(n as u64),
+                    )?
+                } else {
+                    let (samples, stats) =
+                        generate_endpoint(&endpoint_config(ctx), &job, |n| pb.inc(n as u64))?;
+                    let m: Metrics = stats.metrics("endpoint").into_iter().collect();
+                    write_atomic(
+                        &stats_path,
+                        serde_json::to_string_pretty(&m).expect("json").as_bytes(),
+                    )
+                    .map_err(io(&stats_path))?;
+                    samples
+                };
                 pb.finish_and_clear();
                 table::write_samples(&gen_path, &samples)?;
                 Ok(samples)
             },
             |p| Ok(table::read_samples(p)?),
         )?;
+        if stats_path.exists() {
+            facts.side.extend(read_metrics(&stats_path)?);
+        }
         let scored_path = rdir.join("scored.parquet");
         let scored = stage(
             ctx,

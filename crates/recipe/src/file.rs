@@ -364,6 +364,27 @@ pub struct GenerateSection {
     pub batch_size: usize,
     /// Text data without prompts: the prompt is the first this-many characters of a real row.
     pub prompt_chars: usize,
+    /// An OpenAI-compatible server to generate with instead of the current model (base URL up
+    /// to `/v1`, e.g. `http://127.0.0.1:8000/v1`: vLLM, SGLang, TGI, llama.cpp, Ollama,
+    /// `didact serve`). Empty = the in-process model. `top_k` is not sent.
+    pub endpoint: String,
+    /// The `model` field sent to the endpoint.
+    pub endpoint_model: String,
+    /// Name of the environment variable holding the endpoint's API key (empty = none). The
+    /// key itself is never printed or written.
+    pub api_key_env: String,
+    /// `/chat/completions` (the prompt as one user message) instead of `/completions`.
+    pub chat: bool,
+    /// Endpoint requests in flight at most.
+    pub concurrency: usize,
+    /// Per-request timeout, seconds.
+    pub timeout_s: f64,
+    /// Retries after a 429, a 5xx, a timeout or a dropped connection.
+    pub max_retries: u32,
+    /// Base backoff before the first retry, milliseconds (doubling, with jitter).
+    pub backoff_ms: u64,
+    /// Cache endpoint responses in `<run>/cache/endpoint/` (a resumed run re-reads them).
+    pub cache: bool,
 }
 
 impl Default for GenerateSection {
@@ -377,6 +398,15 @@ impl Default for GenerateSection {
             max_new_tokens: 8,
             batch_size: 128,
             prompt_chars: 16,
+            endpoint: String::new(),
+            endpoint_model: "default".into(),
+            api_key_env: String::new(),
+            chat: false,
+            concurrency: 4,
+            timeout_s: 60.0,
+            max_retries: 5,
+            backoff_ms: 500,
+            cache: true,
         }
     }
 }

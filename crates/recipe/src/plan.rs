@@ -411,6 +411,33 @@ pub fn resolve(
     c.check(g.n_prompts >= 1, "generate", "n_prompts", ">= 1")?;
     c.check(g.n_per_prompt >= 1, "generate", "n_per_prompt", ">= 1")?;
     c.check(
+        g.endpoint.is_empty()
+            || g.endpoint.starts_with("http://")
+            || g.endpoint.starts_with("https://"),
+        "generate",
+        "endpoint",
+        "an http:// or https:// base URL (e.g. http://127.0.0.1:8000/v1), or empty",
+    )?;
+    c.check(
+        g.endpoint.is_empty() || f.teacher.d_model == 0,
+        "generate",
+        "endpoint",
+        "empty when [teacher] is set (one generator per run)",
+    )?;
+    c.check(
+        (1..=1024).contains(&g.concurrency),
+        "generate",
+        "concurrency",
+        "1..=1024",
+    )?;
+    c.check(
+        g.timeout_s > 0.0 && g.timeout_s <= 3600.0,
+        "generate",
+        "timeout_s",
+        "seconds in (0, 3600]",
+    )?;
+    c.check(g.max_retries <= 100, "generate", "max_retries", "0..=100")?;
+    c.check(
         g.temperature >= 0.0 && g.temperature <= 100.0,
         "generate",
         "temperature",

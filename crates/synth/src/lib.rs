@@ -1,6 +1,7 @@
 //! didact-synth: generators that turn prompts into `Sample`s. Here: responses from the
-//! in-process burn model (n samples per prompt, seeded per row). Self-Instruct, STaR
-//! rationales and OpenAI-compatible endpoints slot in beside it. Knows nothing of training.
+//! in-process burn model (n samples per prompt, seeded per row) or an OpenAI-compatible
+//! endpoint (same seeds, sent with each request). Self-Instruct and STaR rationales slot in
+//! beside them. Knows nothing of training.
 
 use didact_core::Sample;
 use didact_model::burn::tensor::Device;
@@ -70,4 +71,48 @@ pub fn generate_responses(
         });
     }
     Ok(out)
+}
+
+/// Generate `n_per_prompt` responses per prompt through an OpenAI-compatible endpoint, with
+/// the same per-row seeds as the local generator (sent as the request's `seed`). Sampling
+/// settings come from `job.params` (`top_k` is not part of the API and is not sent).
+pub fn generate_endpoint(
+    cfg: &didact_endpoint::EndpointConfig,
+    job: &ResponseJob<'_>,
+    on_done: impl Fn(usize) + Sync,
+) -> didact_endpoint::Result<(Vec<Sample>, didact_endpoint::Stats)> {
+    let mut requests = Vec::with_capacity(job.prompts.len() * job.n_per_prompt);
+    for p in job.prompts {
+        for _ in 0..job.n_per_prompt {
+            requests.push(didact_endpoint::Request {
+                prompt: p.clone(),
+                max_tokens: job.params.max_new_tokens,
+                temperature: job.params.temperature as f64,
+                top_p: job.params.top_p as f64,
+                seed: row_seed(job.seed, job.stream, requests.len() as u64),
+                stop: vec![],
+            });
+        }
+    }
+    let (done, stats) = didact_endpoint::complete_all(cfg, &requests, on_done)?;
+    let samples = done
+        .into_iter()
+        .zip(requests)
+        .enumerate()
+        .map(|(i, (c, r))| {
+            let mut scores = BTreeMap::new();
+            let stopped = c.finish_reason == "stop";
+            scores.insert("gen/stopped".to_string(), if stopped { 1.0 } else { 0.0 });
+            Sample {
+                id: format!("r{}-{i}", job.round),
+                round: job.round,
+                prompt: r.prompt,
+                completion: c.text,
+                n_tokens: c.completion_tokens as usize,
+                scores,
+                dropped: None,
+            }
+        })
+        .collect();
+    Ok((samples, stats))
 }
