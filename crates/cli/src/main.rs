@@ -153,6 +153,10 @@ enum Cmd {
         /// Where report.md and charts/ go (default: the directory, when there is one).
         #[arg(long)]
         out: Option<PathBuf>,
+        /// Chart only metrics starting with one of these (comma-separated prefixes, e.g.
+        /// `eval/,truth/,tail/`); default: every metric.
+        #[arg(long, value_delimiter = ',')]
+        metrics: Vec<String>,
     },
 }
 
@@ -197,7 +201,7 @@ fn cmd_run(
             summary.skipped_rows
         );
     }
-    didact_loop::charts::write_report(std::slice::from_ref(&summary.dir), &summary.dir)?;
+    didact_loop::charts::write_report(std::slice::from_ref(&summary.dir), &summary.dir, &[])?;
     eprintln!(
         "done: {} (metrics.csv, metrics.parquet, report.md, charts/); full table: didact report {}",
         summary.dir.display(),
@@ -557,7 +561,7 @@ fn cmd_metrics(input: PathBuf, field: String, reference: Option<PathBuf>) -> Res
     Ok(())
 }
 
-fn cmd_report(dirs: Vec<PathBuf>, out: Option<PathBuf>) -> Result<()> {
+fn cmd_report(dirs: Vec<PathBuf>, out: Option<PathBuf>, metrics: Vec<String>) -> Result<()> {
     for dir in &dirs {
         if dir.join("comparison.csv").exists() {
             continue;
@@ -574,7 +578,7 @@ fn cmd_report(dirs: Vec<PathBuf>, out: Option<PathBuf>) -> Result<()> {
         (None, [one]) => one.clone(),
         (None, _) => anyhow::bail!("several directories: name the report's directory with --out"),
     };
-    didact_loop::charts::write_report(&dirs, &out)?;
+    didact_loop::charts::write_report(&dirs, &out, &metrics)?;
     eprintln!(
         "wrote {} and {}",
         out.join("report.md").display(),
@@ -639,7 +643,7 @@ fn main() -> ExitCode {
             field,
             reference,
         } => cmd_metrics(input, field, reference),
-        Cmd::Report { dirs, out } => cmd_report(dirs, out),
+        Cmd::Report { dirs, out, metrics } => cmd_report(dirs, out, metrics),
         Cmd::Serve {
             model,
             host,

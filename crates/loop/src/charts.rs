@@ -152,13 +152,14 @@ fn file_stem(metric: &str) -> String {
     metric.replace(['/', ' '], "-")
 }
 
-/// Metrics worth a chart: everything but wall-clock timings.
-fn charted(name: &str) -> bool {
-    !name.starts_with("time/")
+/// Metrics worth a chart: everything but wall-clock timings, and only those starting with one
+/// of `only` when it is not empty.
+fn charted(name: &str, only: &[String]) -> bool {
+    !name.starts_with("time/") && (only.is_empty() || only.iter().any(|p| name.starts_with(p.as_str())))
 }
 
 /// Every metric against round, one line per run; returns the metric names charted.
-pub fn round_charts(runs: &[RunData], out: &Path) -> Result<Vec<String>> {
+pub fn round_charts(runs: &[RunData], out: &Path, only: &[String]) -> Result<Vec<String>> {
     let names: BTreeSet<&str> = runs
         .iter()
         .flat_map(|r| {
@@ -166,7 +167,7 @@ pub fn round_charts(runs: &[RunData], out: &Path) -> Result<Vec<String>> {
                 .iter()
                 .flat_map(|(_, m)| m.keys().map(|k| k.as_str()))
         })
-        .filter(|n| charted(n))
+        .filter(|n| charted(n, only))
         .collect();
     std::fs::create_dir_all(out).map_err(io(out))?;
     let mut done = Vec::new();
@@ -230,7 +231,7 @@ fn x_key(s: &SweepData) -> usize {
 }
 
 /// Every final metric against the swept value; returns (x key, metric names charted).
-pub fn sweep_charts(s: &SweepData, out: &Path) -> Result<(String, Vec<String>)> {
+pub fn sweep_charts(s: &SweepData, out: &Path, only: &[String]) -> Result<(String, Vec<String>)> {
     if s.keys.is_empty() || s.points.is_empty() {
         return Ok((String::new(), vec![]));
     }
@@ -278,7 +279,7 @@ pub fn sweep_charts(s: &SweepData, out: &Path) -> Result<(String, Vec<String>)> 
         .points
         .iter()
         .flat_map(|p| p.2.keys().map(|k| k.as_str()))
-        .filter(|n| charted(n))
+        .filter(|n| charted(n, only))
         .collect();
     std::fs::create_dir_all(out).map_err(io(out))?;
     let mut done = Vec::new();
@@ -347,11 +348,12 @@ fn ordered(names: &[String]) -> Vec<&String> {
     v
 }
 
-/// Write `out/report.md` and `out/charts/` for `dirs`; returns the markdown.
-pub fn write_report(dirs: &[PathBuf], out: &Path) -> Result<String> {
+/// Write `out/report.md` and `out/charts/` for `dirs` (charts of the metrics starting with one
+/// of `only`, or of all when it is empty); returns the markdown.
+pub fn write_report(dirs: &[PathBuf], out: &Path, only: &[String]) -> Result<String> {
     let (runs, sweeps) = collect(dirs)?;
     let charts = out.join("charts");
-    let charted = round_charts(&runs, &charts)?;
+    let charted = round_charts(&runs, &charts, only)?;
     let mut md = String::from(
         "# didact report\n\n| run | directory | rounds | alerts |\n|---|---|---:|---:|\n",
     );
@@ -380,7 +382,7 @@ pub fn write_report(dirs: &[PathBuf], out: &Path) -> Result<String> {
         } else {
             format!("sweep-{i}")
         };
-        let (key, names) = sweep_charts(s, &charts.join(&sub))?;
+        let (key, names) = sweep_charts(s, &charts.join(&sub), only)?;
         if names.is_empty() {
             continue;
         }

@@ -121,7 +121,7 @@ pub fn run_sweep(
     let md = comparison_md(&recipe, &finals);
     let md_path = opts.out.join("comparison.md");
     write_atomic(&md_path, md.as_bytes()).map_err(io(&md_path))?;
-    crate::charts::write_report(std::slice::from_ref(&opts.out), &opts.out)?;
+    crate::charts::write_report(std::slice::from_ref(&opts.out), &opts.out, &[])?;
     Ok(md)
 }
 
