@@ -916,9 +916,9 @@ fn sweep_two_points_two_rounds() {
     let _ = std::fs::remove_dir_all(dir);
 }
 
-/// The Markov-source world with a teacher (recipes/distill.toml, shrunk): round 0 trains the
-/// student and the teacher (`teacher/*`), round 1 restarts the student from its initial
-/// weights and trains it on teacher samples; every round has the exact `truth/*` metrics, and
+/// The Markov-source world with a teacher (recipes/distill.toml, shrunk) and a local LLM judge:
+/// round 0 trains the student and the teacher (`teacher/*`), round 1 restarts the student from
+/// its initial weights and trains it on teacher samples, each graded by the round-0 student; every round has the exact `truth/*` metrics, and
 /// the source's own NLL of real sentences is the same in every round (a property of the data,
 /// not the model). The report has a chart per metric.
 #[test]
@@ -947,6 +947,12 @@ fn markov_world_truth_metrics_and_teacher() {
         "eval.eval_size=100",
         "--set",
         "world.train_size=400",
+        "--set",
+        "judge.mode=score",
+        "--set",
+        "judge.template={response} [[",
+        "--set",
+        "judge.max_new_tokens=4",
     ]);
     let rows = read_csv(&dir);
     assert_eq!(rows.len(), 2);
@@ -975,6 +981,10 @@ fn markov_world_truth_metrics_and_teacher() {
     assert_eq!(rows[0]["truth/nll_real"], rows[1]["truth/nll_real"]);
     // Round 1 was trained only on teacher samples.
     assert_eq!(f(1, "data/synthetic_fraction"), 1.0);
+    // The previous round's model judged every sample (an untrained judge rarely writes a
+    // parseable `[[N]]`: the share is reported, those samples get no score).
+    assert_eq!(f(1, "judge/n_verdicts"), 200.0);
+    assert!((0.0..=1.0).contains(&f(1, "judge/unparseable")));
     assert!(dir.join("charts/truth-kl.png").exists());
     assert!(
         std::fs::read_to_string(dir.join("report.md"))

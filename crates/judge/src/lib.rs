@@ -4,6 +4,7 @@
 //! dropped sample says why. Rules, in order: `no_stop`, `length`, `verifier`, `duplicate`.
 //! Reward models and LLM judges slot in as further scorers. Knows nothing of training.
 
+pub mod llm;
 pub mod pairs;
 
 pub use pairs::{PairStats, select_pairs};

@@ -155,7 +155,8 @@ fn file_stem(metric: &str) -> String {
 /// Metrics worth a chart: everything but wall-clock timings, and only those starting with one
 /// of `only` when it is not empty.
 fn charted(name: &str, only: &[String]) -> bool {
-    !name.starts_with("time/") && (only.is_empty() || only.iter().any(|p| name.starts_with(p.as_str())))
+    !name.starts_with("time/")
+        && (only.is_empty() || only.iter().any(|p| name.starts_with(p.as_str())))
 }
 
 /// Every metric against round, one line per run; returns the metric names charted.

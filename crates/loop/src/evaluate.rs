@@ -428,6 +428,23 @@ pub fn evaluate(ctx: &Ctx<'_>, r: u32, facts: &StageFacts) -> Result<Metrics> {
             put(&mut m, "judge/mean_reward", mean);
             put(&mut m, "judge/reward_std", std);
         }
+        let verdicts: Vec<f64> = scored
+            .iter()
+            .filter_map(|s| s.scores.get(crate::round::JUDGE_UNPARSEABLE).copied())
+            .collect();
+        if !verdicts.is_empty() {
+            let graded: Vec<f64> = scored
+                .iter()
+                .filter_map(|s| s.scores.get(crate::round::JUDGE_SCORE).copied())
+                .collect();
+            put(&mut m, "judge/score_mean", mean_std(&graded).0);
+            put(&mut m, "judge/n_verdicts", verdicts.len() as f64);
+            put(
+                &mut m,
+                "judge/unparseable",
+                verdicts.iter().sum::<f64>() / verdicts.len() as f64,
+            );
+        }
         let judged: Vec<f64> = scored
             .iter()
             .filter_map(|s| s.scores.get("verifier/correct").copied())

@@ -181,6 +181,98 @@ pub fn start_model(ctx: &Ctx<'_>, r: u32) -> Result<Lm> {
     }
 }
 
+/// LLM-as-judge: grade every sample with the judge (the previous round's model, or
+/// `[judge] endpoint`), greedy; `judge/score` on each sample whose verdict parses,
+/// `judge/unparseable` = 1 on the others. With `min_score > 0`, kept samples below it (or
+/// unparseable) are dropped as `judge`.
+fn judge_samples(ctx: &Ctx<'_>, r: u32, samples: &mut [Sample]) -> Result<()> {
+    use didact_judge::llm;
+    let j = &ctx.plan.judge;
+    let template = if j.template.is_empty() {
+        llm::SCORE_TEMPLATE
+    } else {
+        j.template.as_str()
+    };
+    let (min, max) = (format!("{}", j.min), format!("{}", j.max));
+    let prompts: Vec<String> = samples
+        .iter()
+        .map(|s| {
+            llm::render(
+                template,
+                &[
+                    ("prompt", &s.prompt),
+                    ("response", &s.completion),
+                    ("min", &min),
+                    ("max", &max),
+                ],
+            )
+        })
+        .collect();
+    let job = ResponseJob {
+        prompts: &prompts,
+        n_per_prompt: 1,
+        params: SamplingParams::greedy(j.max_new_tokens, None),
+        batch_size: ctx.plan.generate.batch_size,
+        round: r,
+        seed: ctx.plan.seed,
+        stream: 9000 + r as u64,
+    };
+    let verdicts = if j.endpoint.is_empty() {
+        let budget = ctx.cfg.max_seq_len().saturating_sub(j.max_new_tokens);
+        for p in &prompts {
+            let n = ctx.tok.encode(p)?.len();
+            if n > budget {
+                return Err(LoopError::RunDir {
+                    path: ctx.round_dir(r),
+                    msg: format!(
+                        "[judge] a judge prompt has {n} tokens but the local judge's context leaves {budget} after judge.max_new_tokens; use a shorter judge.template or a judge.endpoint"
+                    ),
+                });
+            }
+        }
+        let model = ctx.load_model(r - 1)?;
+        generate_responses(
+            &model,
+            ctx.cfg.max_seq_len(),
+            &ctx.tok,
+            &job,
+            &ctx.device,
+            |_| {},
+        )?
+    } else {
+        let cfg = didact_endpoint::EndpointConfig {
+            base_url: j.endpoint.clone(),
+            model: j.endpoint_model.clone(),
+            api_key_env: j.api_key_env.clone(),
+            cache_dir: Some(ctx.dir.join("cache").join("judge")),
+            ..endpoint_config(ctx)
+        };
+        generate_endpoint(&cfg, &job, |_| {})?.0
+    };
+    for (s, v) in samples.iter_mut().zip(verdicts) {
+        match llm::parse_score(&v.completion, j.min, j.max) {
+            Ok(x) => {
+                s.scores.insert(JUDGE_SCORE.into(), x);
+                s.scores.insert(JUDGE_UNPARSEABLE.into(), 0.0);
+                if j.min_score > 0.0 && x < j.min_score && s.dropped.is_none() {
+                    s.dropped = Some("judge".into());
+                }
+            }
+            Err(_) => {
+                s.scores.insert(JUDGE_UNPARSEABLE.into(), 1.0);
+                if j.min_score > 0.0 && s.dropped.is_none() {
+                    s.dropped = Some("judge".into());
+                }
+            }
+        }
+    }
+    Ok(())
+}
+
+/// Sample score names of the LLM judge.
+pub const JUDGE_SCORE: &str = "judge/score";
+pub const JUDGE_UNPARSEABLE: &str = "judge/unparseable";
+
 /// `[generate]`'s endpoint settings; the cache lives in the run directory.
 fn endpoint_config(ctx: &Ctx<'_>) -> didact_endpoint::EndpointConfig {
     let g = &ctx.plan.generate;
@@ -556,6 +648,9 @@ pub fn run_round(ctx: &mut Ctx<'_>, r: u32) -> Result<Metrics> {
                 }
                 if uses_reward(plan) {
                     score_with_reward(ctx, &mut samples)?;
+                }
+                if plan.judge.mode == "score" {
+                    judge_samples(ctx, r, &mut samples)?;
                 }
                 pb.finish_and_clear();
                 table::write_samples(&scored_path, &samples)?;

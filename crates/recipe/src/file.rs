@@ -18,6 +18,7 @@ pub struct RecipeFile {
     pub dpo: DpoSection,
     pub reward: RewardSection,
     pub teacher: TeacherSection,
+    pub judge: JudgeSection,
     pub detector: DetectorSection,
     pub eval: EvalSection,
     /// `[sweep]`: a grid for `didact sweep` — keys `"section.key"`, each an array of values;
@@ -49,6 +50,48 @@ impl Default for RunSection {
             rounds: 3,
             device: "cpu".into(),
             threads: 0,
+        }
+    }
+}
+
+/// `[judge]`: LLM-as-judge. With `mode = "score"` every generated sample is graded by a judge
+/// model — the previous round's model, or an OpenAI-compatible `endpoint` — on the `min..=max`
+/// scale: `judge/score` on the sample, `judge/score_mean` and `judge/unparseable` (share of
+/// verdicts with no parseable score; never scored) per round.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct JudgeSection {
+    /// `none` or `score`.
+    pub mode: String,
+    /// Prompt with `{prompt}`, `{response}`, `{min}`, `{max}`; empty = the built-in one
+    /// (asks for the rating as `[[N]]`).
+    pub template: String,
+    pub min: f64,
+    pub max: f64,
+    /// Keep only samples scored at least this (0 = grade, do not filter). An unparseable
+    /// verdict fails the rule when it is on.
+    pub min_score: f64,
+    /// Tokens of the judge's verdict.
+    pub max_new_tokens: usize,
+    /// Empty = the previous round's model judges; else an OpenAI-compatible base URL.
+    pub endpoint: String,
+    pub endpoint_model: String,
+    /// Name of the environment variable holding the judge endpoint's key (empty = none).
+    pub api_key_env: String,
+}
+
+impl Default for JudgeSection {
+    fn default() -> Self {
+        JudgeSection {
+            mode: "none".into(),
+            template: String::new(),
+            min: 1.0,
+            max: 10.0,
+            min_score: 0.0,
+            max_new_tokens: 16,
+            endpoint: String::new(),
+            endpoint_model: "default".into(),
+            api_key_env: String::new(),
         }
     }
 }

@@ -76,6 +76,8 @@ pub struct RunPlan {
     pub reward: RewardSection,
     /// Distillation: the teacher that generates in rounds ≥ 1.
     pub teacher: Option<TeacherSection>,
+    /// LLM-as-judge (`mode = "none"` = off).
+    pub judge: JudgeSection,
     pub detector: Vec<didact_metrics::detector::Rule>,
     pub eval: EvalSection,
 }
@@ -367,6 +369,26 @@ pub fn resolve(
         _ => Init::Scratch,
     };
 
+    // [judge]
+    let j = &f.judge;
+    c.one_of(&j.mode, &["none", "score"], "judge", "mode")?;
+    c.check(j.min < j.max, "judge", "max", "a number above judge.min")?;
+    c.check(
+        j.min_score == 0.0 || (j.min..=j.max).contains(&j.min_score),
+        "judge",
+        "min_score",
+        "0 (no filter) or a score within [min, max]",
+    )?;
+    c.check(j.max_new_tokens >= 1, "judge", "max_new_tokens", ">= 1")?;
+    c.check(
+        j.endpoint.is_empty()
+            || j.endpoint.starts_with("http://")
+            || j.endpoint.starts_with("https://"),
+        "judge",
+        "endpoint",
+        "an http:// or https:// base URL, or empty (the previous round's model judges)",
+    )?;
+
     // [teacher]
     let te = &f.teacher;
     let teacher = if te.d_model == 0 {
@@ -614,6 +636,7 @@ pub fn resolve(
         dpo_loss,
         reward: f.reward.clone(),
         teacher,
+        judge: f.judge.clone(),
         detector,
         eval: f.eval.clone(),
     })
