@@ -51,10 +51,45 @@ pub struct ArithmeticWorld {
     pub ops: Vec<Op>,
     pub digits: (u32, u32),
     pub ood_digits: (u32, u32),
+    /// Completions are worked steps then `#### answer` (STaR / GSM8K style) instead of the
+    /// bare answer.
+    pub rationales: bool,
 }
 
 /// Every character a prompt or answer can contain.
 pub const ALPHABET: &str = "0123456789+-*=";
+
+/// Every character of a worked-steps completion.
+pub const RATIONALE_ALPHABET: &str = "0123456789+-*=,# ";
+
+/// The GSM8K answer marker: the final answer follows the last one.
+pub const ANSWER_MARKER: &str = "####";
+
+/// Worked steps for `a op b`, then ` #### answer`. Addition is worked column by column from
+/// the units with the carry written into each step (`7+6+0=13,1+8+1=10,4+0+1=5 #### 503`), the
+/// scratchpad of Nye et al. 2021; subtraction and multiplication restate the problem.
+pub fn rationale(a: i64, op: Op, b: i64) -> String {
+    let answer = op.apply(a, b);
+    let steps = match op {
+        Op::Add => {
+            let (mut x, mut y, mut carry) = (a, b, 0);
+            let mut cols = Vec::new();
+            loop {
+                let s = x % 10 + y % 10 + carry;
+                cols.push(format!("{}+{}+{carry}={s}", x % 10, y % 10));
+                carry = s / 10;
+                x /= 10;
+                y /= 10;
+                if x == 0 && y == 0 {
+                    break;
+                }
+            }
+            cols.join(",")
+        }
+        Op::Sub | Op::Mul => format!("{a}{}{b}={answer}", op.symbol()),
+    };
+    format!("{steps} {ANSWER_MARKER} {answer}")
+}
 
 fn operand(rng: &mut ChaCha8Rng, digits: (u32, u32)) -> i64 {
     let d = rng.random_range(digits.0..=digits.1);
@@ -64,15 +99,26 @@ fn operand(rng: &mut ChaCha8Rng, digits: (u32, u32)) -> i64 {
 }
 
 impl ArithmeticWorld {
-    /// One problem as (prompt, answer).
+    /// One problem as (prompt, completion): the answer, or worked steps and the answer.
     pub fn problem(&self, rng: &mut ChaCha8Rng, digits: (u32, u32)) -> (String, String) {
         let op = self.ops[rng.random_range(0..self.ops.len())];
         let a = operand(rng, digits);
         let b = operand(rng, digits);
-        (
-            format!("{a}{}{b}=", op.symbol()),
-            op.apply(a, b).to_string(),
-        )
+        let completion = if self.rationales {
+            rationale(a, op, b)
+        } else {
+            op.apply(a, b).to_string()
+        };
+        (format!("{a}{}{b}=", op.symbol()), completion)
+    }
+
+    /// The characters of prompts and completions.
+    pub fn alphabet(&self) -> &'static str {
+        if self.rationales {
+            RATIONALE_ALPHABET
+        } else {
+            ALPHABET
+        }
     }
 
     /// Fixed held-out problems (training digits), distinct prompts.
@@ -132,11 +178,16 @@ impl ArithmeticWorld {
 }
 
 /// The verifier: is `completion` the correct answer to `prompt`? `None` when the prompt is
-/// not an arithmetic problem. Surrounding whitespace in the completion is ignored; anything
-/// else (extra characters, leading zeros) is wrong.
+/// not an arithmetic problem. A completion with `####` is judged by what follows the last one
+/// (the steps before it are not checked, as in STaR); surrounding whitespace is ignored;
+/// anything else (extra characters, leading zeros) is wrong.
 pub fn verify(prompt: &str, completion: &str) -> Option<bool> {
     let expected = solve(prompt)?;
-    Some(completion.trim() == expected.to_string())
+    let answer = match completion.rfind(ANSWER_MARKER) {
+        Some(i) => &completion[i + ANSWER_MARKER.len()..],
+        None => completion,
+    };
+    Some(answer.trim() == expected.to_string())
 }
 
 /// Parse `a<op>b=` and compute the answer.
@@ -170,6 +221,26 @@ mod tests {
             ops: vec![Op::Add, Op::Sub, Op::Mul],
             digits: (1, 3),
             ood_digits: (4, 4),
+            rationales: false,
+        }
+    }
+
+    #[test]
+    fn worked_steps_carry_column_by_column_and_verify() {
+        assert_eq!(rationale(417, Op::Add, 86), "7+6+0=13,1+8+1=10,4+0+1=5 #### 503");
+        assert_eq!(rationale(5, Op::Add, 5), "5+5+0=10 #### 10");
+        assert_eq!(rationale(0, Op::Add, 0), "0+0+0=0 #### 0");
+        assert_eq!(rationale(12, Op::Mul, 3), "12*3=36 #### 36");
+        assert_eq!(verify("417+86=", "7+6+0=13 #### 503"), Some(true));
+        assert_eq!(verify("417+86=", "#### 502"), Some(false));
+        assert_eq!(verify("417+86=", "503 #### 5 #### 503"), Some(true));
+        let w = ArithmeticWorld {
+            rationales: true,
+            ..world()
+        };
+        for e in w.train_set(300, 3, &[]) {
+            assert_eq!(verify(&e.prompt, &e.completion), Some(true), "{e:?}");
+            assert!(e.completion.chars().all(|c| RATIONALE_ALPHABET.contains(c)));
         }
     }
 

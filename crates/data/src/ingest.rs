@@ -107,7 +107,16 @@ pub fn chunk_text(text: &str, n: usize) -> Vec<String> {
     out
 }
 
-/// Turn one JSON object into an example (TRL field names).
+/// The prompt of a Self-Instruct instance: the instruction, its input if any, then `Output:`.
+pub fn instance_prompt(instruction: &str, input: &str) -> String {
+    if input.trim().is_empty() {
+        format!("Instruction: {instruction}\nOutput:")
+    } else {
+        format!("Instruction: {instruction}\nInput: {input}\nOutput:")
+    }
+}
+
+/// Turn one JSON object into an example (TRL field names, or a Self-Instruct task).
 pub fn row_to_example(v: &Value) -> std::result::Result<Example, String> {
     let obj = v.as_object().ok_or("row is not a JSON object")?;
     let text_field = |k: &str| -> std::result::Result<Option<String>, String> {
@@ -136,7 +145,21 @@ pub fn row_to_example(v: &Value) -> std::result::Result<Example, String> {
     if obj.contains_key("prompt") {
         return Err("`prompt` without `completion`".into());
     }
-    Err("no usable field: expected `prompt`+`completion`, `text` or `messages`".into())
+    if let Some(inst) = text_field("instruction")? {
+        // Self-Instruct task: its first instance, as `Instruction: …\n[Input: …\n]Output:`.
+        let first = obj
+            .get("instances")
+            .and_then(|x| x.as_array())
+            .and_then(|a| a.first())
+            .ok_or("`instruction` without `instances`")?;
+        let input = first["input"].as_str().unwrap_or("");
+        let output = first["output"].as_str().unwrap_or("");
+        if output.is_empty() {
+            return Err("empty instance `output`".into());
+        }
+        return Ok(Example::real(instance_prompt(&inst, input), output));
+    }
+    Err("no usable field: expected `prompt`+`completion`, `text`, `messages` or `instruction`+`instances`".into())
 }
 
 /// Plain rendering of a conversation (`role: content` lines); the last assistant turn is the

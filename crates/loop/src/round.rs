@@ -273,6 +273,141 @@ fn judge_samples(ctx: &Ctx<'_>, r: u32, samples: &mut [Sample]) -> Result<()> {
 pub const JUDGE_SCORE: &str = "judge/score";
 pub const JUDGE_UNPARSEABLE: &str = "judge/unparseable";
 
+/// Run a generation job on the round's generator: `[generate] endpoint` when set (its costs
+/// added to `side` as `endpoint/*`), else the teacher or the previous round's model.
+fn generate_with(
+    ctx: &Ctx<'_>,
+    r: u32,
+    job: &ResponseJob<'_>,
+    side: &mut Metrics,
+    on_done: impl Fn(usize) + Sync,
+) -> Result<Vec<Sample>> {
+    if ctx.plan.generate.endpoint.is_empty() {
+        let model = generator(ctx, r)?;
+        return Ok(generate_responses(
+            &model,
+            ctx.cfg.max_seq_len(),
+            &ctx.tok,
+            job,
+            &ctx.device,
+            on_done,
+        )?);
+    }
+    let (samples, stats) = generate_endpoint(&endpoint_config(ctx), job, on_done)?;
+    for (k, v) in stats.metrics("endpoint") {
+        *side.entry(k).or_insert(0.0) += v;
+    }
+    Ok(samples)
+}
+
+/// A Self-Instruct round: new instructions from the generator with in-context tasks from the
+/// pool (seed tasks + earlier rounds' accepted instructions), filtered into the pool
+/// (`instructions.jsonl`: every candidate and why it was dropped), then one output per accepted
+/// instruction — the round's samples. `self_instruct/*` counts go to `side`.
+fn self_instruct_round(
+    ctx: &Ctx<'_>,
+    r: u32,
+    job: &ResponseJob<'_>,
+    side: &mut Metrics,
+) -> Result<Vec<Sample>> {
+    use didact_synth::self_instruct as si;
+    use rand::SeedableRng;
+    use rand::seq::IndexedRandom;
+    let cfg = &ctx.plan.self_instruct;
+    let seed_path = Path::new(&cfg.seed_tasks);
+    let seeds = si::load_seed_tasks(seed_path).map_err(|msg| LoopError::RunDir {
+        path: seed_path.to_path_buf(),
+        msg,
+    })?;
+    let human: Vec<String> = seeds.iter().map(|t| t.instruction.clone()).collect();
+    let mut machine: Vec<String> = Vec::new();
+    for q in 1..r {
+        let p = ctx.round_dir(q).join("instructions.jsonl");
+        let text = std::fs::read_to_string(&p).map_err(io(&p))?;
+        for line in text.lines() {
+            let v: serde_json::Value = serde_json::from_str(line).map_err(|e| LoopError::RunDir {
+                path: p.clone(),
+                msg: e.to_string(),
+            })?;
+            if v["dropped"].is_null() {
+                machine.push(v["instruction"].as_str().unwrap_or("").to_string());
+            }
+        }
+    }
+    let mut pool = si::Pool::new(&human);
+    for m in &machine {
+        pool.add(m);
+    }
+    // Prompts: k_human seed and k_machine machine instructions, seeded per prompt.
+    let prompts: Vec<String> = (0..ctx.plan.generate.n_prompts)
+        .map(|i| {
+            let mut rng = rand_chacha::ChaCha8Rng::seed_from_u64(row_seed(ctx.plan.seed, 4000 + r as u64, i as u64));
+            let mut ctx_tasks: Vec<&str> = human
+                .choose_multiple(&mut rng, cfg.k_human)
+                .map(|s| s.as_str())
+                .collect();
+            ctx_tasks.extend(machine.choose_multiple(&mut rng, cfg.k_machine).map(|s| s.as_str()));
+            si::encode_prompt(&ctx_tasks)
+        })
+        .collect();
+    let n_given: Vec<usize> = prompts
+        .iter()
+        .map(|p| p.lines().count() - 2)
+        .collect();
+    let mut params = job.params.clone();
+    params.max_new_tokens = cfg.max_new_tokens;
+    let list_job = ResponseJob {
+        prompts: &prompts,
+        n_per_prompt: 1,
+        params,
+        batch_size: job.batch_size,
+        round: r,
+        seed: job.seed,
+        stream: job.stream,
+    };
+    let lists = generate_with(ctx, r, &list_job, side, |_| {})?;
+    let candidates: Vec<String> = lists
+        .iter()
+        .zip(&n_given)
+        .flat_map(|(s, &n)| si::parse_instructions(&s.completion, n))
+        .collect();
+    let filter = si::FilterConfig {
+        min_words: cfg.min_words,
+        max_words: cfg.max_words,
+        rouge_threshold: cfg.rouge_threshold,
+    };
+    let (reasons, counts) = si::filter_into(&candidates, &mut pool, &filter);
+    let mut text = String::new();
+    for (c, why) in candidates.iter().zip(&reasons) {
+        text.push_str(&serde_json::json!({"instruction": c, "dropped": why}).to_string());
+        text.push('\n');
+    }
+    let p = ctx.round_dir(r).join("instructions.jsonl");
+    write_atomic(&p, text.as_bytes()).map_err(io(&p))?;
+    let accepted: Vec<String> = candidates
+        .iter()
+        .zip(&reasons)
+        .filter(|(_, why)| why.is_none())
+        .map(|(c, _)| si::instance_prompt(c, ""))
+        .collect();
+    side.insert("self_instruct/candidates".into(), candidates.len() as f64);
+    side.insert("self_instruct/accepted".into(), accepted.len() as f64);
+    side.insert("self_instruct/pool_size".into(), pool.len() as f64);
+    for (why, n) in counts {
+        side.insert(format!("self_instruct/dropped_{why}"), n as f64);
+    }
+    let instance_job = ResponseJob {
+        prompts: &accepted,
+        n_per_prompt: 1,
+        params: job.params.clone(),
+        batch_size: job.batch_size,
+        round: r,
+        seed: job.seed,
+        stream: 5000 + r as u64,
+    };
+    generate_with(ctx, r, &instance_job, side, |_| {})
+}
+
 /// `[generate]`'s endpoint settings; the cache lives in the run directory.
 fn endpoint_config(ctx: &Ctx<'_>) -> didact_endpoint::EndpointConfig {
     let g = &ctx.plan.generate;
@@ -564,8 +699,8 @@ pub fn run_round(ctx: &mut Ctx<'_>, r: u32) -> Result<Metrics> {
     // 1–2. generate, then score and filter (rounds ≥ 1)
     if r >= 1 {
         let gen_path = rdir.join("generated.parquet");
-        // Endpoint cost of the generate stage (`endpoint/*`), kept beside its output.
-        let stats_path = rdir.join("endpoint_stats.json");
+        // The generate stage's own metrics (`endpoint/*`, `self_instruct/*`), beside its output.
+        let stats_path = rdir.join("generate_metrics.json");
         let generated = stage(
             ctx,
             r,
@@ -587,27 +722,17 @@ pub fn run_round(ctx: &mut Ctx<'_>, r: u32) -> Result<Metrics> {
                     &format!("r{r} generate"),
                     ctx.quiet,
                 );
-                let samples = if plan.generate.endpoint.is_empty() {
-                    let model = generator(ctx, r)?;
-                    generate_responses(
-                        &model,
-                        ctx.cfg.max_seq_len(),
-                        &ctx.tok,
-                        &job,
-                        &ctx.device,
-                        |n| pb.inc(n as u64),
-                    )?
+                let mut side = Metrics::new();
+                let samples = if plan.self_instruct.seed_tasks.is_empty() {
+                    generate_with(ctx, r, &job, &mut side, |n| pb.inc(n as u64))?
                 } else {
-                    let (samples, stats) =
-                        generate_endpoint(&endpoint_config(ctx), &job, |n| pb.inc(n as u64))?;
-                    let m: Metrics = stats.metrics("endpoint").into_iter().collect();
-                    write_atomic(
-                        &stats_path,
-                        serde_json::to_string_pretty(&m).expect("json").as_bytes(),
-                    )
-                    .map_err(io(&stats_path))?;
-                    samples
+                    self_instruct_round(ctx, r, &job, &mut side)?
                 };
+                write_atomic(
+                    &stats_path,
+                    serde_json::to_string_pretty(&side).expect("json").as_bytes(),
+                )
+                .map_err(io(&stats_path))?;
                 pb.finish_and_clear();
                 table::write_samples(&gen_path, &samples)?;
                 Ok(samples)

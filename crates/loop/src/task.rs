@@ -41,6 +41,7 @@ impl Task {
                 digits,
                 ood_digits,
                 train_size,
+                rationales,
             } => {
                 let world = ArithmeticWorld {
                     ops: ops
@@ -49,6 +50,7 @@ impl Task {
                         .collect(),
                     digits: *digits,
                     ood_digits: *ood_digits,
+                    rationales: *rationales,
                 };
                 let eval = world.eval_set(plan.eval.eval_size);
                 let ood = world.ood_set(plan.eval.ood_size);
@@ -182,6 +184,8 @@ impl Task {
     /// Longest answer the accuracy evals need, in characters (+1 for the stop token).
     pub fn answer_budget(&self) -> usize {
         match &self.world {
+            // Worked steps: ≤ 10 characters per column, plus ` #### ` and the answer.
+            Some(w) if w.rationales => 13 * (w.digits.1.max(w.ood_digits.1) as usize + 1) + 8,
             Some(w) => 2 * w.digits.1.max(w.ood_digits.1) as usize + 3,
             None => 0,
         }
@@ -197,7 +201,7 @@ impl Task {
                 .map(|e| format!("{}{}", e.prompt, e.completion))
         };
         Ok(match (kind, &self.world, &self.markov) {
-            (TokenizerKind::Char, Some(_), _) => Tok::char_level(arithmetic::ALPHABET)?,
+            (TokenizerKind::Char, Some(w), _) => Tok::char_level(w.alphabet())?,
             (TokenizerKind::Char, None, Some(m)) => Tok::char_level(&m.alphabet())?,
             (TokenizerKind::Char, None, None) => Tok::char_level(&texts().collect::<String>())?,
             (TokenizerKind::Bpe { vocab }, _, _) => Tok::train_bpe(texts(), vocab)?,

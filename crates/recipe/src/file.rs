@@ -19,6 +19,7 @@ pub struct RecipeFile {
     pub reward: RewardSection,
     pub teacher: TeacherSection,
     pub judge: JudgeSection,
+    pub self_instruct: SelfInstructSection,
     pub detector: DetectorSection,
     pub eval: EvalSection,
     /// `[sweep]`: a grid for `didact sweep` — keys `"section.key"`, each an array of values;
@@ -96,6 +97,41 @@ impl Default for JudgeSection {
     }
 }
 
+/// `[self_instruct]`: Self-Instruct bootstrapping. When `seed_tasks` is set, every round's
+/// generate stage asks the generator (the previous model or `[generate] endpoint`) for new
+/// instructions — `generate.n_prompts` prompts, each with `k_human` seed and `k_machine`
+/// earlier machine instructions in context — parses them, filters them (length, blacklist,
+/// bad start, duplicate, ROUGE-L > `rouge_threshold` against the growing pool), writes them to
+/// `instructions.jsonl`, and generates one output per accepted instruction; those are the
+/// round's samples. The pool grows round by round.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct SelfInstructSection {
+    /// `seed_tasks.jsonl` (instruction + instances); empty = off.
+    pub seed_tasks: String,
+    pub k_human: usize,
+    pub k_machine: usize,
+    pub min_words: usize,
+    pub max_words: usize,
+    pub rouge_threshold: f64,
+    /// Tokens of each instruction list the generator writes.
+    pub max_new_tokens: usize,
+}
+
+impl Default for SelfInstructSection {
+    fn default() -> Self {
+        SelfInstructSection {
+            seed_tasks: String::new(),
+            k_human: 6,
+            k_machine: 2,
+            min_words: 3,
+            max_words: 150,
+            rouge_threshold: 0.7,
+            max_new_tokens: 128,
+        }
+    }
+}
+
 /// `[teacher]`: distillation. When `d_model > 0`, round 0 also trains a teacher of this shape
 /// on the real data (`rounds/round-00/teacher/`, metrics `teacher/*`), and every later round
 /// generates with the teacher instead of the current model. Vocabulary, `max_seq_len`,
@@ -144,6 +180,9 @@ pub struct WorldSection {
     pub ood_digits: [u32; 2],
     /// Real (correct) training problems / sentences available to round 0 and to mixing.
     pub train_size: usize,
+    /// arithmetic: completions are worked steps then `#### answer` (STaR); the verifier reads
+    /// the answer after the last `####`.
+    pub rationales: bool,
     /// markov: Zipf exponent of each context's continuation weights (larger = thinner tails).
     pub zipf: f64,
     /// markov: probability that a sentence ends after each symbol (from the third on).
@@ -162,6 +201,7 @@ impl Default for WorldSection {
             digits: [1, 3],
             ood_digits: [4, 4],
             train_size: 4000,
+            rationales: false,
             zipf: 1.5,
             end_prob: 0.04,
             max_chars: 96,

@@ -8,7 +8,7 @@ pub mod file;
 pub mod plan;
 
 pub use error::RecipeError;
-pub use file::{JudgeSection, RecipeFile, TeacherSection};
+pub use file::{JudgeSection, RecipeFile, SelfInstructSection, TeacherSection};
 pub use plan::{Algo, DpoLossKind, Init, Mix, RunPlan, Source, TokenizerKind, resolve};
 
 use plan::KeyLines;

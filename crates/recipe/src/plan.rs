@@ -13,6 +13,7 @@ pub enum Source {
         digits: (u32, u32),
         ood_digits: (u32, u32),
         train_size: usize,
+        rationales: bool,
     },
     /// Built-in Markov-source world (exact true probabilities).
     Markov {
@@ -78,6 +79,8 @@ pub struct RunPlan {
     pub teacher: Option<TeacherSection>,
     /// LLM-as-judge (`mode = "none"` = off).
     pub judge: JudgeSection,
+    /// Self-Instruct bootstrapping (`seed_tasks` empty = off).
+    pub self_instruct: SelfInstructSection,
     pub detector: Vec<didact_metrics::detector::Rule>,
     pub eval: EvalSection,
 }
@@ -245,6 +248,7 @@ pub fn resolve(
             digits: (a, b),
             ood_digits: (oa, ob),
             train_size: f.world.train_size,
+            rationales: f.world.rationales,
         }
     } else {
         c.one_of(&f.data.on_error, &["skip", "fail"], "data", "on_error")?;
@@ -368,6 +372,34 @@ pub fn resolve(
         "base" => Init::Base,
         _ => Init::Scratch,
     };
+
+    // [self_instruct]
+    let si = &f.self_instruct;
+    c.check(
+        si.k_human + si.k_machine >= 1,
+        "self_instruct",
+        "k_human",
+        "k_human + k_machine >= 1",
+    )?;
+    c.check(
+        si.min_words <= si.max_words,
+        "self_instruct",
+        "max_words",
+        "at least self_instruct.min_words",
+    )?;
+    c.check(
+        si.rouge_threshold > 0.0 && si.rouge_threshold <= 1.0,
+        "self_instruct",
+        "rouge_threshold",
+        "a ROUGE-L F in (0, 1]",
+    )?;
+    c.check(si.max_new_tokens >= 1, "self_instruct", "max_new_tokens", ">= 1")?;
+    c.check(
+        si.seed_tasks.is_empty() || std::path::Path::new(&si.seed_tasks).is_file(),
+        "self_instruct",
+        "seed_tasks",
+        "an existing seed_tasks.jsonl file",
+    )?;
 
     // [judge]
     let j = &f.judge;
@@ -637,6 +669,7 @@ pub fn resolve(
         reward: f.reward.clone(),
         teacher,
         judge: f.judge.clone(),
+        self_instruct: f.self_instruct.clone(),
         detector,
         eval: f.eval.clone(),
     })

@@ -3,6 +3,8 @@
 //! endpoint (same seeds, sent with each request). Self-Instruct and STaR rationales slot in
 //! beside them. Knows nothing of training.
 
+pub mod self_instruct;
+
 use didact_core::Sample;
 use didact_model::burn::tensor::Device;
 use didact_model::{Decoder, Result, SamplingParams, Tok, generate_all, row_seed};
