@@ -1123,3 +1123,65 @@ fn distill_from_an_endpoint_with_faults_and_a_warm_cache() {
     let _ = server.kill();
     let _ = std::fs::remove_dir_all(dir);
 }
+
+/// recipes/self-instruct.toml, shrunk to seconds: every candidate instruction of a round is in
+/// instructions.jsonl with its fate, the accepted ones are exactly the round's generation
+/// prompts (one output each), and the pool grows by the accepted instructions round by round
+/// (175 seed tasks + round 1's + round 2's).
+#[test]
+fn self_instruct_rounds_grow_the_pool() {
+    let dir = scratch("self-instruct");
+    let recipe = repo().join("recipes/self-instruct.toml");
+    run_ok(&[
+        "run",
+        recipe.to_str().unwrap(),
+        "--out",
+        dir.to_str().unwrap(),
+        "--quiet",
+        "--set",
+        "train.base_steps=20",
+        "--set",
+        "train.steps=5",
+        "--set",
+        "generate.n_prompts=6",
+        "--set",
+        "self_instruct.max_new_tokens=48",
+        "--set",
+        "generate.max_new_tokens=16",
+        "--set",
+        "model.d_model=32",
+        "--set",
+        "eval.n_samples=4",
+    ]);
+    let rows = read_csv(&dir);
+    let f = |r: usize, k: &str| -> f64 { rows[r][k].parse().unwrap() };
+    let mut pool = 175.0;
+    for r in 1..=2 {
+        let lines: Vec<serde_json::Value> =
+            std::fs::read_to_string(dir.join(format!("rounds/round-0{r}/instructions.jsonl")))
+                .unwrap()
+                .lines()
+                .map(|l| serde_json::from_str(l).unwrap())
+                .collect();
+        let accepted: Vec<&str> = lines
+            .iter()
+            .filter(|v| v["dropped"].is_null())
+            .map(|v| v["instruction"].as_str().unwrap())
+            .collect();
+        assert_eq!(lines.len() as f64, f(r, "self_instruct/candidates"));
+        assert_eq!(accepted.len() as f64, f(r, "self_instruct/accepted"));
+        pool += accepted.len() as f64;
+        assert_eq!(f(r, "self_instruct/pool_size"), pool);
+        let samples = didact_data::table::read_samples(
+            &dir.join(format!("rounds/round-0{r}/generated.parquet")),
+        )
+        .unwrap();
+        let prompts: Vec<String> = samples.iter().map(|s| s.prompt.clone()).collect();
+        let want: Vec<String> = accepted
+            .iter()
+            .map(|a| format!("Instruction: {a}\nOutput:"))
+            .collect();
+        assert_eq!(prompts, want);
+    }
+    let _ = std::fs::remove_dir_all(dir);
+}

@@ -227,7 +227,10 @@ mod tests {
 
     #[test]
     fn worked_steps_carry_column_by_column_and_verify() {
-        assert_eq!(rationale(417, Op::Add, 86), "7+6+0=13,1+8+1=10,4+0+1=5 #### 503");
+        assert_eq!(
+            rationale(417, Op::Add, 86),
+            "7+6+0=13,1+8+1=10,4+0+1=5 #### 503"
+        );
         assert_eq!(rationale(5, Op::Add, 5), "5+5+0=10 #### 10");
         assert_eq!(rationale(0, Op::Add, 0), "0+0+0=0 #### 0");
         assert_eq!(rationale(12, Op::Mul, 3), "12*3=36 #### 36");

@@ -325,10 +325,11 @@ fn self_instruct_round(
         let p = ctx.round_dir(q).join("instructions.jsonl");
         let text = std::fs::read_to_string(&p).map_err(io(&p))?;
         for line in text.lines() {
-            let v: serde_json::Value = serde_json::from_str(line).map_err(|e| LoopError::RunDir {
-                path: p.clone(),
-                msg: e.to_string(),
-            })?;
+            let v: serde_json::Value =
+                serde_json::from_str(line).map_err(|e| LoopError::RunDir {
+                    path: p.clone(),
+                    msg: e.to_string(),
+                })?;
             if v["dropped"].is_null() {
                 machine.push(v["instruction"].as_str().unwrap_or("").to_string());
             }
@@ -341,19 +342,24 @@ fn self_instruct_round(
     // Prompts: k_human seed and k_machine machine instructions, seeded per prompt.
     let prompts: Vec<String> = (0..ctx.plan.generate.n_prompts)
         .map(|i| {
-            let mut rng = rand_chacha::ChaCha8Rng::seed_from_u64(row_seed(ctx.plan.seed, 4000 + r as u64, i as u64));
+            let mut rng = rand_chacha::ChaCha8Rng::seed_from_u64(row_seed(
+                ctx.plan.seed,
+                4000 + r as u64,
+                i as u64,
+            ));
             let mut ctx_tasks: Vec<&str> = human
                 .choose_multiple(&mut rng, cfg.k_human)
                 .map(|s| s.as_str())
                 .collect();
-            ctx_tasks.extend(machine.choose_multiple(&mut rng, cfg.k_machine).map(|s| s.as_str()));
+            ctx_tasks.extend(
+                machine
+                    .choose_multiple(&mut rng, cfg.k_machine)
+                    .map(|s| s.as_str()),
+            );
             si::encode_prompt(&ctx_tasks)
         })
         .collect();
-    let n_given: Vec<usize> = prompts
-        .iter()
-        .map(|p| p.lines().count() - 2)
-        .collect();
+    let n_given: Vec<usize> = prompts.iter().map(|p| p.lines().count() - 2).collect();
     let mut params = job.params.clone();
     params.max_new_tokens = cfg.max_new_tokens;
     let list_job = ResponseJob {
@@ -730,7 +736,9 @@ pub fn run_round(ctx: &mut Ctx<'_>, r: u32) -> Result<Metrics> {
                 };
                 write_atomic(
                     &stats_path,
-                    serde_json::to_string_pretty(&side).expect("json").as_bytes(),
+                    serde_json::to_string_pretty(&side)
+                        .expect("json")
+                        .as_bytes(),
                 )
                 .map_err(io(&stats_path))?;
                 pb.finish_and_clear();

@@ -393,7 +393,12 @@ pub fn resolve(
         "rouge_threshold",
         "a ROUGE-L F in (0, 1]",
     )?;
-    c.check(si.max_new_tokens >= 1, "self_instruct", "max_new_tokens", ">= 1")?;
+    c.check(
+        si.max_new_tokens >= 1,
+        "self_instruct",
+        "max_new_tokens",
+        ">= 1",
+    )?;
     c.check(
         si.seed_tasks.is_empty() || std::path::Path::new(&si.seed_tasks).is_file(),
         "self_instruct",

@@ -7,12 +7,13 @@
 //! once, so later candidates of the same batch are compared with them too.
 //!
 //! Novelty is checked against the whole pool with two savings that keep the result exact:
-//! a length bound (LCS ≤ the shorter length, so F ≤ 2·min/(|a|+|b|); pool entries that cannot
-//! reach the threshold are skipped without an LCS) and a parallel early-exit scan (rayon).
+//! bounds on the LCS (≤ the shorter length, ≤ the number of shared tokens) that skip pool
+//! entries which cannot exceed the threshold without running the LCS, on interned token ids,
+//! and a parallel early-exit scan (rayon).
 
-use didact_metrics::rouge::{rouge_l_tokens, rouge_tokens};
+use didact_metrics::rouge::{lcs_len, rouge_tokens};
 use rayon::prelude::*;
-use std::collections::{BTreeMap, HashSet};
+use std::collections::{BTreeMap, HashMap, HashSet};
 
 /// The paper's keyword blacklist.
 pub const BLACKLIST: [&str; 13] = [
@@ -121,12 +122,42 @@ impl Default for FilterConfig {
     }
 }
 
-/// The instruction pool, kept tokenized for ROUGE-L.
+/// The instruction pool, kept tokenized for ROUGE-L: each instruction's tokens as interned ids
+/// (in order, for the LCS) and sorted (for the overlap bound).
 #[derive(Debug, Default, Clone)]
 pub struct Pool {
     pub texts: Vec<String>,
-    tokens: Vec<Vec<String>>,
+    ids: Vec<Vec<u32>>,
+    sorted: Vec<Vec<u32>>,
+    vocab: HashMap<String, u32>,
     seen: HashSet<String>,
+}
+
+/// Size of the multiset intersection of two sorted id lists.
+fn overlap(a: &[u32], b: &[u32]) -> usize {
+    let (mut i, mut j, mut n) = (0, 0, 0);
+    while i < a.len() && j < b.len() {
+        match a[i].cmp(&b[j]) {
+            std::cmp::Ordering::Less => i += 1,
+            std::cmp::Ordering::Greater => j += 1,
+            std::cmp::Ordering::Equal => {
+                n += 1;
+                i += 1;
+                j += 1;
+            }
+        }
+    }
+    n
+}
+
+/// rouge-score's F from an LCS length and the two lengths (the same arithmetic as
+/// `didact_metrics::rouge::rouge_l_tokens`, so decisions at the threshold are identical).
+fn f_measure(lcs: usize, target: usize, prediction: usize) -> f64 {
+    if lcs == 0 {
+        return 0.0;
+    }
+    let (p, r) = (lcs as f64 / prediction as f64, lcs as f64 / target as f64);
+    2.0 * p * r / (p + r)
 }
 
 impl Pool {
@@ -139,8 +170,18 @@ impl Pool {
     }
 
     pub fn add(&mut self, instruction: &str) {
+        let ids: Vec<u32> = rouge_tokens(instruction)
+            .into_iter()
+            .map(|t| {
+                let next = self.vocab.len() as u32;
+                *self.vocab.entry(t).or_insert(next)
+            })
+            .collect();
+        let mut sorted = ids.clone();
+        sorted.sort_unstable();
         self.texts.push(instruction.to_string());
-        self.tokens.push(rouge_tokens(instruction));
+        self.ids.push(ids);
+        self.sorted.push(sorted);
         self.seen.insert(instruction.to_lowercase());
     }
 
@@ -152,20 +193,42 @@ impl Pool {
         self.texts.is_empty()
     }
 
-    /// Is some pool instruction more similar than `threshold` (ROUGE-L F)? Exact.
+    /// Is some pool instruction more similar than `threshold` (ROUGE-L F)? Exact: the LCS
+    /// is bounded by the shorter length and by the tokens the two share, so pool entries whose
+    /// bound cannot exceed the threshold are skipped without an LCS.
     pub fn too_similar(&self, candidate: &[String], threshold: f64) -> bool {
         let n = candidate.len();
         if n == 0 {
             return false;
         }
-        self.tokens.par_iter().any(|p| {
-            let m = p.len();
-            // F = 2·LCS/(n+m) ≤ 2·min(n,m)/(n+m): skip entries that cannot exceed it.
-            if m == 0 || 2.0 * n.min(m) as f64 / (n + m) as f64 <= threshold {
+        // Tokens the pool has never seen get ids no pool entry contains.
+        let mut fresh = self.vocab.len() as u32;
+        let ids: Vec<u32> = candidate
+            .iter()
+            .map(|t| {
+                self.vocab.get(t).copied().unwrap_or_else(|| {
+                    fresh += 1;
+                    fresh
+                })
+            })
+            .collect();
+        let mut sorted = ids.clone();
+        sorted.sort_unstable();
+        let hit = |k: usize| {
+            let m = self.ids[k].len();
+            if m == 0 || f_measure(n.min(m), m, n) <= threshold {
                 return false;
             }
-            rouge_l_tokens(p, candidate).f > threshold
-        })
+            let shared = overlap(&sorted, &self.sorted[k]);
+            if f_measure(shared, m, n) <= threshold {
+                return false;
+            }
+            f_measure(lcs_len(&self.ids[k], &ids), m, n) > threshold
+        };
+        (0..self.ids.len())
+            .into_par_iter()
+            .with_min_len(1024)
+            .any(hit)
     }
 }
 
@@ -234,7 +297,10 @@ mod tests {
     #[test]
     fn prompt_and_parse_round_trip() {
         let p = encode_prompt(&["Add two numbers.", "Name a color."]);
-        assert_eq!(p, "Come up with a series of tasks:\n1. Add two numbers.\n2. Name a color.\n3.");
+        assert_eq!(
+            p,
+            "Come up with a series of tasks:\n1. Add two numbers.\n2. Name a color.\n3."
+        );
         let got = parse_instructions(
             " Translate the sentence into French.\n4. Write a haiku\nabout rain.\n5.  \n6. Sort the list.",
             2,
@@ -256,17 +322,33 @@ mod tests {
         let cfg = FilterConfig::default();
         assert_eq!(check("Hi there", &pool, &cfg), Some("too_short"));
         assert_eq!(check(&"word ".repeat(151), &pool, &cfg), Some("too_long"));
-        assert_eq!(check("Draw a cat on the page.", &pool, &cfg), Some("blacklist"));
-        assert_eq!(check("Go to the store and buy milk.", &pool, &cfg), Some("blacklist"));
+        assert_eq!(
+            check("Draw a cat on the page.", &pool, &cfg),
+            Some("blacklist")
+        );
+        assert_eq!(
+            check("Go to the store and buy milk.", &pool, &cfg),
+            Some("blacklist")
+        );
         // "mapping" is not the word "map".
-        assert_eq!(check("Explain the mapping from keys to values.", &pool, &cfg), None);
-        assert_eq!(check("- List three animals please.", &pool, &cfg), Some("bad_start"));
+        assert_eq!(
+            check("Explain the mapping from keys to values.", &pool, &cfg),
+            None
+        );
+        assert_eq!(
+            check("- List three animals please.", &pool, &cfg),
+            Some("bad_start")
+        );
         assert_eq!(
             check("give me a list of three fruits that are red.", &pool, &cfg),
             Some("duplicate")
         );
         assert_eq!(
-            check("Give me a list of three fruits that are yellow.", &pool, &cfg),
+            check(
+                "Give me a list of three fruits that are yellow.",
+                &pool,
+                &cfg
+            ),
             Some("rouge")
         );
         let cands: Vec<String> = vec![
@@ -286,7 +368,10 @@ mod tests {
         // The length bound and early exit must not change any decision.
         let texts: Vec<String> = (0..300)
             .map(|i| {
-                let words = ["write", "a", "short", "story", "about", "the", "sea", "list", "three", "red", "fruits"];
+                let words = [
+                    "write", "a", "short", "story", "about", "the", "sea", "list", "three", "red",
+                    "fruits",
+                ];
                 (0..(3 + i % 9))
                     .map(|j| words[(i * 7 + j * 3) % words.len()])
                     .collect::<Vec<_>>()
@@ -296,10 +381,9 @@ mod tests {
         let pool = Pool::new(&texts[..150]);
         for c in &texts[150..] {
             let toks = rouge_tokens(c);
-            let plain = pool
-                .tokens
+            let plain = texts[..150]
                 .iter()
-                .any(|p| rouge_l_tokens(p, &toks).f > 0.7);
+                .any(|p| didact_metrics::rouge::rouge_l_tokens(&rouge_tokens(p), &toks).f > 0.7);
             assert_eq!(pool.too_similar(&toks, 0.7), plain, "{c}");
         }
     }
@@ -314,7 +398,11 @@ mod tests {
         let dir = std::env::temp_dir().join(format!("didact-si-{}", std::process::id()));
         std::fs::create_dir_all(&dir).unwrap();
         let bad = dir.join("bad.jsonl");
-        std::fs::write(&bad, "{\"instruction\": \"x\", \"instances\": []}\n{\"instances\": []}\n").unwrap();
+        std::fs::write(
+            &bad,
+            "{\"instruction\": \"x\", \"instances\": []}\n{\"instances\": []}\n",
+        )
+        .unwrap();
         let e = load_seed_tasks(&bad).unwrap_err();
         assert!(e.ends_with("bad.jsonl:2: missing `instruction`"), "{e}");
         let _ = std::fs::remove_dir_all(dir);
