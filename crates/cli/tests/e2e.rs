@@ -1023,25 +1023,27 @@ fn distill_from_an_endpoint_with_faults_and_a_warm_cache() {
         "--set",
         "eval.eval_size=50",
     ]);
-    let mut server = Command::new(env!("CARGO_BIN_EXE_didact"))
-        .args([
-            "serve",
-            "--model",
-            teacher.join("rounds/round-00/model").to_str().unwrap(),
-            "--port",
-            "0",
-            "--fault-every",
-            "3",
-            "--faults",
-            "500,drop,429,slow",
-            "--slow-ms",
-            "2500",
-        ])
-        .stderr(std::process::Stdio::piped())
-        .spawn()
-        .unwrap();
+    let mut server = KillOnDrop(
+        Command::new(env!("CARGO_BIN_EXE_didact"))
+            .args([
+                "serve",
+                "--model",
+                teacher.join("rounds/round-00/model").to_str().unwrap(),
+                "--port",
+                "0",
+                "--fault-every",
+                "3",
+                "--faults",
+                "500,drop,429,slow",
+                "--slow-ms",
+                "2500",
+            ])
+            .stderr(std::process::Stdio::piped())
+            .spawn()
+            .unwrap(),
+    );
     let mut line = String::new();
-    std::io::BufReader::new(server.stderr.take().unwrap())
+    std::io::BufReader::new(server.0.stderr.take().unwrap())
         .read_line(&mut line)
         .unwrap();
     let url = line.trim().rsplit(' ').next().unwrap().to_string();
@@ -1120,8 +1122,18 @@ fn distill_from_an_endpoint_with_faults_and_a_warm_cache() {
             .collect::<Vec<BTreeMap<String, String>>>()
     };
     assert_eq!(strip(&second), strip(&first));
-    let _ = server.kill();
+    drop(server);
     let _ = std::fs::remove_dir_all(dir);
+}
+
+/// A child process killed (and reaped) when the test ends, even by a failed assertion.
+struct KillOnDrop(std::process::Child);
+
+impl Drop for KillOnDrop {
+    fn drop(&mut self) {
+        let _ = self.0.kill();
+        let _ = self.0.wait();
+    }
 }
 
 /// recipes/self-instruct.toml, shrunk to seconds: every candidate instruction of a round is in

@@ -104,13 +104,14 @@ pub fn parse_score(text: &str, min: f64, max: f64) -> Result<f64, Unparseable> {
             }
         }
     }
-    if found.is_empty() {
-        if let Some(last) = text.lines().rev().find(|l| !l.trim().is_empty()) {
-            let t = last.trim().trim_matches(|c: char| c == '*' || c == '.');
-            if let Ok(x) = t.parse::<f64>() {
-                found.push(x);
-            }
-        }
+    if found.is_empty()
+        && let Some(last) = text.lines().rev().find(|l| !l.trim().is_empty())
+        && let Ok(x) = last
+            .trim()
+            .trim_matches(|c: char| c == '*' || c == '.')
+            .parse::<f64>()
+    {
+        found.push(x);
     }
     let Some(&first) = found.first() else {
         return Err(Unparseable::Missing);
@@ -167,12 +168,11 @@ pub fn parse_pairwise(text: &str) -> Result<Choice, Unparseable> {
             }
         }
     }
-    if found.is_empty() {
-        if let Some(last) = text.lines().rev().find(|l| !l.trim().is_empty()) {
-            if let Some(c) = choice_of(last) {
-                found.push(c);
-            }
-        }
+    if found.is_empty()
+        && let Some(last) = text.lines().rev().find(|l| !l.trim().is_empty())
+        && let Some(c) = choice_of(last)
+    {
+        found.push(c);
     }
     let Some(&first) = found.first() else {
         return Err(Unparseable::Missing);

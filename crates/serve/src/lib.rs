@@ -170,7 +170,7 @@ pub fn complete(m: &Model, body: &str, chat: bool) -> (u16, serde_json::Value) {
     let g = match generate_batch(
         &m.ck.model,
         m.ck.max_seq_len,
-        &[ids.clone()],
+        std::slice::from_ref(&ids),
         &[seed],
         &params,
         tok.pad_id,
