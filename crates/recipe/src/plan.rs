@@ -399,12 +399,6 @@ pub fn resolve(
         "max_new_tokens",
         ">= 1",
     )?;
-    c.check(
-        si.seed_tasks.is_empty() || std::path::Path::new(&si.seed_tasks).is_file(),
-        "self_instruct",
-        "seed_tasks",
-        "an existing seed_tasks.jsonl file",
-    )?;
 
     // [judge]
     let j = &f.judge;
