@@ -302,8 +302,8 @@ fn generate_with(
 
 /// A Self-Instruct round: new instructions from the generator with in-context tasks from the
 /// pool (seed tasks + earlier rounds' accepted instructions), filtered into the pool
-/// (`instructions.jsonl`: every candidate and why it was dropped), then one output per accepted
-/// instruction — the round's samples. `self_instruct/*` counts go to `side`.
+/// (`instructions.jsonl`: every candidate and why it was dropped), then one instance per
+/// accepted instruction, input first — the round's samples (empty outputs are counted, dropped). `self_instruct/*` counts go to `side`.
 fn self_instruct_round(
     ctx: &Ctx<'_>,
     r: u32,
@@ -394,7 +394,7 @@ fn self_instruct_round(
         .iter()
         .zip(&reasons)
         .filter(|(_, why)| why.is_none())
-        .map(|(c, _)| si::instance_prompt(c, ""))
+        .map(|(c, _)| c.clone())
         .collect();
     side.insert("self_instruct/candidates".into(), candidates.len() as f64);
     side.insert("self_instruct/accepted".into(), accepted.len() as f64);
@@ -402,8 +402,11 @@ fn self_instruct_round(
     for (why, n) in counts {
         side.insert(format!("self_instruct/dropped_{why}"), n as f64);
     }
+    // Instances, input first: the reply is split at `Output:` into input and output; the
+    // sample is the instance prompt (instruction + input) and its output.
+    let requests: Vec<String> = accepted.iter().map(|c| si::instance_request(c)).collect();
     let instance_job = ResponseJob {
-        prompts: &accepted,
+        prompts: &requests,
         n_per_prompt: 1,
         params: job.params.clone(),
         batch_size: job.batch_size,
@@ -411,7 +414,22 @@ fn self_instruct_round(
         seed: job.seed,
         stream: 5000 + r as u64,
     };
-    generate_with(ctx, r, &instance_job, side, |_| {})
+    let replies = generate_with(ctx, r, &instance_job, side, |_| {})?;
+    let mut samples = Vec::with_capacity(replies.len());
+    let mut unparsed = 0usize;
+    for (inst, mut s) in accepted.iter().zip(replies) {
+        match si::parse_instance(&s.completion) {
+            Some((input, output)) => {
+                s.prompt = si::instance_prompt(inst, &input);
+                s.completion = output;
+                samples.push(s);
+            }
+            None => unparsed += 1,
+        }
+    }
+    side.insert("self_instruct/instances".into(), samples.len() as f64);
+    side.insert("self_instruct/instances_empty".into(), unparsed as f64);
+    Ok(samples)
 }
 
 /// `[generate]`'s endpoint settings; the cache lives in the run directory.

@@ -290,9 +290,46 @@ pub fn filter_into(
 
 pub use didact_data::ingest::instance_prompt;
 
+/// The prompt that asks for an instance of `instruction`, input first (the paper's
+/// input-first generation): the generator writes the input, then `Output:` and the output.
+pub fn instance_request(instruction: &str) -> String {
+    format!("Instruction: {instruction}\nInput:")
+}
+
+/// Split a reply to `instance_request` into (input, output) at the first `Output:`; without
+/// one the whole reply is the output and the input is empty. `None` when the output is empty.
+pub fn parse_instance(reply: &str) -> Option<(String, String)> {
+    let (input, output) = match reply.find("Output:") {
+        Some(i) => (reply[..i].trim(), reply[i + "Output:".len()..].trim()),
+        None => ("", reply.trim()),
+    };
+    (!output.is_empty()).then(|| (input.to_string(), output.to_string()))
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn instances_are_split_at_output() {
+        assert_eq!(
+            instance_request("Add 2 and 3."),
+            "Instruction: Add 2 and 3.\nInput:"
+        );
+        assert_eq!(
+            parse_instance(" 2, 3\nOutput: 5"),
+            Some(("2, 3".to_string(), "5".to_string()))
+        );
+        assert_eq!(
+            parse_instance(" 5 "),
+            Some((String::new(), "5".to_string()))
+        );
+        assert_eq!(parse_instance("x\nOutput:  "), None);
+        assert_eq!(
+            instance_prompt("Add.", "2, 3"),
+            "Instruction: Add.\nInput: 2, 3\nOutput:"
+        );
+    }
 
     #[test]
     fn prompt_and_parse_round_trip() {
