@@ -6,6 +6,7 @@
 pub mod charts;
 pub mod error;
 pub mod evaluate;
+pub mod generators;
 pub mod journal;
 pub mod progress;
 pub mod report;
