@@ -77,6 +77,22 @@ fn deterministic(rows: &[BTreeMap<String, String>]) -> Vec<BTreeMap<String, Stri
         .collect()
 }
 
+/// `didact run recipes/NAME --out DIR --quiet --set S…`, which must succeed.
+fn run_recipe(name: &str, dir: &Path, sets: &[&str]) -> Output {
+    let recipe = repo().join("recipes").join(name);
+    let mut args = vec![
+        "run",
+        recipe.to_str().unwrap(),
+        "--out",
+        dir.to_str().unwrap(),
+        "--quiet",
+    ];
+    for s in sets {
+        args.extend(["--set", s]);
+    }
+    run_ok(&args)
+}
+
 fn journal_lines(dir: &Path) -> Vec<String> {
     std::fs::read_to_string(dir.join("journal.jsonl"))
         .unwrap_or_default()
@@ -924,36 +940,23 @@ fn sweep_two_points_two_rounds() {
 #[test]
 fn markov_world_truth_metrics_and_teacher() {
     let dir = scratch("markov");
-    let recipe = repo().join("recipes/distill.toml");
-    run_ok(&[
-        "run",
-        recipe.to_str().unwrap(),
-        "--out",
-        dir.to_str().unwrap(),
-        "--quiet",
-        "--set",
-        "teacher.steps=60",
-        "--set",
-        "teacher.d_model=64",
-        "--set",
-        "train.base_steps=150",
-        "--set",
-        "train.steps=150",
-        "--set",
-        "generate.n_prompts=200",
-        "--set",
-        "eval.n_samples=100",
-        "--set",
-        "eval.eval_size=100",
-        "--set",
-        "world.train_size=400",
-        "--set",
-        "judge.mode=score",
-        "--set",
-        "judge.template={response} [[",
-        "--set",
-        "judge.max_new_tokens=4",
-    ]);
+    run_recipe(
+        "distill.toml",
+        &dir,
+        &[
+            "teacher.steps=60",
+            "teacher.d_model=64",
+            "train.base_steps=150",
+            "train.steps=150",
+            "generate.n_prompts=200",
+            "eval.n_samples=100",
+            "eval.eval_size=100",
+            "world.train_size=400",
+            "judge.mode=score",
+            "judge.template={response} [[",
+            "judge.max_new_tokens=4",
+        ],
+    );
     let rows = read_csv(&dir);
     assert_eq!(rows.len(), 2);
     let f = |r: usize, k: &str| -> f64 {
@@ -1005,24 +1008,16 @@ fn distill_from_an_endpoint_with_faults_and_a_warm_cache() {
     let dir = scratch("endpoint");
     // A small teacher: round 0 of the Markov world.
     let teacher = dir.join("teacher");
-    run_ok(&[
-        "run",
-        repo()
-            .join("recipes/collapse-replace.toml")
-            .to_str()
-            .unwrap(),
-        "--out",
-        teacher.to_str().unwrap(),
-        "--quiet",
-        "--set",
-        "run.rounds=0",
-        "--set",
-        "train.base_steps=150",
-        "--set",
-        "eval.n_samples=20",
-        "--set",
-        "eval.eval_size=50",
-    ]);
+    run_recipe(
+        "collapse-replace.toml",
+        &teacher,
+        &[
+            "run.rounds=0",
+            "train.base_steps=150",
+            "eval.n_samples=20",
+            "eval.eval_size=50",
+        ],
+    );
     let mut server = KillOnDrop(
         Command::new(env!("CARGO_BIN_EXE_didact"))
             .args([
@@ -1143,28 +1138,19 @@ impl Drop for KillOnDrop {
 #[test]
 fn self_instruct_rounds_grow_the_pool() {
     let dir = scratch("self-instruct");
-    let recipe = repo().join("recipes/self-instruct.toml");
-    run_ok(&[
-        "run",
-        recipe.to_str().unwrap(),
-        "--out",
-        dir.to_str().unwrap(),
-        "--quiet",
-        "--set",
-        "train.base_steps=20",
-        "--set",
-        "train.steps=5",
-        "--set",
-        "generate.n_prompts=6",
-        "--set",
-        "self_instruct.max_new_tokens=48",
-        "--set",
-        "generate.max_new_tokens=16",
-        "--set",
-        "model.d_model=32",
-        "--set",
-        "eval.n_samples=4",
-    ]);
+    run_recipe(
+        "self-instruct.toml",
+        &dir,
+        &[
+            "train.base_steps=20",
+            "train.steps=5",
+            "generate.n_prompts=6",
+            "self_instruct.max_new_tokens=48",
+            "generate.max_new_tokens=16",
+            "model.d_model=32",
+            "eval.n_samples=4",
+        ],
+    );
     let rows = read_csv(&dir);
     let f = |r: usize, k: &str| -> f64 { rows[r][k].parse().unwrap() };
     let mut pool = 175.0;

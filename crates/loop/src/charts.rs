@@ -159,6 +159,18 @@ fn charted(name: &str, only: &[String]) -> bool {
         && (only.is_empty() || only.iter().any(|p| name.starts_with(p.as_str())))
 }
 
+/// Write one chart as `out/<metric>.svg|png`; `false` when it has no finite point to draw.
+fn write_chart(chart: &Chart, out: &Path, name: &str) -> Result<bool> {
+    match didact_chart::write(chart, &out.join(file_stem(name))) {
+        Ok(()) => Ok(true),
+        Err(didact_chart::ChartError::Empty(_)) => Ok(false),
+        Err(e) => Err(LoopError::RunDir {
+            path: out.to_path_buf(),
+            msg: e.to_string(),
+        }),
+    }
+}
+
 /// Every metric against round, one line per run; returns the metric names charted.
 pub fn round_charts(runs: &[RunData], out: &Path, only: &[String]) -> Result<Vec<String>> {
     let names: BTreeSet<&str> = runs
@@ -206,15 +218,8 @@ pub fn round_charts(runs: &[RunData], out: &Path, only: &[String]) -> Result<Vec
             x_categories: vec![],
             mark_label: "collapse alert".into(),
         };
-        match didact_chart::write(&chart, &out.join(file_stem(name))) {
-            Ok(()) => done.push(name.to_string()),
-            Err(didact_chart::ChartError::Empty(_)) => {}
-            Err(e) => {
-                return Err(LoopError::RunDir {
-                    path: out.to_path_buf(),
-                    msg: e.to_string(),
-                });
-            }
+        if write_chart(&chart, out, name)? {
+            done.push(name.to_string());
         }
     }
     Ok(done)
@@ -310,15 +315,8 @@ pub fn sweep_charts(s: &SweepData, out: &Path, only: &[String]) -> Result<(Strin
             x_categories: categories.clone(),
             mark_label: String::new(),
         };
-        match didact_chart::write(&chart, &out.join(file_stem(name))) {
-            Ok(()) => done.push(name.to_string()),
-            Err(didact_chart::ChartError::Empty(_)) => {}
-            Err(e) => {
-                return Err(LoopError::RunDir {
-                    path: out.to_path_buf(),
-                    msg: e.to_string(),
-                });
-            }
+        if write_chart(&chart, out, name)? {
+            done.push(name.to_string());
         }
     }
     Ok((s.keys[k].clone(), done))

@@ -159,6 +159,40 @@ impl Checker<'_> {
 pub const DEVICES: &[&str] = &["cpu", "flex", "ndarray", "cuda", "tch", "tch-cpu"];
 
 /// Validate a resolved recipe into a plan.
+/// An http(s) base URL of an OpenAI-compatible server.
+fn is_base_url(s: &str) -> bool {
+    s.starts_with("http://") || s.starts_with("https://")
+}
+
+/// Layers, heads and KV heads of a Llama shape in `[section]`.
+fn check_shape(
+    c: &Checker<'_>,
+    section: &str,
+    d_model: usize,
+    n_layers: usize,
+    n_heads: usize,
+    n_kv_heads: usize,
+) -> Result<(), RecipeError> {
+    c.check(
+        (1..=256).contains(&n_layers),
+        section,
+        "n_layers",
+        "1..=256",
+    )?;
+    c.check(
+        n_heads >= 1 && d_model.is_multiple_of(n_heads) && (d_model / n_heads).is_multiple_of(2),
+        section,
+        "n_heads",
+        &format!("a divisor of d_model = {d_model} giving an even head size"),
+    )?;
+    c.check(
+        n_kv_heads >= 1 && n_heads.is_multiple_of(n_kv_heads),
+        section,
+        "n_kv_heads",
+        &format!("a divisor of n_heads = {n_heads}"),
+    )
+}
+
 pub fn resolve(
     f: &RecipeFile,
     file: &str,
@@ -276,29 +310,7 @@ pub fn resolve(
         "d_model",
         "8..=65536",
     )?;
-    c.check(
-        m.n_layers >= 1 && m.n_layers <= 256,
-        "model",
-        "n_layers",
-        "1..=256",
-    )?;
-    c.check(
-        m.n_heads >= 1
-            && m.d_model.is_multiple_of(m.n_heads)
-            && (m.d_model / m.n_heads).is_multiple_of(2),
-        "model",
-        "n_heads",
-        &format!(
-            "a divisor of d_model = {} giving an even head size",
-            m.d_model
-        ),
-    )?;
-    c.check(
-        m.n_kv_heads >= 1 && m.n_heads.is_multiple_of(m.n_kv_heads),
-        "model",
-        "n_kv_heads",
-        &format!("a divisor of n_heads = {}", m.n_heads),
-    )?;
+    check_shape(&c, "model", m.d_model, m.n_layers, m.n_heads, m.n_kv_heads)?;
     c.check(
         m.max_seq_len >= 8 && m.max_seq_len <= 131072,
         "model",
@@ -412,9 +424,7 @@ pub fn resolve(
     )?;
     c.check(j.max_new_tokens >= 1, "judge", "max_new_tokens", ">= 1")?;
     c.check(
-        j.endpoint.is_empty()
-            || j.endpoint.starts_with("http://")
-            || j.endpoint.starts_with("https://"),
+        j.endpoint.is_empty() || is_base_url(&j.endpoint),
         "judge",
         "endpoint",
         "an http:// or https:// base URL, or empty (the previous round's model judges)",
@@ -431,28 +441,13 @@ pub fn resolve(
             "d_model",
             "0 when [model] hf is set (the teacher shares the student's tokenizer, which a checkpoint fixes)",
         )?;
-        c.check(
-            te.n_layers >= 1 && te.n_layers <= 256,
+        check_shape(
+            &c,
             "teacher",
-            "n_layers",
-            "1..=256",
-        )?;
-        c.check(
-            te.n_heads >= 1
-                && te.d_model.is_multiple_of(te.n_heads)
-                && (te.d_model / te.n_heads).is_multiple_of(2),
-            "teacher",
-            "n_heads",
-            &format!(
-                "a divisor of d_model = {} giving an even head size",
-                te.d_model
-            ),
-        )?;
-        c.check(
-            te.n_kv_heads >= 1 && te.n_heads.is_multiple_of(te.n_kv_heads),
-            "teacher",
-            "n_kv_heads",
-            &format!("a divisor of n_heads = {}", te.n_heads),
+            te.d_model,
+            te.n_layers,
+            te.n_heads,
+            te.n_kv_heads,
         )?;
         c.check(te.steps >= 1, "teacher", "steps", ">= 1")?;
         c.check(te.lr > 0.0, "teacher", "lr", "> 0")?;
@@ -464,9 +459,7 @@ pub fn resolve(
     c.check(g.n_prompts >= 1, "generate", "n_prompts", ">= 1")?;
     c.check(g.n_per_prompt >= 1, "generate", "n_per_prompt", ">= 1")?;
     c.check(
-        g.endpoint.is_empty()
-            || g.endpoint.starts_with("http://")
-            || g.endpoint.starts_with("https://"),
+        g.endpoint.is_empty() || is_base_url(&g.endpoint),
         "generate",
         "endpoint",
         "an http:// or https:// base URL (e.g. http://127.0.0.1:8000/v1), or empty",
