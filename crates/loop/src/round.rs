@@ -336,6 +336,7 @@ fn pair_key(plan: &RunPlan) -> &'static str {
     match plan.dpo.scorer.as_str() {
         "reward" => REWARD_SCORE,
         "rules" => RULES_SCORE,
+        "judge" => JUDGE_SCORE,
         _ => "verifier/correct",
     }
 }

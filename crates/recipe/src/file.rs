@@ -358,8 +358,10 @@ pub struct DpoSection {
     /// What ranks a prompt's samples: `verifier` (correct beats incorrect) or `reward` (a
     /// Bradley-Terry reward model trained in round 0 on `[reward] data`, or — with the built-in
     /// world and no data — on correct answers against perturbed ones; Self-Rewarding style, the
-    /// round-0 policy is its backbone), or `rules` (a sample that passed every `[filter]` rule
-    /// beats one that did not).
+    /// round-0 policy is its backbone), `rules` (a sample that passed every `[filter]` rule
+    /// beats one that did not), or `judge` (the LLM judge's `judge/score`, `[judge] mode =
+    /// "score"`: Self-Rewarding LMs' LLM-as-a-judge; samples without a parseable verdict are
+    /// left out of pairs).
     pub scorer: String,
     /// Smallest chosen − rejected score gap for a pair to be kept.
     pub min_gap: f64,

@@ -196,6 +196,41 @@ mod tests {
     }
 
     #[test]
+    fn new_sections_are_validated_by_key() {
+        let bad = |text: &str, want: &str| {
+            let e = load_str(text, "r.toml", &[]).unwrap_err().to_string();
+            assert!(e.contains(want), "{e}");
+        };
+        bad(
+            "[teacher]\nd_model = 96\nn_heads = 5\n",
+            "`teacher.n_heads` (line 3)",
+        );
+        bad("[judge]\nmode = \"pairwise\"\n", "`judge.mode` (line 2)");
+        bad(
+            "[train]\nalgo = \"dpo\"\n[generate]\nn_per_prompt = 2\n[dpo]\nscorer = \"judge\"\n",
+            "`judge.mode`",
+        );
+        bad(
+            "[generate]\nendpoint = \"localhost:8000\"\n",
+            "`generate.endpoint` (line 2)",
+        );
+        bad(
+            "[world]\nkind = \"markov\"\nend_prob = 1.5\n",
+            "`world.end_prob` (line 3)",
+        );
+        bad(
+            "[self_instruct]\nrouge_threshold = 0\n",
+            "`self_instruct.rouge_threshold`",
+        );
+        let ok = load_str(
+            "[train]\nalgo = \"dpo\"\n[generate]\nn_per_prompt = 2\n[dpo]\nscorer = \"judge\"\n[judge]\nmode = \"score\"\n",
+            "r.toml",
+            &[],
+        );
+        assert!(ok.is_ok(), "{:?}", ok.err());
+    }
+
+    #[test]
     fn overrides_apply_and_are_validated() {
         let sets = vec![
             "run.rounds=5".to_string(),

@@ -559,7 +559,12 @@ pub fn resolve(
         "[0, 0.5)",
     )?;
     c.check(d.rpo_alpha >= 0.0, "dpo", "rpo_alpha", ">= 0")?;
-    c.one_of(&d.scorer, &["verifier", "reward", "rules"], "dpo", "scorer")?;
+    c.one_of(
+        &d.scorer,
+        &["verifier", "reward", "rules", "judge"],
+        "dpo",
+        "scorer",
+    )?;
     c.check(d.min_gap >= 0.0, "dpo", "min_gap", ">= 0")?;
     c.check(d.steps >= 1, "dpo", "steps", ">= 1")?;
     c.check(d.batch_size >= 1, "dpo", "batch_size", ">= 1")?;
@@ -581,6 +586,12 @@ pub fn resolve(
             "reward",
             "data",
             "a preference file when dpo.scorer = \"reward\" and there is no built-in world to derive pairs from",
+        )?;
+        c.check(
+            d.scorer != "judge" || f.judge.mode == "score",
+            "judge",
+            "mode",
+            "\"score\" when dpo.scorer = \"judge\" (pairs are ranked by the judge's scores)",
         )?;
         c.check(
             d.scorer != "verifier" || matches!(source, Source::Arithmetic { .. }),
