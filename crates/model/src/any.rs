@@ -189,17 +189,7 @@ pub fn load(dir: &Path, device: &Device) -> crate::Result<AnyCheckpoint> {
         });
     }
     let (cfg, model) = gpt2::load(dir, device)?;
-    let tokenizer = Tok::load(&dir.join("tokenizer.json"))?;
-    if tokenizer.vocab_size() > cfg.vocab_size {
-        return Err(ModelError::Checkpoint {
-            path: dir.join("tokenizer.json"),
-            msg: format!(
-                "tokenizer has {} tokens but the embedding has only {} rows",
-                tokenizer.vocab_size(),
-                cfg.vocab_size
-            ),
-        });
-    }
+    let tokenizer = checkpoint::load_tokenizer(dir, cfg.vocab_size)?;
     Ok(AnyCheckpoint {
         max_seq_len: cfg.n_positions,
         vocab_size: cfg.vocab_size,

@@ -132,20 +132,25 @@ pub struct Checkpoint {
     pub tokenizer: Tok,
 }
 
-/// Load `dir/{config.json, model.safetensors, tokenizer.json}` onto `device`.
-pub fn load(dir: &Path, device: &Device) -> Result<Checkpoint> {
-    let config = config_from_hf_json(&dir.join("config.json"))?;
+/// `dir/tokenizer.json`, refused when it has more tokens than the embedding has rows.
+pub(crate) fn load_tokenizer(dir: &Path, vocab_size: usize) -> Result<Tok> {
     let tokenizer = Tok::load(&dir.join("tokenizer.json"))?;
-    if tokenizer.vocab_size() > config.vocab_size {
+    if tokenizer.vocab_size() > vocab_size {
         return Err(ModelError::Checkpoint {
             path: dir.join("tokenizer.json"),
             msg: format!(
-                "tokenizer has {} tokens but the embedding has only {} rows",
-                tokenizer.vocab_size(),
-                config.vocab_size
+                "tokenizer has {} tokens but the embedding has only {vocab_size} rows",
+                tokenizer.vocab_size()
             ),
         });
     }
+    Ok(tokenizer)
+}
+
+/// Load `dir/{config.json, model.safetensors, tokenizer.json}` onto `device`.
+pub fn load(dir: &Path, device: &Device) -> Result<Checkpoint> {
+    let config = config_from_hf_json(&dir.join("config.json"))?;
+    let tokenizer = load_tokenizer(dir, config.vocab_size)?;
     let mut source = SafetensorsSource::open_dir(dir)?;
     let model = Llama::from_source(&config, &mut source, device)?;
     Ok(Checkpoint {

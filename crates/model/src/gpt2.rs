@@ -210,13 +210,7 @@ impl Gpt2 {
     /// # Shapes
     /// - `hidden`: `[B, T, d_model]` → `[B, T, vocab]`
     pub fn logits(&self, hidden: Tensor<3>) -> Tensor<3> {
-        let [b, t, d] = hidden.dims();
-        let w = self.wte.weight.val(); // [V, D]
-        let v = w.dims()[0];
-        hidden
-            .reshape([b * t, d])
-            .matmul(w.transpose())
-            .reshape([b, t, v])
+        crate::llama::tied_logits(hidden, self.wte.weight.val())
     }
 
     /// Full causal forward from position 0.

@@ -456,15 +456,7 @@ impl Llama {
     pub fn logits(&self, hidden: Tensor<3>) -> Tensor<3> {
         match &self.lm_head {
             Some(head) => head.forward(hidden),
-            None => {
-                let [b, t, d] = hidden.dims();
-                let w = self.embed_tokens.weight.val(); // [V, D]
-                let v = w.dims()[0];
-                hidden
-                    .reshape([b * t, d])
-                    .matmul(w.transpose())
-                    .reshape([b, t, v])
-            }
+            None => tied_logits(hidden, self.embed_tokens.weight.val()),
         }
     }
 
@@ -578,6 +570,19 @@ impl SwiGlu {
 }
 
 /// Make sure a sequence of `len` tokens fits the rotary tables.
+/// Logits through a tied head: hidden states times the embedding matrix `[V, D]` transposed.
+///
+/// # Shapes
+/// - `hidden`: `[B, T, D]` → `[B, T, V]`
+pub(crate) fn tied_logits(hidden: Tensor<3>, embedding: Tensor<2>) -> Tensor<3> {
+    let [b, t, d] = hidden.dims();
+    let v = embedding.dims()[0];
+    hidden
+        .reshape([b * t, d])
+        .matmul(embedding.transpose())
+        .reshape([b, t, v])
+}
+
 pub fn check_len_raw(len: usize, max: usize) -> crate::Result<()> {
     if len > max {
         return Err(ModelError::TooLong { len, max });

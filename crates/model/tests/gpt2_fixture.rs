@@ -3,6 +3,8 @@
 //! that folder's README): full logits within 1e-4, and greedy continuations (`greedy_16`, by
 //! re-running the full forward each step) identical.
 
+mod common;
+
 use didact_model::burn::tensor::{Device, Int, Tensor, TensorData};
 use didact_model::gpt2;
 use serde_json::Value;
@@ -85,17 +87,7 @@ fn gpt2_save_round_trip() {
     let a: Vec<f32> = model.forward(t.clone()).into_data().try_to_vec().unwrap();
     let b: Vec<f32> = back.forward(t).into_data().try_to_vec().unwrap();
     assert_eq!(a, b);
-    let shapes = |p: PathBuf| {
-        let bytes = std::fs::read(p).unwrap();
-        let st = safetensors::SafeTensors::deserialize(&bytes).unwrap();
-        let mut v: Vec<(String, Vec<usize>)> = st
-            .tensors()
-            .into_iter()
-            .map(|(n, t)| (n, t.shape().to_vec()))
-            .collect();
-        v.sort();
-        v
-    };
+    let shapes = |p: PathBuf| common::safetensors_shapes(&p);
     assert_eq!(
         shapes(out.join("model.safetensors")),
         shapes(dir().join("model.safetensors"))

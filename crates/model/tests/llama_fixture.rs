@@ -3,6 +3,8 @@
 //! untied head) and ../shared/fixtures/qwen2 (Qwen2ForCausalLM: q/k/v biases, tied
 //! embeddings, rope_theta 1e6); expected values from transformers 5.23.0 (each folder's README).
 
+mod common;
+
 use didact_model::burn::tensor::{Device, Int, Tensor, TensorData};
 use didact_model::checkpoint;
 use didact_model::sample::{SamplingParams, generate_batch};
@@ -132,17 +134,7 @@ fn save_then_load_gives_identical_logits() {
         let back = checkpoint::load(&dir, &device).unwrap();
         assert_eq!(back.config, ck.config);
         // The saved file has exactly the original tensor names and shapes.
-        let shapes = |p: PathBuf| {
-            let bytes = std::fs::read(p).unwrap();
-            let st = safetensors::SafeTensors::deserialize(&bytes).unwrap();
-            let mut v: Vec<(String, Vec<usize>)> = st
-                .tensors()
-                .into_iter()
-                .map(|(n, t)| (n, t.shape().to_vec()))
-                .collect();
-            v.sort();
-            v
-        };
+        let shapes = |p: PathBuf| common::safetensors_shapes(&p);
         assert_eq!(
             shapes(dir.join("model.safetensors")),
             shapes(fixture().join("model.safetensors"))
