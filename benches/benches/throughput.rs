@@ -48,16 +48,18 @@ fn dpo(c: &mut Criterion) {
         .measurement_time(Duration::from_secs(20))
         .warm_up_time(Duration::from_secs(3));
     g.throughput(Throughput::Elements((STEPS * BATCH * SEQ) as u64));
-    let (name, device) = devices().remove(0); // flex: the default backend
-    let reference = config().init(0, &device).unwrap();
-    let pairs = dpo_pairs(BATCH / 2 * STEPS, &reference, &device);
-    let mut model = Some(reference);
-    g.bench_function(name, |b| {
-        b.iter(|| {
-            let (m, _) = dpo_steps(model.take().unwrap(), &pairs, STEPS, &device);
-            model = Some(m);
-        })
-    });
+    // Every backend but ndarray (the train job already shows where it stands).
+    for (name, device) in devices().into_iter().filter(|(n, _)| *n != "ndarray") {
+        let reference = config().init(0, &device).unwrap();
+        let pairs = dpo_pairs(BATCH / 2 * STEPS, &reference, &device);
+        let mut model = Some(reference);
+        g.bench_function(name, |b| {
+            b.iter(|| {
+                let (m, _) = dpo_steps(model.take().unwrap(), &pairs, STEPS, &device);
+                model = Some(m);
+            })
+        });
+    }
     g.finish();
 }
 

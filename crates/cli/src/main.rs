@@ -8,6 +8,8 @@ use didact_loop::{RunOptions, load_rounds, run};
 use std::path::PathBuf;
 use std::process::ExitCode;
 
+mod doctor;
+
 #[derive(Parser)]
 #[command(
     name = "didact",
@@ -139,6 +141,20 @@ enum Cmd {
         faults: String,
         #[arg(long, default_value_t = 5000)]
         slow_ms: u64,
+    },
+    /// Check this machine: which backends are compiled in and which devices exist (CUDA
+    /// devices through LibTorch), then on DEVICE the conformance self-check against flex (and
+    /// transformers/TRL when ../shared/fixtures is found) and a train/sample throughput probe.
+    /// Prints the exact fix when something fails. Run it first on any new (GPU) machine.
+    ///
+    /// Example: didact doctor --device tch
+    Doctor {
+        /// `flex`, `ndarray`, `tch-cpu`, `tch` (LibTorch CUDA), `cuda`.
+        #[arg(long, default_value = "flex")]
+        device: String,
+        /// Skip the throughput probe.
+        #[arg(long)]
+        no_throughput: bool,
     },
     /// Print each run's metrics table and write report.md + charts/ (SVG and PNG): every
     /// metric against round, one line per run, collapse alerts marked; for a sweep directory
@@ -644,6 +660,10 @@ fn main() -> ExitCode {
             reference,
         } => cmd_metrics(input, field, reference),
         Cmd::Report { dirs, out, metrics } => cmd_report(dirs, out, metrics),
+        Cmd::Doctor {
+            device,
+            no_throughput,
+        } => doctor::cmd_doctor(&device, no_throughput),
         Cmd::Serve {
             model,
             host,

@@ -7,6 +7,9 @@ use std::path::PathBuf;
 pub enum ModelError {
     #[error("invalid model config: {0}")]
     Config(String),
+    /// A device name that is unknown, not compiled in, or cannot run here.
+    #[error("{0}")]
+    Device(String),
     #[error("{path}: {source}")]
     Io {
         path: PathBuf,

@@ -3,6 +3,7 @@
 //! datasets or training loops.
 
 pub mod any;
+pub mod attend;
 pub mod checkpoint;
 pub mod device;
 pub mod error;

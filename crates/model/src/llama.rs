@@ -17,8 +17,6 @@ use burn::config::Config;
 use burn::module::{Module, Param};
 use burn::nn::{Embedding, Linear, RmsNorm};
 use burn::tensor::activation::silu;
-use burn::tensor::module::attention;
-use burn::tensor::ops::AttentionModuleOptions;
 use burn::tensor::{Bool, Device, Int, Tensor, TensorData};
 
 /// Shape and numerics of a Llama-style model. Field names follow didact recipes; the HF
@@ -539,12 +537,7 @@ impl Attention {
         // Without an explicit mask, a fresh sequence is plain causal; one new token over a cache
         // may attend to every cached position.
         let is_causal = mask.is_none() && !(had_cache && t == 1);
-        let opts = AttentionModuleOptions {
-            scale: None,
-            softcap: None,
-            is_causal,
-        };
-        let out = attention(q, k, v, mask, None, opts); // [B, H, T, hd]
+        let out = crate::attend::attend(q, k, v, mask, is_causal); // [B, H, T, hd]
         self.o_proj
             .forward(out.swap_dims(1, 2).reshape([b, t, h * hd]))
     }
