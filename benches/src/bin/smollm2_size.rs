@@ -89,7 +89,9 @@ fn main() {
             let mut opt = didact_benches::sft_config(2);
             opt.batch_size = b;
             let t2 = Instant::now();
-            let (_, rep) = train_sft(ck.model, &rows, &opt, 0, &device, |_, _| {}).expect("sft");
+            let data = didact_benches::batching();
+            let (_, rep) =
+                train_sft(ck.model, &rows, &opt, &data, &device, |_, _| {}).expect("sft");
             let sft_total = t2.elapsed().as_secs_f64();
             let out = serde_json::json!({
                 "params_millions": params(&ck.config) as f64 / 1e6,

@@ -101,14 +101,16 @@ enum Cmd {
     ///
     /// Example: didact generate --model runs/quickstart-s1/rounds/round-03/model --prompt 417+86= --greedy
     Generate(GenArgs),
-    /// Diversity and similarity metrics of a set of samples, as one JSON object keyed like the
-    /// run tables (`diversity/distinct_2`, `diversity/self_bleu`, …). Input: JSONL or Parquet
-    /// (the `--field` column) or `.txt` (one sample per line). `--reference` adds
-    /// `reference/rougeL_max_mean` (mean over samples of the best ROUGE-L F against the
-    /// reference texts), the reference set's own distinct-2, tail mass against the reference's
-    /// hapax words (`tail/*`) and add-½-smoothed unigram KL(reference ‖ samples).
+    /// The sample metric suite of a set of samples — the same names and definitions a run's
+    /// evaluation reports (`diversity/*`, `gen/mean_length` in words, …) — as one JSON object.
+    /// Input: JSONL or Parquet (the `--field` column) or `.txt` (one sample per line).
+    /// `--reference` adds `gen/real_mean_length`, tail mass against the reference's hapax words
+    /// (`tail/*`), add-½-smoothed unigram KL(reference ‖ samples), `reference/rougeL_max_mean`
+    /// (mean over samples of the best ROUGE-L F against the reference texts) and the reference
+    /// set's own distinct-2. `--chars` counts every non-space character as a word (what runs on
+    /// the arithmetic world report).
     ///
-    /// Example: didact metrics --input runs/qs/rounds/round-01/generated.parquet --field completion
+    /// Example: didact metrics --input runs/qs/rounds/round-01/generated.parquet --field completion --chars
     Metrics {
         #[arg(long)]
         input: PathBuf,
@@ -116,6 +118,9 @@ enum Cmd {
         field: String,
         #[arg(long)]
         reference: Option<PathBuf>,
+        /// Characters are the words (arithmetic-world runs).
+        #[arg(long)]
+        chars: bool,
     },
     /// Serve a checkpoint (didact round `model/`, or an HF Llama / Qwen2 / GPT-2 directory)
     /// through the OpenAI-compatible API: POST /v1/completions, POST /v1/chat/completions,
@@ -513,43 +518,48 @@ fn read_texts(path: &std::path::Path, field: &str) -> Result<Vec<String>> {
     }
 }
 
-fn cmd_metrics(input: PathBuf, field: String, reference: Option<PathBuf>) -> Result<()> {
+fn cmd_metrics(
+    input: PathBuf,
+    field: String,
+    reference: Option<PathBuf>,
+    chars: bool,
+) -> Result<()> {
     use didact_metrics as dm;
-    let texts = read_texts(&input, &field)?;
+    let unit = if chars {
+        dm::Unit::Chars
+    } else {
+        dm::Unit::Words
+    };
+    let in_unit =
+        |texts: &[String]| dm::in_unit(&texts.iter().map(|s| s.as_str()).collect::<Vec<_>>(), unit);
+    let texts = in_unit(&read_texts(&input, &field)?);
     if texts.is_empty() {
         anyhow::bail!("{}: no samples", input.display());
     }
     let refs: Vec<&str> = texts.iter().map(|s| s.as_str()).collect();
-    let n_words: Vec<usize> = refs.iter().map(|t| dm::words(t).len()).collect();
+    let rtexts = match &reference {
+        Some(r) => Some(in_unit(&read_texts(r, &field)?)),
+        None => None,
+    };
+    if rtexts.as_ref().is_some_and(|r| r.is_empty()) {
+        anyhow::bail!(
+            "{}: no reference texts",
+            reference.as_ref().expect("some").display()
+        );
+    }
+    let rr: Option<Vec<&str>> = rtexts
+        .as_ref()
+        .map(|r| r.iter().map(|s| s.as_str()).collect());
     let mut m = serde_json::Map::new();
     m.insert("n_samples".into(), texts.len().into());
-    m.insert(
-        "diversity/distinct_1".into(),
-        dm::distinct_n(&refs, 1).into(),
-    );
-    m.insert(
-        "diversity/distinct_2".into(),
-        dm::distinct_n(&refs, 2).into(),
-    );
     m.insert(
         "diversity/distinct_3".into(),
         dm::distinct_n(&refs, 3).into(),
     );
-    m.insert("diversity/self_bleu".into(), dm::self_bleu(&refs, 4).into());
-    m.insert(
-        "diversity/unigram_entropy".into(),
-        dm::unigram_entropy(&refs).into(),
-    );
-    m.insert(
-        "diversity/bigram_entropy".into(),
-        dm::bigram_entropy(&refs).into(),
-    );
-    m.insert(
-        "gen/mean_length".into(),
-        (n_words.iter().sum::<usize>() as f64 / texts.len() as f64).into(),
-    );
-    if let Some(r) = reference {
-        let rtexts = read_texts(&r, &field)?;
+    for (k, v) in dm::sample_suite(&refs, rr.as_deref()) {
+        m.insert(k, v.into());
+    }
+    if let (Some(rtexts), Some(rr)) = (&rtexts, &rr) {
         let pool: Vec<Vec<String>> = rtexts.iter().map(|t| dm::rouge_tokens(t)).collect();
         let mean = texts
             .iter()
@@ -557,18 +567,7 @@ fn cmd_metrics(input: PathBuf, field: String, reference: Option<PathBuf>) -> Res
             .sum::<f64>()
             / texts.len() as f64;
         m.insert("reference/rougeL_max_mean".into(), mean.into());
-        let rr: Vec<&str> = rtexts.iter().map(|s| s.as_str()).collect();
-        m.insert("reference/distinct_2".into(), dm::distinct_n(&rr, 2).into());
-        let tail = dm::tail_mass(&refs, &rr, 1);
-        m.insert("tail/gen_rare_share".into(), tail.gen_rare_share.into());
-        m.insert(
-            "tail/real_rare_coverage".into(),
-            tail.real_rare_coverage.into(),
-        );
-        m.insert(
-            "dist/kl_real_gen".into(),
-            dm::kl_real_gen(&refs, &rr).into(),
-        );
+        m.insert("reference/distinct_2".into(), dm::distinct_n(rr, 2).into());
     }
     println!(
         "{}",
@@ -658,7 +657,8 @@ fn main() -> ExitCode {
             input,
             field,
             reference,
-        } => cmd_metrics(input, field, reference),
+            chars,
+        } => cmd_metrics(input, field, reference, chars),
         Cmd::Report { dirs, out, metrics } => cmd_report(dirs, out, metrics),
         Cmd::Doctor {
             device,

@@ -10,7 +10,9 @@ use didact_model::checkpoint::named_tensors;
 use didact_model::{Llama, LlamaConfig, SamplingParams, generate_batch, row_seed};
 use didact_train::dpo_loss::{DpoLoss, DpoObjective};
 use didact_train::reward::RewardModel;
-use didact_train::{SftConfig, TokenRow, reference_logps, train_dpo, train_rm, train_sft};
+use didact_train::{
+    Batching, OptimConfig, TokenRow, reference_logps, train_dpo, train_rm, train_sft,
+};
 
 /// Loss and gradient norm: relative difference to flex.
 pub const STEP_REL_TOL: f64 = 1e-4;
@@ -55,8 +57,8 @@ pub fn tiny_rows(n: usize) -> Vec<TokenRow> {
         .collect()
 }
 
-fn opt() -> SftConfig {
-    SftConfig {
+fn opt() -> OptimConfig {
+    OptimConfig {
         steps: 1,
         batch_size: 8,
         grad_accum: 1,
@@ -68,7 +70,13 @@ fn opt() -> SftConfig {
         beta2: 0.999,
         eps: 1e-8,
         grad_clip: 1.0,
+    }
+}
+
+fn data() -> Batching {
+    Batching {
         max_len: 32,
+        pad_id: 0,
         seed: 3,
     }
 }
@@ -97,7 +105,7 @@ fn flat(model: &Llama) -> Result<Vec<f32>, String> {
 pub fn sft_step(device: &Device) -> Result<StepResult, String> {
     let model = tiny_model(device)?;
     let before = flat(&model)?;
-    let (model, rep) = train_sft(model, &tiny_rows(12), &opt(), 0, device, |_, _| {})
+    let (model, rep) = train_sft(model, &tiny_rows(12), &opt(), &data(), device, |_, _| {})
         .map_err(|e| e.to_string())?;
     Ok(StepResult {
         loss: rep.step_losses[0],
@@ -134,7 +142,7 @@ pub fn dpo_step(device: &Device) -> Result<StepResult, String> {
         label_smoothing: 0.0,
         rpo_alpha: 0.5,
     };
-    let (model, rep) = train_dpo(model, &with_ref, &opt(), &obj, 0, device, |_, _| {})
+    let (model, rep) = train_dpo(model, &with_ref, &opt(), &obj, &data(), device, |_, _| {})
         .map_err(|e| e.to_string())?;
     Ok(StepResult {
         loss: rep.step_losses[0],
@@ -161,7 +169,7 @@ pub fn rm_step(device: &Device) -> Result<StepResult, String> {
         .chunks(2)
         .map(|c| (c[0].ids.clone(), c[1].ids.clone()))
         .collect();
-    let (rm, rep) = train_rm(rm, &pairs, &opt(), Some(0.01), 0, device, |_, _| {})
+    let (rm, rep) = train_rm(rm, &pairs, &opt(), Some(0.01), &data(), device, |_, _| {})
         .map_err(|e| e.to_string())?;
     Ok(StepResult {
         loss: rep.step_losses[0],

@@ -7,7 +7,9 @@
 use didact_model::burn::tensor::Device;
 use didact_model::{Llama, LlamaConfig, SamplingParams, generate_all};
 use didact_train::dpo_loss::{DpoLoss, DpoObjective};
-use didact_train::{PairRow, SftConfig, TokenRow, reference_logps, train_dpo, train_sft};
+use didact_train::{
+    Batching, OptimConfig, PairRow, TokenRow, reference_logps, train_dpo, train_sft,
+};
 
 pub const VOCAB: usize = 512;
 pub const SEQ: usize = 128;
@@ -44,8 +46,8 @@ pub fn rows(n: usize) -> Vec<TokenRow> {
         .collect()
 }
 
-pub fn sft_config(steps: usize) -> SftConfig {
-    SftConfig {
+pub fn sft_config(steps: usize) -> OptimConfig {
+    OptimConfig {
         steps,
         batch_size: BATCH,
         grad_accum: 1,
@@ -57,7 +59,14 @@ pub fn sft_config(steps: usize) -> SftConfig {
         beta2: 0.999,
         eps: 1e-8,
         grad_clip: 1.0,
+    }
+}
+
+/// Rows of `SEQ` tokens, pad 0, data order seed 0.
+pub fn batching() -> Batching {
+    Batching {
         max_len: SEQ,
+        pad_id: 0,
         seed: 0,
     }
 }
@@ -69,8 +78,15 @@ pub fn train_steps(
     steps: usize,
     device: &Device,
 ) -> (Llama, usize) {
-    let (model, _) =
-        train_sft(model, rows, &sft_config(steps), 0, device, |_, _| {}).expect("train");
+    let (model, _) = train_sft(
+        model,
+        rows,
+        &sft_config(steps),
+        &batching(),
+        device,
+        |_, _| {},
+    )
+    .expect("train");
     (model, steps * BATCH * SEQ)
 }
 
@@ -103,7 +119,8 @@ pub fn dpo_steps(model: Llama, pairs: &[PairRow], steps: usize, device: &Device)
         label_smoothing: 0.0,
         rpo_alpha: 0.0,
     };
-    let (model, _) = train_dpo(model, pairs, &opt, &obj, 0, device, |_, _| {}).expect("dpo");
+    let (model, _) =
+        train_dpo(model, pairs, &opt, &obj, &batching(), device, |_, _| {}).expect("dpo");
     (model, steps * BATCH * SEQ)
 }
 

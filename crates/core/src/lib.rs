@@ -1,10 +1,14 @@
 //! didact-core: the vocabulary every crate shares — a training [`Example`] with its
-//! [`Provenance`], a generated [`Sample`] with its scores and drop reason, and the
-//! atomic-write helper every stage uses. No burn, no polars, no recipes.
+//! [`Provenance`], a generated [`Sample`] with its scores and drop reason, the choices a
+//! recipe names (`vocab.rs`: mix mode, DPO loss, bad-row policy, optimizer settings, device
+//! names) and the atomic-write helper every stage uses. No burn, no polars, no recipes.
 
 use serde::{Deserialize, Serialize};
 use std::collections::BTreeMap;
 use std::path::Path;
+
+pub mod vocab;
+pub use vocab::{DpoLoss, MixMode, OnError, OptimConfig};
 
 /// Where a training row came from.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
@@ -111,6 +115,11 @@ pub fn write_atomic(path: &Path, bytes: &[u8]) -> std::io::Result<()> {
 
 /// Metric values of one round, by TRL-style namespaced name (`eval/loss_real`, ...).
 pub type Metrics = BTreeMap<String, f64>;
+
+/// Device names a recipe (`[run] device`) or `--device` may give; which of them a binary can
+/// run is decided by its cargo features (`didact_model::device`). `cpu` is the build's default
+/// CPU backend.
+pub const DEVICE_NAMES: &[&str] = &["cpu", "flex", "ndarray", "cuda", "tch", "tch-cpu", "vulkan"];
 
 #[cfg(test)]
 mod tests {

@@ -11,14 +11,7 @@ use polars::prelude::*;
 use serde_json::Value;
 use std::path::Path;
 
-/// What to do with a malformed row.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum OnError {
-    /// Skip it, count it, report the first few.
-    Skip,
-    /// Stop with an error naming the file and line.
-    Fail,
-}
+pub use didact_core::OnError;
 
 /// Ingestion result: rows plus the skipped-row diagnostics.
 #[derive(Debug, Default)]

@@ -7,15 +7,7 @@ use rand::SeedableRng;
 use rand::seq::SliceRandom;
 use rand_chacha::ChaCha8Rng;
 
-#[derive(Debug, Clone, Copy, PartialEq)]
-pub enum MixMode {
-    /// Train only on the newest round's kept synthetic rows (real data dropped after round 0).
-    Replace,
-    /// Real data plus every round's kept synthetic rows so far (the pool grows).
-    Accumulate,
-    /// `size` rows: `round(ratio · size)` synthetic from the newest round, the rest real.
-    Ratio(f64),
-}
+pub use didact_core::MixMode;
 
 /// Take `k` rows from `pool`: a shuffled pass, repeated (a fresh shuffle each pass) when `k`
 /// exceeds the pool, so every row is used ⌊k/n⌋ or ⌈k/n⌉ times.
@@ -33,39 +25,36 @@ pub fn take_cycled(pool: &[Example], k: usize, rng: &mut ChaCha8Rng) -> Vec<Exam
 }
 
 /// Build the training set of a round ≥ 1. `synthetic[i]` holds the kept rows of round i+1
-/// (oldest first; provenance already set). `size == 0` keeps the natural size of
-/// replace/accumulate; otherwise the set is sampled to exactly `size` rows.
+/// (oldest first; provenance already set). `size: None` keeps the natural size of
+/// replace/accumulate (and the real size for ratio); otherwise the set is sampled to exactly
+/// `size` rows.
 pub fn mix(
     real: &[Example],
     synthetic: &[Vec<Example>],
     mode: MixMode,
-    size: usize,
+    size: Option<usize>,
     seed: u64,
 ) -> Vec<Example> {
     let mut rng = ChaCha8Rng::seed_from_u64(seed);
     let newest: &[Example] = synthetic.last().map(|v| v.as_slice()).unwrap_or(&[]);
     let mut out = match mode {
-        MixMode::Replace => {
-            if size == 0 {
-                newest.to_vec()
-            } else {
-                take_cycled(newest, size, &mut rng)
-            }
-        }
+        MixMode::Replace => match size {
+            None => newest.to_vec(),
+            Some(n) => take_cycled(newest, n, &mut rng),
+        },
         MixMode::Accumulate => {
             let all: Vec<Example> = real
                 .iter()
                 .chain(synthetic.iter().flatten())
                 .cloned()
                 .collect();
-            if size == 0 {
-                all
-            } else {
-                take_cycled(&all, size, &mut rng)
+            match size {
+                None => all,
+                Some(n) => take_cycled(&all, n, &mut rng),
             }
         }
         MixMode::Ratio(r) => {
-            let size = if size == 0 { real.len() } else { size };
+            let size = size.unwrap_or(real.len());
             let n_syn = if newest.is_empty() {
                 0
             } else {
@@ -110,13 +99,13 @@ mod tests {
             rows(4, Provenance::Synthetic { round: 1 }),
             rows(6, Provenance::Synthetic { round: 2 }),
         ];
-        let m = mix(&real, &syn, MixMode::Replace, 0, 1);
+        let m = mix(&real, &syn, MixMode::Replace, None, 1);
         assert_eq!(m.len(), 6);
         assert!(
             m.iter()
                 .all(|e| e.provenance == Provenance::Synthetic { round: 2 })
         );
-        assert_eq!(mix(&real, &syn, MixMode::Replace, 9, 1).len(), 9);
+        assert_eq!(mix(&real, &syn, MixMode::Replace, Some(9), 1).len(), 9);
     }
 
     #[test]
@@ -126,7 +115,7 @@ mod tests {
             rows(4, Provenance::Synthetic { round: 1 }),
             rows(6, Provenance::Synthetic { round: 2 }),
         ];
-        let m = mix(&real, &syn, MixMode::Accumulate, 0, 1);
+        let m = mix(&real, &syn, MixMode::Accumulate, None, 1);
         assert_eq!(m.len(), 20);
         assert!((synthetic_fraction(&m) - 0.5).abs() < 1e-12);
     }
@@ -136,13 +125,13 @@ mod tests {
         let real = rows(100, Provenance::Real);
         let syn = vec![rows(30, Provenance::Synthetic { round: 1 })];
         for r in [0.0, 0.25, 0.5, 1.0] {
-            let m = mix(&real, &syn, MixMode::Ratio(r), 80, 3);
+            let m = mix(&real, &syn, MixMode::Ratio(r), Some(80), 3);
             assert_eq!(m.len(), 80);
             assert!((synthetic_fraction(&m) - r).abs() < 1e-12, "ratio {r}");
         }
         assert_eq!(
-            mix(&real, &syn, MixMode::Ratio(0.5), 80, 3),
-            mix(&real, &syn, MixMode::Ratio(0.5), 80, 3)
+            mix(&real, &syn, MixMode::Ratio(0.5), Some(80), 3),
+            mix(&real, &syn, MixMode::Ratio(0.5), Some(80), 3)
         );
     }
 }

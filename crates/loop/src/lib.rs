@@ -1,18 +1,23 @@
-//! didact-loop: the self-evolution loop. A run is rounds 0..=R; a round is generate → score →
-//! filter → mix → train → evaluate (`round.rs`, one linear function), each stage's output
-//! written atomically and recorded in `journal.jsonl` so a killed run resumes at the first
-//! unfinished stage. Also the reports. Knows nothing of command-line parsing.
+//! didact-loop: the self-evolution loop. A run is rounds 0..=R (`run.rs`); a round is its
+//! stages in recipe order (`round.rs`, top to bottom; the stages themselves in `stages/`),
+//! each stage's output written atomically and recorded in `journal.jsonl` so a killed run
+//! resumes at the first unfinished stage. `lineage.rs` decides which checkpoint each role
+//! uses, `seeds.rs` names every random stream, `layout.rs` every path. Also `train-rm`
+//! (`rm.rs`), sweeps and reports. Knows nothing of command-line parsing.
 
 pub mod charts;
+pub mod env;
 pub mod error;
-pub mod evaluate;
-pub mod generators;
 pub mod journal;
+pub mod layout;
+pub mod lineage;
 pub mod progress;
 pub mod report;
 pub mod rm;
 pub mod round;
 pub mod run;
+pub mod seeds;
+pub mod stages;
 pub mod sweep;
 pub mod task;
 

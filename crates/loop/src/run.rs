@@ -3,16 +3,20 @@
 //! after every round rewrites `metrics.parquet` / `metrics.csv` (one row per round).
 //! `resume` continues a killed run at its first unfinished stage.
 
+use crate::env::Env;
 use crate::error::{LoopError, Result, io};
 use crate::journal::Journal;
-use crate::round::{Ctx, read_metrics, run_round};
+use crate::layout::RunDir;
+use crate::lineage::Lineage;
+use crate::round::{Runner, read_metrics, run_round};
+use crate::stages::detect::{self, alert_line};
 use crate::task::Task;
 use didact_core::{Metrics, write_atomic};
 use didact_data::table;
-use didact_metrics::detector::{self, Action, Alert};
+use didact_metrics::detector::Alert;
 use didact_model::burn::tensor::Device;
 use didact_model::{LlamaConfig, LmConfig, Tok};
-use didact_recipe::RunPlan;
+use didact_recipe::{ModelPlan, RunPlan, Shape};
 use std::path::{Path, PathBuf};
 
 pub struct RunOptions {
@@ -70,10 +74,9 @@ fn tokenizer(dir: &Path, task: &Task, plan: &RunPlan) -> Result<Tok> {
     if path.exists() {
         return Ok(Tok::load(&path)?);
     }
-    let tok = if plan.model.hf.is_empty() {
-        task.tokenizer(plan.tokenizer)?
-    } else {
-        Tok::load(&Path::new(&plan.model.hf).join("tokenizer.json"))?
+    let tok = match &plan.model {
+        ModelPlan::Fresh { tokenizer, .. } => task.tokenizer(*tokenizer)?,
+        ModelPlan::Pretrained { dir } => Tok::load(&dir.join("tokenizer.json"))?,
     };
     let tmp = dir.join(format!(".tokenizer.json.{}.tmp", std::process::id()));
     tok.save(&tmp)?;
@@ -81,18 +84,29 @@ fn tokenizer(dir: &Path, task: &Task, plan: &RunPlan) -> Result<Tok> {
     Ok(tok)
 }
 
-/// Model shape from the plan and the tokenizer's vocabulary.
-pub fn model_config(plan: &RunPlan, vocab: usize) -> LlamaConfig {
-    let m = &plan.model;
+/// A Llama config of `shape` over a vocabulary.
+pub fn shape_config(shape: &Shape, vocab: usize) -> LlamaConfig {
     LlamaConfig::new(vocab)
-        .with_d_model(m.d_model)
-        .with_n_layers(m.n_layers)
-        .with_n_heads(m.n_heads)
-        .with_n_kv_heads(m.n_kv_heads)
-        .with_d_ff(m.d_ff)
-        .with_max_seq_len(m.max_seq_len)
-        .with_rope_theta(m.rope_theta)
-        .with_tie_embeddings(m.tie_embeddings)
+        .with_d_model(shape.d_model)
+        .with_n_layers(shape.n_layers)
+        .with_n_heads(shape.n_heads)
+        .with_n_kv_heads(shape.n_kv_heads)
+        .with_d_ff(shape.d_ff.unwrap_or(0))
+        .with_max_seq_len(shape.max_seq_len)
+        .with_rope_theta(shape.rope_theta)
+        .with_tie_embeddings(shape.tie_embeddings)
+}
+
+/// The policy's shape: the `[model]` shape over the tokenizer's vocabulary, or the checkpoint's.
+fn policy_config(plan: &RunPlan, tok: &Tok) -> Result<LmConfig> {
+    match &plan.model {
+        ModelPlan::Fresh { shape, .. } => {
+            let c = shape_config(shape, tok.vocab_size());
+            c.check()?;
+            Ok(LmConfig::Llama(c))
+        }
+        ModelPlan::Pretrained { dir } => Ok(didact_model::any::config_from_dir(dir)?),
+    }
 }
 
 /// Execute a run. `on_round` is called with each round's metrics as soon as it is done.
@@ -105,14 +119,61 @@ pub fn run(
 ) -> Result<RunSummary> {
     let dir = opts.out.clone();
     // A pretrained checkpoint's architecture is checked before anything is written.
-    let hf_cfg = if plan.model.hf.is_empty() {
-        None
-    } else {
-        Some(didact_model::any::config_from_dir(Path::new(
-            &plan.model.hf,
-        ))?)
-    };
+    if let ModelPlan::Pretrained { dir } = &plan.model {
+        didact_model::any::config_from_dir(dir)?;
+    }
     prepare_dir(&dir, resolved_toml, opts.resume)?;
+    write_env(&dir, plan, opts)?;
+    let task = Task::build(plan)?;
+    let tok = tokenizer(&dir, &task, plan)?;
+    let cfg = policy_config(plan, &tok)?;
+    let run_dir = RunDir::new(&dir);
+    let mut runner = Runner {
+        plan,
+        env: Env {
+            device: &device,
+            tok: &tok,
+            cfg: &cfg,
+            dir: &run_dir,
+            seed: plan.seed,
+            quiet: opts.quiet,
+        },
+        task: &task,
+        journal: Journal::open(&dir)?,
+        lineage: Lineage::new(plan),
+    };
+    let mut rounds: Vec<(u32, Metrics)> = Vec::new();
+    let mut alerts: Vec<Alert> = Vec::new();
+    for r in 0..=plan.rounds {
+        let m = run_round(&mut runner, r)?;
+        rounds.push((r, m));
+        // The detector is a pure function of the metric series: a resumed run recomputes the
+        // same alerts, rollbacks and stops.
+        let verdict = detect::run(&rounds, &plan.detector);
+        let last = &mut rounds.last_mut().expect("pushed").1;
+        last.insert("alerts/fired".into(), verdict.alerts.len() as f64);
+        runner.lineage.rollback_to = verdict.rollback_to;
+        alerts.extend(verdict.alerts);
+        write_alerts(&dir, &alerts)?;
+        write_tables(&dir, &rounds)?;
+        on_round(r, &rounds.last().expect("pushed").1);
+        for a in alerts.iter().filter(|a| a.round == r) {
+            eprintln!("{}", alert_line(a));
+        }
+        if verdict.stop {
+            eprintln!("stopping after round {r}: a collapse rule with action `stop` fired");
+            break;
+        }
+    }
+    Ok(RunSummary {
+        dir,
+        rounds,
+        skipped_rows: task.skipped_rows,
+    })
+}
+
+/// `env.json`: didact version, git commit, device, threads, machine.
+fn write_env(dir: &Path, plan: &RunPlan, opts: &RunOptions) -> Result<()> {
     let env = serde_json::json!({
         "didact_version": env!("CARGO_PKG_VERSION"),
         "git_commit": git_commit(),
@@ -127,80 +188,7 @@ pub fn run(
         &env_path,
         serde_json::to_string_pretty(&env).expect("json").as_bytes(),
     )
-    .map_err(io(&env_path))?;
-
-    let task = Task::build(plan)?;
-    let tok = tokenizer(&dir, &task, plan)?;
-    let cfg = match hf_cfg {
-        Some(c) => c,
-        None => {
-            let c = model_config(plan, tok.vocab_size());
-            c.check()?;
-            LmConfig::Llama(c)
-        }
-    };
-    let skipped_rows = task.skipped_rows;
-    let mut ctx = Ctx {
-        plan,
-        dir: dir.clone(),
-        device,
-        task,
-        tok,
-        cfg,
-        journal: Journal::open(&dir)?,
-        quiet: opts.quiet,
-        rollback_to: None,
-    };
-    let mut rounds: Vec<(u32, Metrics)> = Vec::new();
-    let mut alerts: Vec<Alert> = Vec::new();
-    for r in 0..=plan.rounds {
-        let m = run_round(&mut ctx, r)?;
-        rounds.push((r, m));
-        // The detector is a pure function of the metric series: a resumed run recomputes the
-        // same alerts, rollbacks and stops.
-        let fired = detector::evaluate(&rounds, &plan.detector);
-        let last = &mut rounds.last_mut().expect("pushed").1;
-        last.insert("alerts/fired".into(), fired.len() as f64);
-        ctx.rollback_to = None;
-        for a in &fired {
-            if a.action == Action::Rollback {
-                ctx.rollback_to = best_round(&rounds, a);
-            }
-        }
-        let stop = fired.iter().any(|a| a.action == Action::Stop);
-        alerts.extend(fired);
-        write_alerts(&dir, &alerts)?;
-        write_tables(&dir, &rounds)?;
-        on_round(r, &rounds.last().expect("pushed").1);
-        for a in alerts.iter().filter(|a| a.round == r) {
-            eprintln!("{}", alert_line(a));
-        }
-        if stop {
-            eprintln!("stopping after round {r}: a collapse rule with action `stop` fired");
-            break;
-        }
-    }
-    Ok(RunSummary {
-        dir,
-        rounds,
-        skipped_rows,
-    })
-}
-
-/// The round whose value was the alert's baseline (the model a rollback returns to).
-fn best_round(rounds: &[(u32, Metrics)], a: &Alert) -> Option<u32> {
-    rounds[..rounds.len() - 1]
-        .iter()
-        .find(|(_, m)| m.get(&a.metric).copied() == Some(a.baseline))
-        .map(|(r, _)| *r)
-}
-
-/// One human line per alert (terminal and report).
-pub fn alert_line(a: &Alert) -> String {
-    format!(
-        "alert: round {} {} = {:.4} vs {:.4} ({:+.1} % in the bad direction, {:?}) → {:?}",
-        a.round, a.metric, a.value, a.baseline, a.change_pct, a.kind, a.action
-    )
+    .map_err(io(&env_path))
 }
 
 /// Rewrite `alerts.jsonl` (one object per alert so far), atomically.

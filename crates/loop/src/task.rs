@@ -3,13 +3,13 @@
 //! the same split.
 
 use crate::error::Result;
+use crate::seeds::Stream;
 use didact_core::Example;
 use didact_data::arithmetic::{self, ArithmeticWorld, Op};
-use didact_data::ingest::{self, OnError};
+use didact_data::ingest;
 use didact_data::markov::MarkovWorld;
 use didact_model::Tok;
-use didact_model::sample::row_seed;
-use didact_recipe::{RunPlan, Source, TokenizerKind};
+use didact_recipe::{ModelPlan, RunPlan, Source, TokenizerKind};
 use rand::SeedableRng;
 use rand::seq::SliceRandom;
 use rand_chacha::ChaCha8Rng;
@@ -23,7 +23,6 @@ pub struct Task {
     pub markov: Option<MarkovWorld>,
     /// Malformed dataset rows skipped at load.
     pub skipped_rows: usize,
-    pub skipped_examples: Vec<String>,
     prompt_chars: usize,
 }
 
@@ -54,7 +53,8 @@ impl Task {
                 };
                 let eval = world.eval_set(plan.eval.eval_size);
                 let ood = world.ood_set(plan.eval.ood_size);
-                let real_train = world.train_set(*train_size, row_seed(plan.seed, 7000, 0), &eval);
+                let real_train =
+                    world.train_set(*train_size, Stream::WorldTrainSet.seed(plan.seed, 0), &eval);
                 Ok(Task {
                     real_train,
                     eval,
@@ -62,7 +62,6 @@ impl Task {
                     world: Some(world),
                     markov: None,
                     skipped_rows: 0,
-                    skipped_examples: vec![],
                     prompt_chars,
                 })
             }
@@ -75,60 +74,48 @@ impl Task {
             } => {
                 let w = MarkovWorld::new(*source_seed, *zipf, *end_prob, *max_chars, *train_size);
                 Ok(Task {
-                    real_train: w.train_set(row_seed(plan.seed, 7002, 0)),
+                    real_train: w.train_set(Stream::MarkovTrainSet.seed(plan.seed, 0)),
                     eval: w.eval_set(plan.eval.eval_size),
                     ood: vec![],
                     world: None,
                     markov: Some(w),
                     skipped_rows: 0,
-                    skipped_examples: vec![],
                     prompt_chars,
                 })
             }
             Source::Dataset {
                 path,
-                skip_bad_rows,
+                on_error,
                 chunk_chars,
                 eval_fraction,
                 max_rows,
             } => {
-                let on_error = if *skip_bad_rows {
-                    OnError::Skip
-                } else {
-                    OnError::Fail
-                };
                 // A pretrained checkpoint's chat template renders `messages` rows.
-                let chat = if plan.model.hf.is_empty() {
-                    None
-                } else {
-                    let hf = std::path::Path::new(&plan.model.hf);
-                    didact_data::chat::ChatTemplate::from_dir(hf).map_err(|msg| {
-                        didact_data::DataError::File {
-                            path: hf.to_path_buf(),
+                let chat = match &plan.model {
+                    ModelPlan::Fresh { .. } => None,
+                    ModelPlan::Pretrained { dir } => didact_data::chat::ChatTemplate::from_dir(dir)
+                        .map_err(|msg| didact_data::DataError::File {
+                            path: dir.clone(),
                             msg,
-                        }
-                    })?
+                        })?,
                 };
-                let loaded = ingest::load_with_chat(
-                    std::path::Path::new(path),
-                    on_error,
-                    *chunk_chars,
-                    chat.as_ref(),
-                )?;
+                let loaded = ingest::load_with_chat(path, *on_error, *chunk_chars, chat.as_ref())?;
                 let mut rows = loaded.rows;
                 if rows.len() < 2 {
                     return Err(didact_data::DataError::File {
-                        path: path.into(),
+                        path: path.clone(),
                         msg: format!("needs at least 2 usable rows, found {}", rows.len()),
                     }
                     .into());
                 }
-                rows.shuffle(&mut ChaCha8Rng::seed_from_u64(row_seed(plan.seed, 7001, 0)));
+                rows.shuffle(&mut ChaCha8Rng::seed_from_u64(
+                    Stream::DataShuffle.seed(plan.seed, 0),
+                ));
                 let n_eval = ((rows.len() as f64 * eval_fraction).round() as usize)
                     .clamp(1, plan.eval.eval_size.max(1));
                 let eval: Vec<Example> = rows.drain(..n_eval).collect();
-                if *max_rows > 0 {
-                    rows.truncate(*max_rows);
+                if let Some(max) = max_rows {
+                    rows.truncate(*max);
                 }
                 Ok(Task {
                     real_train: rows,
@@ -137,7 +124,6 @@ impl Task {
                     world: None,
                     markov: None,
                     skipped_rows: loaded.skipped,
-                    skipped_examples: loaded.skipped_examples,
                     prompt_chars,
                 })
             }

@@ -7,12 +7,14 @@ pub mod distinct;
 pub mod entropy;
 pub mod rouge;
 pub mod self_bleu;
+pub mod suite;
 pub mod tail;
 
 pub use distinct::{distinct_n, ngram_counts};
 pub use entropy::unigram_entropy;
 pub use rouge::{RougeL, novelty, rouge_l, rouge_tokens};
 pub use self_bleu::self_bleu;
+pub use suite::{Unit, in_unit, sample_suite};
 pub use tail::{TailMass, bigram_entropy, kl_real_gen, tail_mass};
 
 /// Whitespace tokenization (Python's `str.split()`).

@@ -1,6 +1,7 @@
 //! Device selection at the binary edge. Cargo features decide which backends exist:
 //! `flex` (default, pure-Rust CPU), `ndarray` (CPU, for comparison), `cuda` (burn's CubeCL
-//! CUDA), `tch` (LibTorch: device `tch` = CUDA 0, `tch-cpu` = LibTorch's CPU kernels).
+//! CUDA), `tch` (LibTorch: device `tch` = CUDA 0, `tch-cpu` = LibTorch's CPU kernels),
+//! `vulkan` (burn's CubeCL over wgpu, pinned to Vulkan).
 //! `known_devices` lists every name with whether this build has it, and `probe` checks that a
 //! compiled-in device can really run a kernel here (a GPU feature on a machine without the
 //! GPU panics inside the backend on first use; `probe` turns that into an error).
@@ -8,8 +9,7 @@
 use crate::error::{ModelError, Result};
 use burn::tensor::{Device, Tensor};
 
-/// Names accepted by `[run] device` / `--device`.
-pub const DEVICE_NAMES: &[&str] = &["cpu", "flex", "ndarray", "cuda", "tch", "tch-cpu"];
+pub use didact_core::DEVICE_NAMES;
 
 /// Resolve a device name. `cpu` is the default CPU backend of this build.
 pub fn device_from_name(name: &str) -> Result<Device> {
@@ -44,6 +44,12 @@ pub fn device_from_name(name: &str) -> Result<Device> {
         "tch-cpu" => Ok(Device::libtorch()),
         #[cfg(not(feature = "tch"))]
         "tch" | "tch-cpu" => unavailable("tch"),
+        // wgpu pinned to Vulkan, on the adapter wgpu ranks first (a GPU, else a software driver
+        // such as Mesa's llvmpipe; `CUBECL_WGPU_DEFAULT_DEVICE` overrides).
+        #[cfg(feature = "vulkan")]
+        "vulkan" => Ok(Device::vulkan(burn::tensor::DeviceKind::DefaultDevice)),
+        #[cfg(not(feature = "vulkan"))]
+        "vulkan" => unavailable("vulkan"),
         other => Err(ModelError::Device(format!(
             "unknown device `{other}` (expected one of {})",
             DEVICE_NAMES.join(", ")
@@ -87,6 +93,12 @@ pub fn known_devices() -> Vec<KnownDevice> {
         d("tch-cpu", "LibTorch CPU", "tch", cfg!(feature = "tch")),
         d("tch", "LibTorch CUDA", "tch", cfg!(feature = "tch")),
         d("cuda", "burn CubeCL CUDA", "cuda", cfg!(feature = "cuda")),
+        d(
+            "vulkan",
+            "burn CubeCL wgpu/Vulkan",
+            "vulkan",
+            cfg!(feature = "vulkan"),
+        ),
     ]
 }
 

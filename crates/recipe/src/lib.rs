@@ -1,17 +1,20 @@
 //! didact-recipe: TOML recipes → validated run plans. `RecipeFile` is the serde mirror of the
 //! file (unknown keys rejected, defaults filled); `--set section.key=value` overrides are
-//! applied to it; `resolve` checks every value once and returns a `RunPlan`, or an error
-//! naming the file, key (with line) and what was expected. Knows nothing of burn or polars.
+//! applied to it; `resolve` checks every value once and returns a `RunPlan` of typed stage
+//! plans, or an error naming the file, key (with line) and what was expected. Knows nothing
+//! of burn or polars.
 
 pub mod error;
 pub mod file;
 pub mod plan;
+pub mod resolve;
 
 pub use error::RecipeError;
-pub use file::{JudgeSection, RecipeFile, SelfInstructSection, TeacherSection};
-pub use plan::{Algo, DpoLossKind, Init, Mix, RunPlan, Source, TokenizerKind, resolve};
+pub use file::RecipeFile;
+pub use plan::*;
+pub use resolve::resolve;
 
-use plan::KeyLines;
+use resolve::KeyLines;
 
 /// Key → line lookup over the original text (toml_edit keeps spans).
 struct Lines {
@@ -139,7 +142,7 @@ mod tests {
         let l = load_str("", "empty.toml", &[]).unwrap();
         assert_eq!(l.file, RecipeFile::default());
         assert!(matches!(l.plan.source, Source::Arithmetic { .. }));
-        assert_eq!(l.plan.mix, Mix::Accumulate);
+        assert_eq!(l.plan.mix.mode, didact_core::MixMode::Accumulate);
     }
 
     #[test]
@@ -239,7 +242,7 @@ mod tests {
         ];
         let l = load_str("[run]\nrounds = 2\n", "r.toml", &sets).unwrap();
         assert_eq!(l.plan.rounds, 5);
-        assert_eq!(l.plan.mix, Mix::Replace);
+        assert_eq!(l.plan.mix.mode, didact_core::MixMode::Replace);
         assert_eq!(l.plan.name, "x y");
         let e = load_str("", "r.toml", &["train.lr=2.0".into()])
             .unwrap_err()

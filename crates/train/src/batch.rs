@@ -18,6 +18,15 @@ impl TokenRow {
     pub fn n_target(&self) -> usize {
         self.ids.len().saturating_sub(self.n_prompt.max(1))
     }
+
+    /// Tokens that carry loss once the row is truncated to `max_len` (what `make_batch`
+    /// masks in).
+    pub fn n_target_in(&self, max_len: usize) -> usize {
+        self.ids
+            .len()
+            .min(max_len)
+            .saturating_sub(self.n_prompt.max(1))
+    }
 }
 
 /// A right-padded batch: `inputs = ids[..T]`, `targets = ids[1..=T]`, `mask = 1` where the
@@ -109,6 +118,8 @@ mod tests {
         assert_eq!(mask, vec![0., 0., 1., 1., 0., 1., 0., 0.]);
         assert_eq!(batch.n_target, 3);
         assert_eq!(a.n_target(), 2);
+        assert_eq!(a.n_target_in(64) + b.n_target_in(64), batch.n_target);
+        assert_eq!(a.n_target_in(4), 1, "truncated to 5,6,7,8: loss on 8 only");
         let tg: Vec<i32> = batch.targets.into_data().try_to_vec().unwrap();
         assert_eq!(tg, vec![6, 7, 8, 1, 9, 1, 0, 0]);
     }

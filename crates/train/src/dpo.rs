@@ -2,19 +2,17 @@
 //! each batch stacks B chosen and B rejected rows, the policy's summed completion log-probs
 //! (prompt masked) enter the loss of `dpo_loss.rs` together with the **cached** reference
 //! log-probs — the reference model is evaluated once, before training, and is not held in
-//! memory while the policy trains. AdamW, warmup + cosine, clipping, accumulation and the
-//! non-finite stop are those of SFT.
+//! memory while the policy trains. The optimizer loop is the shared one (`driver.rs`).
 
-use crate::batch::{EpochSampler, TokenRow, make_batch};
+use crate::batch::{TokenRow, make_batch};
 use crate::dpo_loss::{DpoObjective, loss_tensor};
+use crate::driver::{Batching, MicroLoss, drive, tail_mean};
 use crate::error::{Result, TrainError};
-use crate::schedule::warmup_cosine;
-use crate::sft::{SftConfig, adamw, clip_global_norm, row_logp_sums, row_logprobs};
+use crate::sft::{row_logp_sums, row_logprobs};
+use didact_core::OptimConfig;
 use didact_model::Decoder;
 use didact_model::burn::module::Module;
-use didact_model::burn::optim::{GradientsAccumulator, GradientsParams};
 use didact_model::burn::tensor::{Device, Tensor, TensorData};
-use std::time::Instant;
 
 /// A tokenized preference pair with its cached reference log-probs.
 #[derive(Debug, Clone, PartialEq)]
@@ -69,14 +67,6 @@ pub struct DpoReport {
     pub seconds: f64,
 }
 
-fn tail_mean(v: &[f64]) -> f64 {
-    if v.is_empty() {
-        return f64::NAN;
-    }
-    let tail = &v[v.len() - v.len().div_ceil(4)..];
-    tail.iter().sum::<f64>() / tail.len() as f64
-}
-
 impl DpoReport {
     /// Means over the last quarter of the steps, keyed by TRL's metric names.
     pub fn summary(&self) -> Vec<(&'static str, f64)> {
@@ -108,13 +98,24 @@ fn vec1(v: Vec<f32>, device: &Device) -> Tensor<1> {
     Tensor::from_data(TensorData::new(v, [n]), device)
 }
 
+/// Per micro-batch sums of the logged quantities: β(π_c − ref_c), β(π_r − ref_r), correct
+/// orderings, π_c, π_r.
+#[derive(Default)]
+struct PairLog {
+    rewards_chosen: f64,
+    rewards_rejected: f64,
+    correct: f64,
+    logps_chosen: f64,
+    logps_rejected: f64,
+}
+
 /// Train the policy on preference pairs. `opt.batch_size` counts pairs per micro-batch.
 pub fn train_dpo<M: Module + Decoder>(
     model: M,
     pairs: &[PairRow],
-    opt: &SftConfig,
+    opt: &OptimConfig,
     obj: &DpoObjective,
-    pad_id: u32,
+    data: &Batching,
     device: &Device,
     mut on_step: impl FnMut(usize, f64),
 ) -> Result<(M, DpoReport)> {
@@ -125,30 +126,22 @@ pub fn train_dpo<M: Module + Decoder>(
     if pairs.is_empty() {
         return Err(TrainError::NoData);
     }
-    if opt.batch_size == 0 || opt.grad_accum == 0 {
-        return Err(TrainError::Config(
-            "batch_size and grad_accum must be > 0".into(),
-        ));
-    }
     if obj.beta <= 0.0 || !(0.0..0.5).contains(&obj.label_smoothing) {
         return Err(TrainError::Config(
             "dpo needs beta > 0 and 0 <= label_smoothing < 0.5".into(),
         ));
     }
-    let ad = device.clone().autodiff();
-    let mut model = model.fork(&ad).train();
-    let mut optim = adamw(opt).init();
-    let mut sampler = EpochSampler::new(pairs.len(), opt.seed);
-    let mut next = || sampler.next_index();
     let window = (opt.batch_size * opt.grad_accum) as f64;
-    let start = Instant::now();
+    let max_len = data.max_len;
     let mut rep = DpoReport::default();
-    for step in 0..opt.steps {
-        let mut accum = GradientsAccumulator::<M>::new();
-        let (mut loss_sum, mut rc, mut rr, mut acc, mut lc, mut lr_) =
-            (0.0, 0.0, 0.0, 0.0, 0.0, 0.0);
-        for micro in 0..opt.grad_accum {
-            let batch_pairs: Vec<&PairRow> = (0..opt.batch_size).map(|_| pairs[next()]).collect();
+    let (model, driven) = drive(
+        model,
+        pairs.len(),
+        opt,
+        data.seed,
+        device,
+        |model, idx, m, ad| {
+            let batch_pairs: Vec<&PairRow> = idx[m].iter().map(|&i| pairs[i]).collect();
             let b = batch_pairs.len();
             // Rows [chosen_0..chosen_{B-1}, rejected_0..rejected_{B-1}], as TRL's collator.
             let rows: Vec<&TokenRow> = batch_pairs
@@ -156,40 +149,21 @@ pub fn train_dpo<M: Module + Decoder>(
                 .map(|p| &p.chosen)
                 .chain(batch_pairs.iter().map(|p| &p.rejected))
                 .collect();
-            let batch = make_batch(&rows, opt.max_len, pad_id, &ad);
-            let logps = row_logp_sums(&model, &batch); // [2B]
+            let batch = make_batch(&rows, max_len, data.pad_id, ad);
+            let logps = row_logp_sums(model, &batch); // [2B]
             let pc = logps.clone().slice(0..b); // [B]
             let pr = logps.slice(b..2 * b); // [B]
-            let refc = vec1(
-                batch_pairs.iter().map(|p| p.ref_chosen as f32).collect(),
-                &ad,
-            );
-            let refr = vec1(
-                batch_pairs.iter().map(|p| p.ref_rejected as f32).collect(),
-                &ad,
-            );
-            let lenc = vec1(
-                batch_pairs
-                    .iter()
-                    .map(|p| p.chosen.n_target().min(opt.max_len - 1) as f32)
-                    .collect(),
-                &ad,
-            );
-            let lenr = vec1(
-                batch_pairs
-                    .iter()
-                    .map(|p| p.rejected.n_target().min(opt.max_len - 1) as f32)
-                    .collect(),
-                &ad,
-            );
+            let col =
+                |f: &dyn Fn(&PairRow) -> f32| vec1(batch_pairs.iter().map(|p| f(p)).collect(), ad);
+            let len_of = |r: &TokenRow| r.n_target().min(max_len - 1) as f32;
             let losses = loss_tensor(
                 obj,
                 pc.clone(),
                 pr.clone(),
-                refc.clone(),
-                refr.clone(),
-                lenc,
-                lenr,
+                col(&|p| p.ref_chosen as f32),
+                col(&|p| p.ref_rejected as f32),
+                col(&|p| len_of(&p.chosen)),
+                col(&|p| len_of(&p.rejected)),
             );
             let mut loss = losses.sum().div_scalar(window);
             if obj.rpo_alpha > 0.0 {
@@ -197,7 +171,7 @@ pub fn train_dpo<M: Module + Decoder>(
                 // share of it).
                 let n_chosen: usize = batch_pairs
                     .iter()
-                    .map(|p| p.chosen.n_target().min(opt.max_len - 1))
+                    .map(|p| p.chosen.n_target().min(max_len - 1))
                     .sum();
                 let denom = (n_chosen * opt.grad_accum).max(1) as f64;
                 loss = loss
@@ -207,53 +181,40 @@ pub fn train_dpo<M: Module + Decoder>(
                         .div_scalar(denom)
                         .mul_scalar(obj.rpo_alpha);
             }
-            let value = loss.clone().into_scalar::<f32>() as f64;
-            if !value.is_finite() {
-                return Err(TrainError::NonFinite {
-                    loss: value,
-                    step,
-                    micro,
-                });
-            }
-            loss_sum += value;
             // Logged quantities (detached).
             let pcv: Vec<f32> = pc.into_data().try_to_vec().unwrap_or_default();
             let prv: Vec<f32> = pr.into_data().try_to_vec().unwrap_or_default();
+            let mut log = PairLog::default();
             for (i, p) in batch_pairs.iter().enumerate() {
                 let (a, r) = (
                     obj.beta * (pcv[i] as f64 - p.ref_chosen),
                     obj.beta * (prv[i] as f64 - p.ref_rejected),
                 );
-                rc += a;
-                rr += r;
-                acc += (a > r) as u8 as f64;
-                lc += pcv[i] as f64;
-                lr_ += prv[i] as f64;
+                log.rewards_chosen += a;
+                log.rewards_rejected += r;
+                log.correct += (a > r) as u8 as f64;
+                log.logps_chosen += pcv[i] as f64;
+                log.logps_rejected += prv[i] as f64;
             }
-            let grads = GradientsParams::from_grads(loss.backward(), &model);
-            accum.accumulate(&model, grads);
-            rep.tokens += batch.n_tokens;
-        }
-        let mut grads = accum.grads();
-        let norm = clip_global_norm(&model, &mut grads, opt.grad_clip);
-        if !norm.is_finite() {
-            return Err(TrainError::NonFinite {
-                loss: norm,
-                step,
-                micro: opt.grad_accum,
-            });
-        }
-        let lr = warmup_cosine(step, opt.steps, opt.warmup_steps, opt.lr, opt.min_lr_ratio);
-        model = optim.step(lr, model, grads);
-        rep.step_losses.push(loss_sum);
-        rep.rewards_chosen.push(rc / window);
-        rep.rewards_rejected.push(rr / window);
-        rep.accuracies.push(acc / window);
-        rep.logps_chosen.push(lc / window);
-        rep.logps_rejected.push(lr_ / window);
-        rep.grad_norms.push(norm);
-        on_step(step, loss_sum);
-    }
-    rep.seconds = start.elapsed().as_secs_f64();
-    Ok((model.valid(), rep))
+            MicroLoss {
+                loss,
+                tokens: batch.n_tokens,
+                log,
+            }
+        },
+        |step, loss, logs: Vec<PairLog>| {
+            let sum = |f: fn(&PairLog) -> f64| logs.iter().map(f).sum::<f64>() / window;
+            rep.rewards_chosen.push(sum(|l| l.rewards_chosen));
+            rep.rewards_rejected.push(sum(|l| l.rewards_rejected));
+            rep.accuracies.push(sum(|l| l.correct));
+            rep.logps_chosen.push(sum(|l| l.logps_chosen));
+            rep.logps_rejected.push(sum(|l| l.logps_rejected));
+            on_step(step, loss);
+        },
+    )?;
+    rep.step_losses = driven.step_losses;
+    rep.grad_norms = driven.grad_norms;
+    rep.tokens = driven.tokens;
+    rep.seconds = driven.seconds;
+    Ok((model, rep))
 }

@@ -13,28 +13,7 @@
 use didact_model::burn::tensor::Tensor;
 use didact_model::burn::tensor::activation::log_sigmoid;
 
-/// Which DPO objective.
-#[derive(Debug, Clone, Copy, PartialEq)]
-pub enum DpoLoss {
-    Sigmoid,
-    Ipo,
-    Hinge,
-    Robust,
-}
-
-impl DpoLoss {
-    pub const NAMES: &[&str] = &["sigmoid", "ipo", "hinge", "robust"];
-
-    pub fn parse(name: &str) -> Option<Self> {
-        match name {
-            "sigmoid" => Some(Self::Sigmoid),
-            "ipo" => Some(Self::Ipo),
-            "hinge" => Some(Self::Hinge),
-            "robust" => Some(Self::Robust),
-            _ => None,
-        }
-    }
-}
+pub use didact_core::DpoLoss;
 
 /// Loss settings.
 #[derive(Debug, Clone, Copy, PartialEq)]

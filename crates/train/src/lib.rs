@@ -1,11 +1,13 @@
 //! didact-train: trainers that turn tokenized rows into updated model weights — SFT with a
-//! completion-only loss (DPO and reward models slot in beside it), the LR schedule, gradient
-//! clipping and held-out evaluation loss. Knows nothing of generation, recipes or Parquet.
+//! completion-only loss, DPO on cached reference log-probs and the Bradley-Terry reward model,
+//! all on one optimizer loop (`driver.rs`: AdamW, LR schedule, clipping, accumulation); held-out
+//! loss and per-row log-probs. Knows nothing of generation, recipes or Parquet.
 
 pub mod batch;
 pub mod bt_loss;
 pub mod dpo;
 pub mod dpo_loss;
+pub mod driver;
 pub mod error;
 pub mod reward;
 pub mod schedule;
@@ -13,11 +15,12 @@ pub mod sft;
 
 pub use batch::{Batch, TokenRow, make_batch};
 pub use bt_loss::{bt_loss, bt_loss_tensor};
+pub use didact_core::OptimConfig;
 pub use dpo::{DpoReport, PairRow, reference_logps, train_dpo};
 pub use dpo_loss::{DpoLoss, DpoObjective, PairLogps};
+pub use driver::{Batching, DriveReport, clip_global_norm};
 pub use error::{Result, TrainError};
 pub use reward::{RewardModel, RmEval, RmReport, eval_rm, score_rows, train_rm};
 pub use sft::{
-    SftConfig, SftReport, eval_loss, logp_sums_of, row_logp_sums, row_logprobs, row_logprobs_with,
-    train_sft,
+    SftReport, eval_loss, logp_sums_of, row_logp_sums, row_logprobs, row_logprobs_with, train_sft,
 };

@@ -3,18 +3,15 @@
 //! read at each row's last non-padding token. Trained on (chosen, rejected) token rows with the
 //! loss of `bt_loss.rs`; reports `rm/loss`, `rm/accuracy`, `rm/margin`.
 
-use crate::batch::EpochSampler;
 use crate::bt_loss::bt_loss_tensor;
+use crate::driver::{Batching, MicroLoss, drive};
 use crate::error::{Result, TrainError};
-use crate::schedule::warmup_cosine;
-use crate::sft::{SftConfig, adamw, clip_global_norm};
+use didact_core::OptimConfig;
 use didact_model::burn;
 use didact_model::burn::module::{Module, Param};
 use didact_model::burn::nn::Linear;
-use didact_model::burn::optim::{GradientsAccumulator, GradientsParams};
 use didact_model::burn::tensor::{Device, Int, Tensor, TensorData};
 use didact_model::{Llama, Positions, WeightSource};
-use std::time::Instant;
 
 /// Name of the head's weight in `model.safetensors` (transformers' name).
 pub const SCORE_WEIGHT: &str = "score.weight";
@@ -186,9 +183,9 @@ pub struct RmReport {
 pub fn train_rm(
     rm: RewardModel,
     pairs: &[(Vec<u32>, Vec<u32>)],
-    opt: &SftConfig,
+    opt: &OptimConfig,
     center: Option<f64>,
-    pad_id: u32,
+    data: &Batching,
     device: &Device,
     mut on_step: impl FnMut(usize, f64),
 ) -> Result<(RewardModel, RmReport)> {
@@ -199,72 +196,51 @@ pub fn train_rm(
     if pairs.is_empty() {
         return Err(TrainError::NoData);
     }
-    if opt.batch_size == 0 || opt.grad_accum == 0 {
-        return Err(TrainError::Config(
-            "batch_size and grad_accum must be > 0".into(),
-        ));
-    }
-    let ad = device.clone().autodiff();
-    let mut model = rm.fork(&ad).train();
-    let mut optim = adamw(opt).init();
-    let mut sampler = EpochSampler::new(pairs.len(), opt.seed);
-    let mut next = || sampler.next_index();
-    let start = Instant::now();
+    let n = (opt.batch_size * opt.grad_accum) as f64;
     let mut rep = RmReport::default();
-    for step in 0..opt.steps {
-        let mut accum = GradientsAccumulator::<RewardModel>::new();
-        let (mut loss_sum, mut acc, mut margin) = (0.0, 0.0, 0.0);
-        for micro in 0..opt.grad_accum {
-            let batch: Vec<&(Vec<u32>, Vec<u32>)> =
-                (0..opt.batch_size).map(|_| pairs[next()]).collect();
+    let (rm, driven) = drive(
+        rm,
+        pairs.len(),
+        opt,
+        data.seed,
+        device,
+        |model: &RewardModel, idx, m, ad| {
+            let batch: Vec<&(Vec<u32>, Vec<u32>)> = idx[m].iter().map(|&i| pairs[i]).collect();
             let b = batch.len();
             let rows: Vec<&[u32]> = batch
                 .iter()
                 .map(|p| p.0.as_slice())
                 .chain(batch.iter().map(|p| p.1.as_slice()))
                 .collect();
-            let (ids, last) = pad_rows(&rows, opt.max_len, pad_id, &ad);
-            rep.tokens += last.iter().map(|l| l + 1).sum::<usize>();
+            let (ids, last) = pad_rows(&rows, data.max_len, data.pad_id, ad);
+            let tokens = last.iter().map(|l| l + 1).sum::<usize>();
             let r = model.forward(ids, &last); // [2B]
             let (rc, rr) = (r.clone().slice(0..b), r.slice(b..2 * b));
             let loss = bt_loss_tensor(rc.clone(), rr.clone(), None, center)
                 .div_scalar(opt.grad_accum as f64);
-            let value = loss.clone().into_scalar::<f32>() as f64;
-            if !value.is_finite() {
-                return Err(TrainError::NonFinite {
-                    loss: value,
-                    step,
-                    micro,
-                });
-            }
-            loss_sum += value;
             let rcv: Vec<f32> = rc.into_data().try_to_vec().unwrap_or_default();
             let rrv: Vec<f32> = rr.into_data().try_to_vec().unwrap_or_default();
+            let (mut acc, mut margin) = (0.0, 0.0);
             for (a, c) in rcv.iter().zip(&rrv) {
                 acc += (a > c) as u8 as f64;
                 margin += (a - c) as f64;
             }
-            let grads = GradientsParams::from_grads(loss.backward(), &model);
-            accum.accumulate(&model, grads);
-        }
-        let mut grads = accum.grads();
-        let total = clip_global_norm(&model, &mut grads, opt.grad_clip);
-        if !total.is_finite() {
-            return Err(TrainError::NonFinite {
-                loss: total,
-                step,
-                micro: opt.grad_accum,
-            });
-        }
-        let lr = warmup_cosine(step, opt.steps, opt.warmup_steps, opt.lr, opt.min_lr_ratio);
-        model = optim.step(lr, model, grads);
-        let n = (opt.batch_size * opt.grad_accum) as f64;
-        rep.step_losses.push(loss_sum);
-        rep.accuracies.push(acc / n);
-        rep.margins.push(margin / n);
-        rep.grad_norms.push(total);
-        on_step(step, loss_sum);
-    }
-    rep.seconds = start.elapsed().as_secs_f64();
-    Ok((model.valid(), rep))
+            MicroLoss {
+                loss,
+                tokens,
+                log: (acc, margin),
+            }
+        },
+        |step, loss, logs: Vec<(f64, f64)>| {
+            rep.accuracies
+                .push(logs.iter().map(|l| l.0).sum::<f64>() / n);
+            rep.margins.push(logs.iter().map(|l| l.1).sum::<f64>() / n);
+            on_step(step, loss);
+        },
+    )?;
+    rep.step_losses = driven.step_losses;
+    rep.grad_norms = driven.grad_norms;
+    rep.tokens = driven.tokens;
+    rep.seconds = driven.seconds;
+    Ok((rm, rep))
 }

@@ -7,7 +7,7 @@ use didact_model::LlamaConfig;
 use didact_model::burn::tensor::Device;
 use didact_model::checkpoint::named_tensors;
 use didact_train::dpo_loss::{DpoLoss, DpoObjective};
-use didact_train::{SftConfig, TokenRow, reference_logps, train_dpo};
+use didact_train::{Batching, OptimConfig, TokenRow, reference_logps, train_dpo};
 
 /// "a+b=" → chosen "(a+b)%10", rejected "(a+b+3)%10"; tokens 3..=12 digits, 13 '+', 14 '='.
 fn pairs() -> Vec<(TokenRow, TokenRow)> {
@@ -25,8 +25,8 @@ fn pairs() -> Vec<(TokenRow, TokenRow)> {
     out
 }
 
-fn opt(steps: usize) -> SftConfig {
-    SftConfig {
+fn opt(steps: usize) -> OptimConfig {
+    OptimConfig {
         steps,
         batch_size: 8,
         grad_accum: 1,
@@ -38,7 +38,13 @@ fn opt(steps: usize) -> SftConfig {
         beta2: 0.99,
         eps: 1e-8,
         grad_clip: 1.0,
+    }
+}
+
+fn data() -> Batching {
+    Batching {
         max_len: 32,
+        pad_id: 0,
         seed: 5,
     }
 }
@@ -68,8 +74,16 @@ fn dpo_learns_preferences_and_leaves_the_reference_alone() {
             label_smoothing: if loss == DpoLoss::Robust { 0.1 } else { 0.0 },
             rpo_alpha: 0.0,
         };
-        let (trained, rep) =
-            train_dpo(policy.clone(), &rows, &opt(40), &obj, 0, &device, |_, _| {}).unwrap();
+        let (trained, rep) = train_dpo(
+            policy.clone(),
+            &rows,
+            &opt(40),
+            &obj,
+            &data(),
+            &device,
+            |_, _| {},
+        )
+        .unwrap();
         let n = rep.step_losses.len();
         let first: f64 = rep.step_losses[..5].iter().sum::<f64>() / 5.0;
         let last: f64 = rep.step_losses[n - 5..].iter().sum::<f64>() / 5.0;

@@ -7,7 +7,7 @@ use didact_model::LlamaConfig;
 use didact_model::Tok;
 use didact_model::burn::tensor::Device;
 use didact_model::checkpoint::{self, named_tensors};
-use didact_train::{RewardModel, SftConfig, eval_rm, score_rows, train_rm};
+use didact_train::{Batching, OptimConfig, RewardModel, eval_rm, score_rows, train_rm};
 
 fn pairs(offset: u32) -> Vec<(Vec<u32>, Vec<u32>)> {
     (0..24u32)
@@ -21,8 +21,8 @@ fn pairs(offset: u32) -> Vec<(Vec<u32>, Vec<u32>)> {
         .collect()
 }
 
-fn opt() -> SftConfig {
-    SftConfig {
+fn opt() -> OptimConfig {
+    OptimConfig {
         steps: 60,
         batch_size: 8,
         grad_accum: 1,
@@ -34,7 +34,13 @@ fn opt() -> SftConfig {
         beta2: 0.99,
         eps: 1e-8,
         grad_clip: 1.0,
+    }
+}
+
+fn data() -> Batching {
+    Batching {
         max_len: 32,
+        pad_id: 0,
         seed: 2,
     }
 }
@@ -53,7 +59,7 @@ fn reward_model_learns_and_round_trips() {
     let head_before = rm.score_weight();
     let held_out = pairs(5);
     let e0 = eval_rm(&rm, &held_out, 8, 32, 0, &device);
-    let (rm, rep) = train_rm(rm, &pairs(0), &opt(), None, 0, &device, |_, _| {}).unwrap();
+    let (rm, rep) = train_rm(rm, &pairs(0), &opt(), None, &data(), &device, |_, _| {}).unwrap();
     let e1 = eval_rm(&rm, &held_out, 8, 32, 0, &device);
     assert!(
         e1.loss < 0.5 * e0.loss,

@@ -4,7 +4,7 @@
 use didact_model::burn::tensor::Device;
 use didact_model::checkpoint::named_tensors;
 use didact_model::{Llama, LlamaConfig, WeightSource};
-use didact_train::{SftConfig, TokenRow, TrainError, eval_loss, train_sft};
+use didact_train::{Batching, OptimConfig, TokenRow, TrainError, eval_loss, train_sft};
 
 fn tiny() -> LlamaConfig {
     LlamaConfig::new(16)
@@ -29,8 +29,8 @@ fn rows() -> Vec<TokenRow> {
     out
 }
 
-fn cfg(steps: usize) -> SftConfig {
-    SftConfig {
+fn cfg(steps: usize) -> OptimConfig {
+    OptimConfig {
         steps,
         batch_size: 8,
         grad_accum: 2,
@@ -42,7 +42,13 @@ fn cfg(steps: usize) -> SftConfig {
         beta2: 0.99,
         eps: 1e-8,
         grad_clip: 1.0,
+    }
+}
+
+fn data() -> Batching {
+    Batching {
         max_len: 32,
+        pad_id: 0,
         seed: 3,
     }
 }
@@ -54,7 +60,8 @@ fn loss_decreases_and_every_parameter_changes() {
     let before = named_tensors(&model).unwrap();
     let (l0, n) = eval_loss(&model, &rows(), 8, 32, 0, &device);
     assert_eq!(n, 50);
-    let (trained, report) = train_sft(model, &rows(), &cfg(60), 0, &device, |_, _| {}).unwrap();
+    let (trained, report) =
+        train_sft(model, &rows(), &cfg(60), &data(), &device, |_, _| {}).unwrap();
     let (l1, _) = eval_loss(&trained, &rows(), 8, 32, 0, &device);
     assert!(l1 < 0.5 * l0, "eval loss {l0} -> {l1}");
     assert!(report.final_loss() < report.step_losses[0]);
@@ -70,7 +77,7 @@ fn same_seed_same_trajectory() {
     let device = Device::flex();
     let run = || {
         let model = tiny().init(5, &device).unwrap();
-        train_sft(model, &rows(), &cfg(5), 0, &device, |_, _| {})
+        train_sft(model, &rows(), &cfg(5), &data(), &device, |_, _| {})
             .unwrap()
             .1
             .step_losses
@@ -94,7 +101,7 @@ fn nan_loss_stops_training_with_a_message() {
     let device = Device::flex();
     let mut src = Poisoned(didact_model::weights::RandomInit::new(1, 0.02));
     let model = Llama::from_source(&tiny(), &mut src, &device).unwrap();
-    let err = train_sft(model, &rows(), &cfg(3), 0, &device, |_, _| {}).unwrap_err();
+    let err = train_sft(model, &rows(), &cfg(3), &data(), &device, |_, _| {}).unwrap_err();
     assert!(
         matches!(err, TrainError::NonFinite { step: 0, .. }),
         "{err}"

@@ -1,0 +1,91 @@
+//! What every stage may use besides its own part of the plan: the device, the tokenizer, the
+//! model's shape, the run directory, the run seed and whether to draw progress bars. Small on
+//! purpose — a stage's inputs are its arguments, not fields reached through a context.
+
+use crate::error::{LoopError, Result};
+use crate::layout::RunDir;
+use crate::lineage::ModelRef;
+use crate::seeds::Stream;
+use didact_core::{Example, OptimConfig};
+use didact_model::burn::tensor::Device;
+use didact_model::{LlamaConfig, Lm, LmConfig, Tok};
+use didact_train::{Batching, TokenRow};
+
+pub struct Env<'a> {
+    pub device: &'a Device,
+    pub tok: &'a Tok,
+    /// The policy's shape.
+    pub cfg: &'a LmConfig,
+    pub dir: &'a RunDir,
+    pub seed: u64,
+    pub quiet: bool,
+}
+
+impl Env<'_> {
+    /// The seed of a single stream.
+    pub fn seed(&self, stream: Stream, index: u64) -> u64 {
+        stream.seed(self.seed, index)
+    }
+
+    pub fn max_len(&self) -> usize {
+        self.cfg.max_seq_len()
+    }
+
+    /// How training rows are batched, with the data order of `stream` at `index`.
+    pub fn batching(&self, stream: Stream, index: u64) -> Batching {
+        Batching {
+            max_len: self.max_len(),
+            pad_id: self.tok.pad_id,
+            seed: self.seed(stream, index),
+        }
+    }
+
+    /// The policy's Llama-family shape (a teacher and a reward model need one).
+    pub fn llama_config(&self) -> Result<&LlamaConfig> {
+        self.cfg.as_llama().ok_or_else(|| LoopError::RunDir {
+            path: self.dir.root().to_path_buf(),
+            msg: format!(
+                "this needs a Llama-family model; the run's model is {}",
+                self.cfg.architecture()
+            ),
+        })
+    }
+
+    /// Load the checkpoint a role uses (`lineage::model_for`).
+    pub fn load(&self, m: &ModelRef) -> Result<Lm> {
+        let dir = match m {
+            ModelRef::Fresh => {
+                let init = self.seed(Stream::PolicyInit, 0);
+                return Ok(Lm::Llama(self.llama_config()?.init(init, self.device)?));
+            }
+            ModelRef::Pretrained(dir) => dir.clone(),
+            ModelRef::Round(r) => self.dir.model(*r),
+            ModelRef::Teacher => self.dir.teacher(),
+            ModelRef::Endpoint => {
+                return Err(LoopError::RunDir {
+                    path: self.dir.root().to_path_buf(),
+                    msg: "an endpoint has no checkpoint to load".into(),
+                });
+            }
+        };
+        Ok(didact_model::any::load(&dir, self.device)?.model)
+    }
+
+    /// `prompt ++ completion ++ [eos]`, loss on the completion.
+    pub fn tokenize(&self, rows: &[Example]) -> Result<Vec<TokenRow>> {
+        rows.iter()
+            .map(|e| {
+                let mut ids = self.tok.encode(&e.prompt)?;
+                let n_prompt = ids.len();
+                ids.extend(self.tok.encode(&e.completion)?);
+                ids.push(self.tok.eos_id);
+                Ok(TokenRow { ids, n_prompt })
+            })
+            .collect()
+    }
+}
+
+/// Steps of an optimizer config, for progress bars.
+pub fn steps(opt: &OptimConfig) -> u64 {
+    opt.steps as u64
+}

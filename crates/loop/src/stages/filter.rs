@@ -1,0 +1,125 @@
+//! The filter stage: every sample scored by the rules (`length/*`, the world's
+//! `verifier/correct`) and marked with the first rule that drops it (`no_stop`, `length`,
+//! `verifier`, `duplicate`); with `dpo.scorer = "rules"` a `rules/kept` score for pairs. The
+//! filter stats are taken over the final scored samples of the round (after a judge may have
+//! dropped more): `filter/*`.
+
+use crate::task::Task;
+use didact_core::{Metrics, Sample};
+use didact_judge::{Rules, score_and_filter};
+use didact_recipe::FilterPlan;
+
+/// 1 when a sample passed every `[filter]` rule, else 0 (the `rules` pair scorer).
+pub const RULES_SCORE: &str = "rules/kept";
+
+/// Score and mark `samples` in place.
+pub fn run(samples: &mut [Sample], plan: &FilterPlan, task: &Task, rules_score: bool) {
+    let rules = Rules {
+        verifier: plan.verifier,
+        min_chars: plan.min_chars,
+        max_chars: plan.max_chars,
+        dedup: plan.dedup,
+        require_stop: plan.require_stop,
+    };
+    let verifier = task.verifier();
+    let v = verifier.map(|f| move |p: &str, c: &str| f(p, c));
+    score_and_filter(
+        samples,
+        &rules,
+        v.as_ref().map(|f| f as &dyn Fn(&str, &str) -> Option<bool>),
+    );
+    if rules_score {
+        for s in samples.iter_mut() {
+            s.scores
+                .insert(RULES_SCORE.into(), s.dropped.is_none() as u8 as f64);
+        }
+    }
+}
+
+/// `filter/n_generated`, `n_kept`, `kept_fraction`, `dropped_<rule>` (the first failing rule
+/// counts) and `verifier_accuracy` (over the samples the verifier judged).
+pub fn stats(scored: &[Sample]) -> Metrics {
+    let mut m = Metrics::new();
+    let total = scored.len();
+    let kept = scored.iter().filter(|s| s.dropped.is_none()).count();
+    m.insert("filter/n_generated".into(), total as f64);
+    m.insert("filter/n_kept".into(), kept as f64);
+    m.insert(
+        "filter/kept_fraction".into(),
+        kept as f64 / total.max(1) as f64,
+    );
+    for s in scored {
+        if let Some(rule) = &s.dropped {
+            let k = format!("filter/dropped_{}", rule.replace(['/', ' '], "_"));
+            *m.entry(k).or_insert(0.0) += 1.0;
+        }
+    }
+    let judged: Vec<f64> = scored
+        .iter()
+        .filter_map(|s| s.scores.get("verifier/correct").copied())
+        .collect();
+    if !judged.is_empty() {
+        m.insert(
+            "filter/verifier_accuracy".into(),
+            judged.iter().sum::<f64>() / judged.len() as f64,
+        );
+    }
+    m
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use std::collections::BTreeMap;
+
+    fn sample(c: &str) -> Sample {
+        let mut scores = BTreeMap::new();
+        scores.insert("gen/stopped".to_string(), 1.0);
+        Sample {
+            id: String::new(),
+            round: 1,
+            prompt: "2+3=".into(),
+            completion: c.into(),
+            n_tokens: c.len(),
+            scores,
+            dropped: None,
+        }
+    }
+
+    fn task() -> Task {
+        let plan = didact_recipe::load_str(
+            "[world]\ntrain_size = 10\n[eval]\neval_size = 5\nood_size = 5",
+            "t.toml",
+            &[],
+        )
+        .unwrap()
+        .plan;
+        Task::build(&plan).unwrap()
+    }
+
+    #[test]
+    fn verifier_and_rules_drop_with_reasons_and_stats_count_them() {
+        let plan = FilterPlan {
+            verifier: true,
+            min_chars: 1,
+            max_chars: 3,
+            dedup: true,
+            require_stop: true,
+        };
+        let mut s = vec![sample("5"), sample("5"), sample("6"), sample("5555")];
+        run(&mut s, &plan, &task(), true);
+        let why: Vec<Option<&str>> = s.iter().map(|x| x.dropped.as_deref()).collect();
+        assert_eq!(
+            why,
+            vec![None, Some("duplicate"), Some("verifier"), Some("length")]
+        );
+        assert_eq!(s[0].scores[RULES_SCORE], 1.0);
+        assert_eq!(s[2].scores[RULES_SCORE], 0.0);
+        let m = stats(&s);
+        assert_eq!(m["filter/n_kept"], 1.0);
+        assert_eq!(m["filter/kept_fraction"], 0.25);
+        assert_eq!(m["filter/dropped_verifier"], 1.0);
+        // "5555" is wrong too: the verifier judged all four, one of them incorrect twice over.
+        assert_eq!(m["filter/verifier_accuracy"], 0.5);
+    }
+}

@@ -1,0 +1,229 @@
+//! The generate stage: the round's samples from its writer — the policy, the teacher (both
+//! in-process, KV-cached) or an OpenAI-compatible endpoint, with the same per-row seeds — as
+//! responses to the task's prompts, or by Self-Instruct bootstrapping (new instructions from
+//! in-context seed and machine tasks, the paper's filters into a growing pool, then one
+//! instance per accepted instruction). Stats: `endpoint/*`, `self_instruct/*`.
+
+use crate::env::Env;
+use crate::error::{LoopError, Result, io};
+use crate::lineage::ModelRef;
+use crate::progress::bar;
+use crate::seeds::Stream;
+use crate::stages::{endpoint_config, sampling};
+use crate::task::Task;
+use didact_core::{Metrics, Sample, write_atomic};
+use didact_model::Lm;
+use didact_recipe::{GeneratePlan, Generator, SelfInstructPlan};
+use didact_synth::{ResponseJob, generate_endpoint, generate_responses};
+
+/// Who writes: a loaded model, or an endpoint client.
+pub enum Writer {
+    Model(Lm),
+    Endpoint(didact_endpoint::EndpointConfig),
+}
+
+impl Writer {
+    /// Open the writer `source` names (`lineage::model_for(Role::Generator, r)`).
+    pub fn open(env: &Env<'_>, plan: &GeneratePlan, source: &ModelRef) -> Result<Writer> {
+        match (&plan.generator, source) {
+            (Generator::Endpoint(e), ModelRef::Endpoint) => Ok(Writer::Endpoint(endpoint_config(
+                e,
+                env.dir.cache("endpoint"),
+            ))),
+            (_, m) => Ok(Writer::Model(env.load(m)?)),
+        }
+    }
+
+    /// Run one job; an endpoint's costs are added to `stats` as `endpoint/*`.
+    pub fn respond(
+        &self,
+        env: &Env<'_>,
+        job: &ResponseJob<'_>,
+        stats: &mut Metrics,
+        on_done: impl Fn(usize) + Sync,
+    ) -> Result<Vec<Sample>> {
+        match self {
+            Writer::Model(m) => Ok(generate_responses(
+                m,
+                env.max_len(),
+                env.tok,
+                job,
+                env.device,
+                on_done,
+            )?),
+            Writer::Endpoint(cfg) => {
+                let (samples, s) = generate_endpoint(cfg, job, on_done)?;
+                for (k, v) in s.metrics("endpoint") {
+                    *stats.entry(k).or_insert(0.0) += v;
+                }
+                Ok(samples)
+            }
+        }
+    }
+}
+
+/// Round `r`'s samples and the stage's stats.
+pub fn run(
+    env: &Env<'_>,
+    plan: &GeneratePlan,
+    task: &Task,
+    writer: &Writer,
+    r: u32,
+) -> Result<(Vec<Sample>, Metrics)> {
+    let prompts = task.prompts(plan.n_prompts, env.seed(Stream::Prompts, r as u64));
+    let job = ResponseJob {
+        prompts: &prompts,
+        n_per_prompt: plan.n_per_prompt,
+        params: sampling(&plan.sampling),
+        batch_size: plan.batch_size,
+        round: r,
+        seed: env.seed,
+        stream: Stream::Generate.family(r),
+    };
+    let mut stats = Metrics::new();
+    let samples = match &plan.self_instruct {
+        None => {
+            let pb = bar(
+                (prompts.len() * job.n_per_prompt) as u64,
+                &format!("r{r} generate"),
+                env.quiet,
+            );
+            let s = writer.respond(env, &job, &mut stats, |n| pb.inc(n as u64))?;
+            pb.finish_and_clear();
+            s
+        }
+        Some(si) => self_instruct(env, si, &job, writer, &mut stats)?,
+    };
+    Ok((samples, stats))
+}
+
+/// Accepted instructions of earlier rounds (`instructions.jsonl`, not dropped).
+fn machine_instructions(env: &Env<'_>, r: u32) -> Result<Vec<String>> {
+    let mut out = Vec::new();
+    for q in 1..r {
+        let p = env.dir.file(q, "instructions.jsonl");
+        let text = std::fs::read_to_string(&p).map_err(io(&p))?;
+        for line in text.lines() {
+            let v: serde_json::Value =
+                serde_json::from_str(line).map_err(|e| LoopError::RunDir {
+                    path: p.clone(),
+                    msg: e.to_string(),
+                })?;
+            if v["dropped"].is_null() {
+                out.push(v["instruction"].as_str().unwrap_or("").to_string());
+            }
+        }
+    }
+    Ok(out)
+}
+
+/// A Self-Instruct round: `job.prompts.len()` instruction lists, each prompted with
+/// `k_human` seed and `k_machine` machine instructions (seeded per prompt), parsed and
+/// filtered into the pool (`instructions.jsonl`: every candidate and why it was dropped), then
+/// one instance per accepted instruction, input first. Empty outputs are counted and dropped.
+fn self_instruct(
+    env: &Env<'_>,
+    cfg: &SelfInstructPlan,
+    job: &ResponseJob<'_>,
+    writer: &Writer,
+    stats: &mut Metrics,
+) -> Result<Vec<Sample>> {
+    use didact_synth::self_instruct as si;
+    use rand::SeedableRng;
+    use rand::seq::IndexedRandom;
+    let r = job.round;
+    let seeds = si::load_seed_tasks(&cfg.seed_tasks).map_err(|msg| LoopError::RunDir {
+        path: cfg.seed_tasks.clone(),
+        msg,
+    })?;
+    let human: Vec<String> = seeds.iter().map(|t| t.instruction.clone()).collect();
+    let machine = machine_instructions(env, r)?;
+    let mut pool = si::Pool::new(&human);
+    for m in &machine {
+        pool.add(m);
+    }
+    let prompts: Vec<String> = (0..job.prompts.len())
+        .map(|i| {
+            let stream = Stream::SelfInstructPrompts.family(r);
+            let mut rng = rand_chacha::ChaCha8Rng::seed_from_u64(didact_model::row_seed(
+                env.seed, stream, i as u64,
+            ));
+            let mut ctx_tasks: Vec<&str> = human
+                .choose_multiple(&mut rng, cfg.k_human)
+                .map(|s| s.as_str())
+                .collect();
+            ctx_tasks.extend(
+                machine
+                    .choose_multiple(&mut rng, cfg.k_machine)
+                    .map(|s| s.as_str()),
+            );
+            si::encode_prompt(&ctx_tasks)
+        })
+        .collect();
+    let n_given: Vec<usize> = prompts.iter().map(|p| p.lines().count() - 2).collect();
+    let mut params = job.params.clone();
+    params.max_new_tokens = cfg.max_new_tokens;
+    let list_job = ResponseJob {
+        prompts: &prompts,
+        n_per_prompt: 1,
+        params,
+        ..*job
+    };
+    let lists = writer.respond(env, &list_job, stats, |_| {})?;
+    let candidates: Vec<String> = lists
+        .iter()
+        .zip(&n_given)
+        .flat_map(|(s, &n)| si::parse_instructions(&s.completion, n))
+        .collect();
+    let filter = si::FilterConfig {
+        min_words: cfg.min_words,
+        max_words: cfg.max_words,
+        rouge_threshold: cfg.rouge_threshold,
+    };
+    let (reasons, counts) = si::filter_into(&candidates, &mut pool, &filter);
+    let mut text = String::new();
+    for (c, why) in candidates.iter().zip(&reasons) {
+        text.push_str(&serde_json::json!({"instruction": c, "dropped": why}).to_string());
+        text.push('\n');
+    }
+    let p = env.dir.file(r, "instructions.jsonl");
+    write_atomic(&p, text.as_bytes()).map_err(io(&p))?;
+    let accepted: Vec<String> = candidates
+        .iter()
+        .zip(&reasons)
+        .filter(|(_, why)| why.is_none())
+        .map(|(c, _)| c.clone())
+        .collect();
+    stats.insert("self_instruct/candidates".into(), candidates.len() as f64);
+    stats.insert("self_instruct/accepted".into(), accepted.len() as f64);
+    stats.insert("self_instruct/pool_size".into(), pool.len() as f64);
+    for (why, n) in counts {
+        stats.insert(format!("self_instruct/dropped_{why}"), n as f64);
+    }
+    // Instances, input first: the reply is split at `Output:` into input and output; the
+    // sample is the instance prompt (instruction + input) and its output.
+    let requests: Vec<String> = accepted.iter().map(|c| si::instance_request(c)).collect();
+    let instance_job = ResponseJob {
+        prompts: &requests,
+        n_per_prompt: 1,
+        params: job.params.clone(),
+        stream: Stream::SelfInstructInstances.family(r),
+        ..*job
+    };
+    let replies = writer.respond(env, &instance_job, stats, |_| {})?;
+    let mut samples = Vec::with_capacity(replies.len());
+    let mut unparsed = 0usize;
+    for (inst, mut s) in accepted.iter().zip(replies) {
+        match si::parse_instance(&s.completion) {
+            Some((input, output)) => {
+                s.prompt = si::instance_prompt(inst, &input);
+                s.completion = output;
+                samples.push(s);
+            }
+            None => unparsed += 1,
+        }
+    }
+    stats.insert("self_instruct/instances".into(), samples.len() as f64);
+    stats.insert("self_instruct/instances_empty".into(), unparsed as f64);
+    Ok(samples)
+}

@@ -1,0 +1,112 @@
+//! Round 0's side models. The distillation teacher: a second, larger Llama with the
+//! student's vocabulary, context and RoPE, trained on the real rows (`teacher/*`). The reward
+//! model: a Bradley-Terry head on the round-0 policy, trained on `[reward] data` or, with the
+//! arithmetic world and no data, on correct answers against perturbed ones (`rm/*`).
+
+use crate::env::Env;
+use crate::error::{LoopError, Result};
+use crate::progress::{bar, on_loss};
+use crate::seeds::Stream;
+use crate::task::Task;
+use didact_core::Metrics;
+use didact_data::PrefRow;
+use didact_model::{LlamaConfig, Lm, checkpoint};
+use didact_recipe::{RewardPlan, TeacherPlan};
+use didact_train::{eval_loss, train_sft};
+
+/// The teacher's shape: the student's vocabulary, context and RoPE with `[teacher]`'s size.
+pub fn teacher_config(student: &LlamaConfig, t: &TeacherPlan) -> LlamaConfig {
+    student
+        .clone()
+        .with_d_model(t.d_model)
+        .with_n_layers(t.n_layers)
+        .with_n_heads(t.n_heads)
+        .with_n_kv_heads(t.n_kv_heads)
+        .with_d_ff(t.d_ff.unwrap_or(0))
+}
+
+/// Train, measure and save the teacher.
+pub fn teacher(
+    env: &Env<'_>,
+    plan: &TeacherPlan,
+    task: &Task,
+    eval_batch: usize,
+) -> Result<Metrics> {
+    let cfg = teacher_config(env.llama_config()?, plan);
+    let start = cfg.init(env.seed(Stream::TeacherInit, 0), env.device)?;
+    let rows = env.tokenize(&task.real_train)?;
+    let pb = bar(plan.optim.steps as u64, "r0 teacher", env.quiet);
+    let data = env.batching(Stream::TeacherOrder, 0);
+    let (model, report) = train_sft(start, &rows, &plan.optim, &data, env.device, on_loss(&pb))
+        .map_err(|e| LoopError::Train {
+            round: 0,
+            source: e,
+        })?;
+    pb.finish_and_clear();
+    let eval_rows = env.tokenize(&task.eval)?;
+    let (loss, _) = eval_loss(
+        &model,
+        &eval_rows,
+        eval_batch,
+        cfg.max_seq_len,
+        env.tok.pad_id,
+        env.device,
+    );
+    let mut m = Metrics::new();
+    m.insert("teacher/loss_real".into(), loss);
+    m.insert("teacher/ppl_real".into(), didact_metrics::perplexity(loss));
+    m.insert("teacher/train_loss".into(), report.final_loss());
+    m.insert(
+        "teacher/params".into(),
+        didact_model::burn::module::Module::num_params(&model) as f64,
+    );
+    m.retain(|_, v| v.is_finite());
+    checkpoint::save(&env.dir.teacher(), &cfg, &model, env.tok)?;
+    Ok(m)
+}
+
+/// Train/held-out preference pairs of the round-0 reward model: `[reward] data` (split as
+/// `train-rm` splits it), else derived from the world's correct rows.
+fn reward_pairs(
+    env: &Env<'_>,
+    plan: &RewardPlan,
+    task: &Task,
+) -> Result<(Vec<PrefRow>, Vec<PrefRow>)> {
+    if plan.data.is_none() {
+        let train = crate::rm::world_prefs(&task.real_train, env.seed(Stream::WorldPrefsTrain, 0));
+        let eval = crate::rm::world_prefs(&task.eval, env.seed(Stream::WorldPrefsEval, 0));
+        return Ok((train, eval));
+    }
+    let split = crate::rm::file_pairs(plan, env.seed)?;
+    Ok((split.train, split.eval))
+}
+
+/// Fit the reward model on the round-0 policy (`backbone`) and save it.
+pub fn reward_model(
+    env: &Env<'_>,
+    plan: &RewardPlan,
+    task: &Task,
+    backbone: Lm,
+    eval_batch: usize,
+) -> Result<Metrics> {
+    let (train, eval) = reward_pairs(env, plan, task)?;
+    let Lm::Llama(backbone) = backbone else {
+        return Err(LoopError::RunDir {
+            path: env.dir.model(0),
+            msg: "a reward model needs a Llama-family backbone (Llama, Qwen2); this checkpoint is GPT-2".into(),
+        });
+    };
+    let cfg = env.llama_config()?;
+    let fit = crate::rm::Fit {
+        plan,
+        cfg,
+        tok: env.tok,
+        device: env.device,
+        seed: env.seed,
+        eval_batch,
+        quiet: env.quiet,
+    };
+    let (rm, m, _) = fit.run(backbone, &train, &eval)?;
+    crate::rm::save_reward_model(&env.dir.reward_model(), cfg, &rm, env.tok)?;
+    Ok(m)
+}

@@ -1,0 +1,200 @@
+//! The train stage: the round's fine-tuning from its start model (`lineage::model_for(
+//! Role::TrainStart, r)`). Round 0 trains the base model on the real rows (none when it starts
+//! from a pretrained checkpoint); later rounds run SFT on the mixed rows, DPO on the round's
+//! pairs (reference log-probs already cached in them), or SFT then DPO. The log is kept beside
+//! the model (`train_log.json`) and becomes `train/*`, `dpo/*`, `rewards/*`, `logps/*`.
+
+use crate::env::Env;
+use crate::error::{LoopError, Result};
+use crate::progress::{bar, on_loss};
+use crate::seeds::Stream;
+use crate::stages::pair::pair_rows;
+use didact_core::{Example, Metrics, OptimConfig, Pair};
+use didact_model::Lm;
+use didact_recipe::{DpoPlan, TrainPlan};
+use didact_train::dpo_loss::DpoObjective;
+use didact_train::{DpoReport, PairRow, train_dpo, train_sft};
+use serde::{Deserialize, Serialize};
+use std::collections::BTreeMap;
+
+/// The train stage's side output.
+#[derive(Debug, Clone, Default, Serialize, Deserialize, PartialEq)]
+pub struct TrainLog {
+    pub steps: usize,
+    #[serde(deserialize_with = "f64_or_nan")]
+    pub final_loss: f64,
+    pub step_losses: Vec<f64>,
+    #[serde(deserialize_with = "f64_or_nan")]
+    pub last_grad_norm: f64,
+    pub tokens: usize,
+    pub seconds: f64,
+    #[serde(deserialize_with = "f64_or_nan")]
+    pub tokens_per_s: f64,
+    /// DPO's metrics (`rewards/*`, `logps/*`, `dpo/*`) when the round ran DPO.
+    #[serde(default)]
+    pub dpo: BTreeMap<String, f64>,
+}
+
+/// JSON has no NaN: serde_json writes it as `null`; read `null` back as NaN.
+fn f64_or_nan<'de, D: serde::Deserializer<'de>>(d: D) -> std::result::Result<f64, D::Error> {
+    Ok(Option::<f64>::deserialize(d)?.unwrap_or(f64::NAN))
+}
+
+impl TrainLog {
+    /// A round that did not train.
+    fn none() -> Self {
+        TrainLog {
+            final_loss: f64::NAN,
+            last_grad_norm: f64::NAN,
+            tokens_per_s: f64::NAN,
+            ..TrainLog::default()
+        }
+    }
+
+    /// `train/loss`, `train/steps`, `train/grad_norm`, `train/tokens_per_s` and the DPO
+    /// metrics (finite values only).
+    pub fn metrics(&self) -> Metrics {
+        let mut m = Metrics::new();
+        m.insert("train/loss".into(), self.final_loss);
+        m.insert("train/steps".into(), self.steps as f64);
+        m.insert("train/grad_norm".into(), self.last_grad_norm);
+        m.insert("train/tokens_per_s".into(), self.tokens_per_s);
+        m.extend(self.dpo.clone());
+        m.retain(|_, v| v.is_finite());
+        m
+    }
+}
+
+/// What a round trains: SFT unless it is round 0 of a pretrained start or a DPO-only round.
+pub struct Work<'a> {
+    pub sft: Option<&'a OptimConfig>,
+    pub dpo: Option<&'a DpoPlan>,
+}
+
+impl<'a> Work<'a> {
+    pub fn of_round(
+        plan: &'a TrainPlan,
+        dpo: Option<&'a DpoPlan>,
+        pretrained: bool,
+        r: u32,
+    ) -> Self {
+        match r {
+            0 => Work {
+                sft: (!pretrained).then_some(&plan.base),
+                dpo: None,
+            },
+            _ => Work {
+                sft: plan.algo.sft().then_some(&plan.round),
+                dpo: dpo.filter(|_| plan.algo.dpo()),
+            },
+        }
+    }
+}
+
+fn train_err(r: u32) -> impl Fn(didact_train::TrainError) -> LoopError {
+    move |e| LoopError::Train {
+        round: r,
+        source: e,
+    }
+}
+
+/// Fine-tune `start` on `rows` and/or `pairs` as `work` says.
+pub fn run(
+    env: &Env<'_>,
+    work: &Work<'_>,
+    start: Lm,
+    rows: &[Example],
+    pairs: &[Pair],
+    r: u32,
+) -> Result<(Lm, TrainLog)> {
+    let (mut model, mut log) = match work.sft {
+        Some(opt) => sft(env, opt, start, rows, r)?,
+        None => (start, TrainLog::none()),
+    };
+    if let Some(plan) = work.dpo
+        && !pairs.is_empty()
+    {
+        let (m, rep) = dpo(env, plan, model, pairs, r)?;
+        model = m;
+        let finite = rep.summary().into_iter().filter(|(_, v)| v.is_finite());
+        log.dpo.extend(finite.map(|(k, v)| (k.to_string(), v)));
+        log.dpo
+            .insert("dpo/tokens_per_s".into(), rep.tokens_per_s());
+        if work.sft.is_none() {
+            // DPO is the round's training: train/* describes it.
+            log.steps = rep.step_losses.len();
+            log.final_loss = rep.summary()[0].1;
+            log.step_losses = rep.step_losses.clone();
+            log.last_grad_norm = rep.grad_norms.last().copied().unwrap_or(f64::NAN);
+            log.tokens = rep.tokens;
+            log.seconds = rep.seconds;
+            log.tokens_per_s = rep.tokens_per_s();
+        }
+    }
+    Ok((model, log))
+}
+
+fn sft(
+    env: &Env<'_>,
+    opt: &OptimConfig,
+    start: Lm,
+    rows: &[Example],
+    r: u32,
+) -> Result<(Lm, TrainLog)> {
+    let rows = env.tokenize(rows)?;
+    let pb = bar(opt.steps as u64, &format!("r{r} train"), env.quiet);
+    let data = env.batching(Stream::SftOrder, r as u64);
+    let (model, report) =
+        train_sft(start, &rows, opt, &data, env.device, on_loss(&pb)).map_err(train_err(r))?;
+    pb.finish_and_clear();
+    let log = TrainLog {
+        steps: opt.steps,
+        final_loss: report.final_loss(),
+        step_losses: report.step_losses.clone(),
+        last_grad_norm: report.grad_norms.last().copied().unwrap_or(f64::NAN),
+        tokens: report.tokens,
+        seconds: report.seconds,
+        tokens_per_s: report.tokens_per_s(),
+        dpo: BTreeMap::new(),
+    };
+    Ok((model, log))
+}
+
+fn dpo(
+    env: &Env<'_>,
+    plan: &DpoPlan,
+    start: Lm,
+    pairs: &[Pair],
+    r: u32,
+) -> Result<(Lm, DpoReport)> {
+    let rows: Vec<PairRow> = pair_rows(env, pairs)?
+        .into_iter()
+        .zip(pairs)
+        .map(|((chosen, rejected), p)| PairRow {
+            chosen,
+            rejected,
+            ref_chosen: p.ref_chosen,
+            ref_rejected: p.ref_rejected,
+        })
+        .collect();
+    let obj = DpoObjective {
+        loss: plan.loss,
+        beta: plan.beta,
+        label_smoothing: plan.label_smoothing,
+        rpo_alpha: plan.rpo_alpha,
+    };
+    let pb = bar(plan.optim.steps as u64, &format!("r{r} dpo"), env.quiet);
+    let data = env.batching(Stream::DpoOrder, r as u64);
+    let out = train_dpo(
+        start,
+        &rows,
+        &plan.optim,
+        &obj,
+        &data,
+        env.device,
+        on_loss(&pb),
+    )
+    .map_err(train_err(r))?;
+    pb.finish_and_clear();
+    Ok(out)
+}
