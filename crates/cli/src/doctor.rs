@@ -34,6 +34,38 @@ fn gpu_names() -> Vec<String> {
         .unwrap_or_default()
 }
 
+/// Probe a device in a child process (`didact doctor --device NAME --probe-only`): a backend
+/// that crashes on its first kernel (a GPU driver's segfault) is reported, not fatal.
+fn probe_isolated(name: &str) -> Result<(), String> {
+    let exe = std::env::current_exe().map_err(|e| e.to_string())?;
+    let out = std::process::Command::new(exe)
+        .args(["doctor", "--device", name, "--probe-only"])
+        .output()
+        .map_err(|e| e.to_string())?;
+    if out.status.success() {
+        return Ok(());
+    }
+    use std::os::unix::process::ExitStatusExt;
+    if let Some(sig) = out.status.signal() {
+        return Err(format!(
+            "crashed (signal {sig}) inside the backend on its first kernel"
+        ));
+    }
+    let err = String::from_utf8_lossy(&out.stderr);
+    let last = err
+        .lines()
+        .rev()
+        .find(|l| !l.trim().is_empty())
+        .unwrap_or("probe failed");
+    Err(last.trim_start_matches("error: ").to_string())
+}
+
+/// `--probe-only`: run one kernel on the device and exit (the child of `probe_isolated`).
+pub fn probe_only(device: &str) -> Result<()> {
+    probe(device)?;
+    Ok(())
+}
+
 fn print_devices() -> Vec<(KnownDevice, Result<(), String>)> {
     println!("backends and devices:");
     let mut out = Vec::new();
@@ -41,7 +73,7 @@ fn print_devices() -> Vec<(KnownDevice, Result<(), String>)> {
         let status: Result<(), String> = if !d.compiled {
             Err(format!("not compiled in (--features {})", d.feature))
         } else {
-            probe(d.name).map(|_| ()).map_err(|e| e.to_string())
+            probe_isolated(d.name)
         };
         let shown = match &status {
             Ok(()) => "ready".to_string(),

@@ -8,6 +8,7 @@
 
 pub mod fixtures;
 pub mod model_checks;
+pub mod outcome;
 pub mod recipe_check;
 pub mod step_checks;
 pub mod suite;

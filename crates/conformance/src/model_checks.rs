@@ -5,7 +5,7 @@
 //! log-probs and DPO losses of TRL's end-to-end batch (`losses/dpo_e2e.json`).
 
 use crate::fixtures::{f32_tensor, f64s, ids, json, max_abs_diff};
-use crate::suite::Outcome;
+use crate::outcome::Outcome;
 use didact_model::burn::tensor::{Device, Int, Tensor, TensorData};
 use didact_model::{Decoder, SamplingParams, generate_batch};
 use didact_train::dpo_loss::{DpoLoss, DpoObjective, loss_tensor};

@@ -10,7 +10,7 @@
 //! tch-cpu agree to four digits in every round, and the tolerances below leave room for GPU
 //! kernels that sum in another order.
 
-use crate::suite::Outcome;
+use crate::outcome::Outcome;
 use didact_core::Metrics;
 use didact_model::burn::tensor::Device;
 use std::path::PathBuf;

@@ -4,7 +4,7 @@
 //! compared with flex; seeded temperature sampling must repeat exactly on its device and not
 //! depend on the batch.
 
-use crate::suite::Outcome;
+use crate::outcome::Outcome;
 use didact_model::burn::tensor::Device;
 use didact_model::checkpoint::named_tensors;
 use didact_model::{Llama, LlamaConfig, SamplingParams, generate_batch, row_seed};

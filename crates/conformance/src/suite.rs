@@ -2,46 +2,12 @@
 //! one device (a panicking backend is a failed check, not an aborted suite) and the result
 //! lines the test harness and `didact doctor` print.
 
+pub use crate::outcome::Outcome;
 use crate::{model_checks, recipe_check, step_checks};
 use didact_model::burn::tensor::Device;
 use std::panic::{AssertUnwindSafe, catch_unwind};
 use std::path::PathBuf;
 use std::time::Instant;
-
-/// What one check found.
-#[derive(Debug, Clone, PartialEq)]
-pub enum Outcome {
-    /// Within tolerance; the detail gives the measured difference and the tolerance.
-    Pass(String),
-    Fail(String),
-    /// Not run, and why (no fixtures folder, not requested).
-    Skip(String),
-}
-
-impl Outcome {
-    pub fn label(&self) -> &'static str {
-        match self {
-            Outcome::Pass(_) => "PASS",
-            Outcome::Fail(_) => "FAIL",
-            Outcome::Skip(_) => "SKIP",
-        }
-    }
-
-    pub fn detail(&self) -> &str {
-        match self {
-            Outcome::Pass(s) | Outcome::Fail(s) | Outcome::Skip(s) => s,
-        }
-    }
-
-    /// `Pass` when `ok`, else `Fail`, with the same detail.
-    pub fn check(ok: bool, detail: String) -> Outcome {
-        if ok {
-            Outcome::Pass(detail)
-        } else {
-            Outcome::Fail(detail)
-        }
-    }
-}
 
 #[derive(Debug, Clone)]
 pub struct CheckResult {

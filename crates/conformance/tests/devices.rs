@@ -1,6 +1,8 @@
 //! The conformance suite on every device compiled into this build (flex, ndarray, tch-cpu,
-//! tch, cuda — see `didact_model::device::known_devices`). A device that is not compiled in, or
-//! has no hardware here, is reported as skipped by name. `DIDACT_REQUIRE_DEVICES=flex,tch-cpu`
+//! tch, cuda, vulkan — `didact_model::device::known_devices`). Each device runs in a child
+//! process of this test binary (`--device NAME`), so a backend that crashes (a GPU driver's
+//! segfault) is a failed device, not a lost suite. A device that is not compiled in, or has
+//! no hardware here, is reported as skipped by name; `DIDACT_REQUIRE_DEVICES=flex,tch-cpu`
 //! (CI) turns a skip of a listed device into a failure, so a missing LibTorch cannot pass
 //! silently. An argument filters checks by name (`cargo test -p didact-conformance -- greedy`).
 //!
@@ -8,6 +10,10 @@
 
 use didact_conformance::{Options, Outcome, Reference, fixtures, run_device};
 use didact_model::device::{known_devices, probe};
+use std::process::Command;
+
+/// Exit status of a child whose device cannot run here (not a failure unless required).
+const SKIPPED: i32 = 2;
 
 fn main() {
     let args: Vec<String> = std::env::args().skip(1).collect();
@@ -18,60 +24,93 @@ fn main() {
         return;
     }
     let filter = args.iter().find(|a| !a.starts_with('-')).cloned();
+    match args.iter().position(|a| a == "--device") {
+        Some(i) => std::process::exit(child(&args[i + 1], filter)),
+        None => parent(filter),
+    }
+}
+
+/// Run one device's checks in this process; exit status 0 ok, 1 failed, 2 skipped.
+fn child(name: &str, filter: Option<String>) -> i32 {
+    let d = known_devices()
+        .into_iter()
+        .find(|d| d.name == name)
+        .expect("a known device");
+    let device = match probe(name) {
+        Ok(device) => device,
+        Err(why) => {
+            println!("SKIP  {:<8} (all checks) ({}): {why}", d.name, d.backend);
+            return SKIPPED;
+        }
+    };
+    let opts = Options {
+        fixtures: fixtures::default_dir(),
+        recipe: true,
+        filter,
+    };
+    println!("--- {} ({})", d.name, d.backend);
+    let reference = Reference::compute(&opts);
+    let results = run_device(d.name, &device, &reference, &opts, |r| {
+        println!("{}", r.line())
+    });
+    let failed = results
+        .iter()
+        .filter(|r| matches!(r.outcome, Outcome::Fail(_)))
+        .count();
+    (failed > 0) as i32
+}
+
+fn parent(filter: Option<String>) {
     let required: Vec<String> = std::env::var("DIDACT_REQUIRE_DEVICES")
         .unwrap_or_default()
         .split(',')
         .map(|s| s.trim().to_string())
         .filter(|s| !s.is_empty())
         .collect();
-    let opts = Options {
-        fixtures: fixtures::default_dir(),
-        recipe: true,
-        filter,
-    };
     println!(
         "conformance suite; fixtures: {}",
-        opts.fixtures
-            .as_ref()
+        fixtures::default_dir()
             .map(|p| p.display().to_string())
             .unwrap_or_else(|| "none (fixture checks skipped)".into())
     );
-    let reference = Reference::compute(&opts);
-    let mut failed = Vec::new();
-    let mut ran = Vec::new();
+    let exe = std::env::current_exe().expect("the test binary");
+    let (mut failed, mut ran) = (Vec::new(), Vec::new());
     for d in known_devices() {
-        let skip = if !d.compiled {
-            Some(format!(
-                "not compiled in (build with --features {})",
-                d.feature
-            ))
+        let mut skipped = None;
+        if !d.compiled {
+            let why = format!("not compiled in (build with --features {})", d.feature);
+            println!("SKIP  {:<8} (all checks) ({}): {why}", d.name, d.backend);
+            skipped = Some(why);
         } else {
-            probe(d.name).err().map(|e| e.to_string())
-        };
-        if let Some(why) = skip {
-            println!(
-                "SKIP  {:<8} {} ({}): {why}",
-                d.name, "(all checks)", d.backend
-            );
-            if required.iter().any(|r| r == d.name) {
-                failed.push(format!(
-                    "{}: required by DIDACT_REQUIRE_DEVICES but skipped: {why}",
-                    d.name
-                ));
-            }
-            continue;
-        }
-        let device = probe(d.name).expect("probed above");
-        println!("--- {} ({})", d.name, d.backend);
-        let results = run_device(d.name, &device, &reference, &opts, |r| {
-            println!("{}", r.line())
-        });
-        for r in &results {
-            if let Outcome::Fail(why) = &r.outcome {
-                failed.push(format!("{} {}: {why}", r.device, r.check));
+            let mut cmd = Command::new(&exe);
+            cmd.args(["--device", d.name]).args(filter.iter());
+            let status = cmd.status().expect("spawn the device's child");
+            match status.code() {
+                Some(0) => ran.push(d.name),
+                Some(SKIPPED) => skipped = Some("no such device here".to_string()),
+                Some(_) => {
+                    ran.push(d.name);
+                    failed.push(format!("{}: checks failed (lines above)", d.name));
+                }
+                None => {
+                    use std::os::unix::process::ExitStatusExt;
+                    let why = format!(
+                        "crashed (signal {}) inside the backend",
+                        status.signal().unwrap_or(0)
+                    );
+                    println!("FAIL  {:<8} (all checks): {why}", d.name);
+                    failed.push(format!("{}: {why}", d.name));
+                }
             }
         }
-        ran.push(d.name);
+        if let Some(why) = skipped
+            && required.iter().any(|r| r == d.name)
+        {
+            failed.push(format!(
+                "{}: required by DIDACT_REQUIRE_DEVICES but skipped: {why}",
+                d.name
+            ));
+        }
     }
     for r in &required {
         if !known_devices().iter().any(|d| d.name == r) {

@@ -62,7 +62,7 @@ impl Example {
 }
 
 /// One generated sample as it moves through score → filter.
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
 pub struct Sample {
     /// Stable id within a round: `r{round}-{index}`.
     pub id: String,

@@ -1,14 +1,10 @@
-//! LLM-as-judge: the prompt a judge model sees and the parsers of its verdict — a score on a
-//! scale (`min..=max`, e.g. 1–10) or a pairwise choice (A, B or tie). The formats accepted are
-//! the common ones (MT-Bench's `[[7]]` / `[[A]]`, `Score: 7`, `Rating: 7/10`, a verdict alone
-//! on the last line). A verdict that parses to nothing — or to two different answers — is
+//! LLM-as-judge: the prompt a judge model sees and the parser of its verdict, a score on a
+//! scale (`min..=max`, e.g. 1–10). The formats accepted are the common ones (MT-Bench's
+//! `[[7]]`, `Score: 7`, `Rating: 7/10`, a verdict alone on the last line). A verdict that parses to nothing — or to two different answers — is
 //! `Unparseable` with the reason: callers count it and never turn it into a score.
 
 /// Default single-answer grading prompt; `{prompt}` and `{response}` are replaced.
 pub const SCORE_TEMPLATE: &str = "Rate the response to the instruction on a scale of {min} to {max} for correctness and helpfulness. Answer with the rating in double brackets, like [[5]].\n\nInstruction: {prompt}\nResponse: {response}\nRating: ";
-
-/// Default pairwise prompt; `{prompt}`, `{a}` and `{b}` are replaced.
-pub const PAIRWISE_TEMPLATE: &str = "Which response follows the instruction better? Answer [[A]], [[B]] or [[C]] for a tie.\n\nInstruction: {prompt}\nResponse A: {a}\nResponse B: {b}\nVerdict: ";
 
 /// Fill a template's `{name}` placeholders.
 pub fn render(template: &str, fields: &[(&str, &str)]) -> String {
@@ -128,64 +124,6 @@ pub fn parse_score(text: &str, min: f64, max: f64) -> Result<f64, Unparseable> {
     Ok(first)
 }
 
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum Choice {
-    A,
-    B,
-    Tie,
-}
-
-fn choice_of(s: &str) -> Option<Choice> {
-    match s
-        .trim()
-        .trim_matches(|c: char| c == '*' || c == '.' || c == '(' || c == ')')
-        .to_lowercase()
-        .as_str()
-    {
-        "a" | "response a" | "output (a)" | "output a" => Some(Choice::A),
-        "b" | "response b" | "output (b)" | "output b" => Some(Choice::B),
-        "c" | "tie" | "draw" => Some(Choice::Tie),
-        _ => None,
-    }
-}
-
-/// A pairwise verdict: `[[A]]`/`[[B]]`/`[[C]]` (or `[[tie]]`), else `Verdict:`/`Winner:`
-/// followed by one, else a verdict alone on the last non-empty line.
-pub fn parse_pairwise(text: &str) -> Result<Choice, Unparseable> {
-    let mut found: Vec<Choice> = bracketed(text)
-        .iter()
-        .filter_map(|b| choice_of(b))
-        .collect();
-    if found.is_empty() {
-        let lower = text.to_lowercase();
-        for key in ["verdict:", "winner:", "better response:"] {
-            if let Some(i) = lower.find(key) {
-                let rest = &text[i + key.len()..];
-                let word = rest.split_whitespace().next().unwrap_or("");
-                if let Some(c) = choice_of(word) {
-                    found.push(c);
-                }
-            }
-        }
-    }
-    if found.is_empty()
-        && let Some(last) = text.lines().rev().find(|l| !l.trim().is_empty())
-        && let Some(c) = choice_of(last)
-    {
-        found.push(c);
-    }
-    let Some(&first) = found.first() else {
-        return Err(Unparseable::Missing);
-    };
-    if let Some(&other) = found.iter().find(|&&c| c != first) {
-        return Err(Unparseable::Conflicting(
-            format!("{first:?}"),
-            format!("{other:?}"),
-        ));
-    }
-    Ok(first)
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -236,33 +174,6 @@ mod tests {
     }
 
     #[test]
-    fn pairwise_verdicts() {
-        for (text, want) in [
-            ("After comparing, [[A]]", Choice::A),
-            ("[[B]]", Choice::B),
-            ("[[C]]", Choice::Tie),
-            ("[[tie]]", Choice::Tie),
-            ("Verdict: B", Choice::B),
-            ("Winner: (a)", Choice::A),
-            ("Both are fine.\nA", Choice::A),
-            ("Response B", Choice::B),
-        ] {
-            assert_eq!(parse_pairwise(text), Ok(want), "{text:?}");
-        }
-        assert_eq!(parse_pairwise("I like both."), Err(Unparseable::Missing));
-        assert_eq!(parse_pairwise(""), Err(Unparseable::Missing));
-        assert!(matches!(
-            parse_pairwise("[[A]] ... on reflection [[B]]"),
-            Err(Unparseable::Conflicting(_, _))
-        ));
-        // "A" inside a sentence is not a verdict.
-        assert_eq!(
-            parse_pairwise("A good question with a subtle answer"),
-            Err(Unparseable::Missing)
-        );
-    }
-
-    #[test]
     fn templates_fill_every_placeholder() {
         let p = render(
             SCORE_TEMPLATE,
@@ -275,10 +186,5 @@ mod tests {
         );
         assert!(p.contains("Instruction: 2+2=") && p.contains("Response: 4"));
         assert!(p.contains("scale of 1 to 10") && !p.contains('{'));
-        let q = render(
-            PAIRWISE_TEMPLATE,
-            &[("prompt", "x"), ("a", "1"), ("b", "2")],
-        );
-        assert!(q.contains("Response A: 1") && q.contains("Response B: 2"));
     }
 }

@@ -390,13 +390,13 @@ pub fn write_report(dirs: &[PathBuf], out: &Path, only: &[String]) -> Result<Str
             s.dir.display()
         ));
         for n in ordered(&names).into_iter().take(HEADLINE.len()) {
-            md.push_str(&format!("![{n}](charts/{sub}/{}.png)\n", file_stem(n)));
+            md.push_str(&format!("![{n}](charts/{sub}/{}.svg)\n", file_stem(n)));
         }
         md.push_str(&format!("\nEvery metric: `charts/{sub}/`.\n"));
     }
     md.push_str("\n## Metrics by round\n\n");
     for n in ordered(&charted) {
-        md.push_str(&format!("![{n}](charts/{}.png)\n", file_stem(n)));
+        md.push_str(&format!("![{n}](charts/{}.svg)\n", file_stem(n)));
     }
     for r in &runs {
         md.push_str(&format!(

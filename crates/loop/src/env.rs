@@ -6,9 +6,10 @@ use crate::error::{LoopError, Result};
 use crate::layout::RunDir;
 use crate::lineage::ModelRef;
 use crate::seeds::Stream;
-use didact_core::{Example, OptimConfig};
+use didact_core::Example;
 use didact_model::burn::tensor::Device;
 use didact_model::{LlamaConfig, Lm, LmConfig, Tok};
+use didact_recipe::Shape;
 use didact_train::{Batching, TokenRow};
 
 pub struct Env<'a> {
@@ -85,7 +86,15 @@ impl Env<'_> {
     }
 }
 
-/// Steps of an optimizer config, for progress bars.
-pub fn steps(opt: &OptimConfig) -> u64 {
-    opt.steps as u64
+/// A Llama config of `shape` over a vocabulary.
+pub fn shape_config(shape: &Shape, vocab: usize) -> LlamaConfig {
+    LlamaConfig::new(vocab)
+        .with_d_model(shape.d_model)
+        .with_n_layers(shape.n_layers)
+        .with_n_heads(shape.n_heads)
+        .with_n_kv_heads(shape.n_kv_heads)
+        .with_d_ff(shape.d_ff.unwrap_or(0))
+        .with_max_seq_len(shape.max_seq_len)
+        .with_rope_theta(shape.rope_theta)
+        .with_tie_embeddings(shape.tie_embeddings)
 }

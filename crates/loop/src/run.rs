@@ -15,8 +15,8 @@ use didact_core::{Metrics, write_atomic};
 use didact_data::table;
 use didact_metrics::detector::Alert;
 use didact_model::burn::tensor::Device;
-use didact_model::{LlamaConfig, LmConfig, Tok};
-use didact_recipe::{ModelPlan, RunPlan, Shape};
+use didact_model::{LmConfig, Tok};
+use didact_recipe::{ModelPlan, RunPlan};
 use std::path::{Path, PathBuf};
 
 pub struct RunOptions {
@@ -84,24 +84,11 @@ fn tokenizer(dir: &Path, task: &Task, plan: &RunPlan) -> Result<Tok> {
     Ok(tok)
 }
 
-/// A Llama config of `shape` over a vocabulary.
-pub fn shape_config(shape: &Shape, vocab: usize) -> LlamaConfig {
-    LlamaConfig::new(vocab)
-        .with_d_model(shape.d_model)
-        .with_n_layers(shape.n_layers)
-        .with_n_heads(shape.n_heads)
-        .with_n_kv_heads(shape.n_kv_heads)
-        .with_d_ff(shape.d_ff.unwrap_or(0))
-        .with_max_seq_len(shape.max_seq_len)
-        .with_rope_theta(shape.rope_theta)
-        .with_tie_embeddings(shape.tie_embeddings)
-}
-
 /// The policy's shape: the `[model]` shape over the tokenizer's vocabulary, or the checkpoint's.
 fn policy_config(plan: &RunPlan, tok: &Tok) -> Result<LmConfig> {
     match &plan.model {
         ModelPlan::Fresh { shape, .. } => {
-            let c = shape_config(shape, tok.vocab_size());
+            let c = crate::env::shape_config(shape, tok.vocab_size());
             c.check()?;
             Ok(LmConfig::Llama(c))
         }

@@ -13,6 +13,7 @@
 //! `Device`, so the same code trains on `device.autodiff()` and samples on the plain device.
 
 use crate::error::ModelError;
+pub use crate::weights::WeightSource;
 use burn::config::Config;
 use burn::module::{Module, Param};
 use burn::nn::{Embedding, Linear, RmsNorm};
@@ -113,12 +114,6 @@ impl LlamaConfig {
         let mut source = crate::weights::RandomInit::new(seed, 0.02);
         Llama::from_source(self, &mut source, device)
     }
-}
-
-/// Where weights come from when building a model: a random initialiser or a checkpoint.
-/// `shape` is the HF (PyTorch) shape, e.g. `[out, in]` for a linear weight.
-pub trait WeightSource {
-    fn take(&mut self, name: &str, shape: &[usize]) -> crate::Result<Vec<f32>>;
 }
 
 /// One pre-norm transformer block.

@@ -2,10 +2,15 @@
 //! (memory-mapped, checked against the expected HF shape of every tensor).
 
 use crate::error::{ModelError, Result};
-use crate::llama::WeightSource;
 use rand::{Rng, SeedableRng};
 use rand_chacha::ChaCha8Rng;
 use std::path::{Path, PathBuf};
+
+/// Where weights come from when building a model: a random initialiser or a checkpoint.
+/// `shape` is the HF (PyTorch) shape, e.g. `[out, in]` for a linear weight.
+pub trait WeightSource {
+    fn take(&mut self, name: &str, shape: &[usize]) -> Result<Vec<f32>>;
+}
 
 /// N(0, std) for matrices, ones for norm weights (`*norm.weight`), zeros for biases.
 pub struct RandomInit {

@@ -352,3 +352,49 @@ fn truth_metrics(
     );
     Ok(m)
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::stages::testkit::Kit;
+
+    #[test]
+    fn round_metrics_cover_held_out_loss_accuracy_and_the_sample_suite() {
+        let kit = Kit::new("evaluate", &[]);
+        let env = kit.env();
+        let model = kit.model();
+        let inputs = Inputs {
+            plan: &kit.plan.eval,
+            sampling: &kit.plan.generate.sampling,
+            task: &kit.task,
+            model: &model,
+            reference: Some(&model),
+            train_rows: &kit.task.real_train,
+        };
+        let m = run(&env, &inputs, 1).unwrap();
+        for k in [
+            "eval/loss_real",
+            "eval/ppl_real",
+            "eval/accuracy",
+            "eval/accuracy_ood",
+            "diversity/distinct_2",
+            "gen/mean_length",
+            "gen/mean_tokens",
+            "gen/real_mean_length",
+            "gen/stop_rate",
+            "eval/kl_ref",
+            "model/params",
+        ] {
+            assert!(m.contains_key(k), "{k} missing: {m:?}");
+        }
+        // The model against itself: KL exactly 0.
+        assert_eq!(m["eval/kl_ref"], 0.0);
+        // Arithmetic texts: a word is a character, so length in words = tokens generated
+        // unless a token decodes to nothing.
+        assert!(m["gen/mean_length"] <= m["gen/mean_tokens"]);
+        assert!(
+            m["eval/loss_real"] > 1.0,
+            "random weights do not know arithmetic"
+        );
+    }
+}

@@ -18,7 +18,7 @@ use didact_synth::{ResponseJob, generate_endpoint, generate_responses};
 
 /// Who writes: a loaded model, or an endpoint client.
 pub enum Writer {
-    Model(Lm),
+    Model(Box<Lm>),
     Endpoint(didact_endpoint::EndpointConfig),
 }
 
@@ -30,7 +30,7 @@ impl Writer {
                 e,
                 env.dir.cache("endpoint"),
             ))),
-            (_, m) => Ok(Writer::Model(env.load(m)?)),
+            (_, m) => Ok(Writer::Model(Box::new(env.load(m)?))),
         }
     }
 
@@ -44,7 +44,7 @@ impl Writer {
     ) -> Result<Vec<Sample>> {
         match self {
             Writer::Model(m) => Ok(generate_responses(
-                m,
+                m.as_ref(),
                 env.max_len(),
                 env.tok,
                 job,
@@ -226,4 +226,32 @@ fn self_instruct(
     stats.insert("self_instruct/instances".into(), samples.len() as f64);
     stats.insert("self_instruct/instances_empty".into(), unparsed as f64);
     Ok(samples)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::stages::testkit::Kit;
+
+    #[test]
+    fn the_policy_writes_seeded_samples_for_every_prompt() {
+        let kit = Kit::new("generate", &["generate.n_per_prompt=2"]);
+        let env = kit.env();
+        let writer = Writer::Model(Box::new(kit.model()));
+        let (a, stats) = run(&env, &kit.plan.generate, &kit.task, &writer, 1).unwrap();
+        assert_eq!(a.len(), 12);
+        assert!(a.iter().all(|s| s.round == 1 && s.prompt.ends_with('=')));
+        assert_eq!(
+            a[0].prompt, a[1].prompt,
+            "n_per_prompt samples of a prompt are adjacent"
+        );
+        assert!(
+            stats.is_empty(),
+            "an in-process writer has no endpoint costs"
+        );
+        let (b, _) = run(&env, &kit.plan.generate, &kit.task, &writer, 1).unwrap();
+        assert_eq!(a, b, "same run seed and round: same samples");
+        let (c, _) = run(&env, &kit.plan.generate, &kit.task, &writer, 2).unwrap();
+        assert_ne!(a, c, "another round draws other prompts and seeds");
+    }
 }

@@ -160,3 +160,49 @@ pub fn stats(scored: &[Sample]) -> Metrics {
     m.retain(|_, v| v.is_finite());
     m
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::stages::generate::{Writer, run as generate};
+    use crate::stages::testkit::Kit;
+
+    #[test]
+    fn an_untrained_judge_is_unparseable_and_min_score_drops_its_samples() {
+        let kit = Kit::new(
+            "judge",
+            &[
+                "model.max_seq_len=512",
+                "judge.mode=score",
+                "judge.min_score=5",
+                "judge.template=\"{prompt}{response} 1-10:\"",
+            ],
+        );
+        let env = kit.env();
+        let writer = Writer::Model(Box::new(kit.model()));
+        let (mut samples, _) = generate(&env, &kit.plan.generate, &kit.task, &writer, 1).unwrap();
+        let plan = kit.plan.judge.clone().unwrap();
+        llm(&env, &plan, &ModelRef::Fresh, &mut samples, 4, 1).unwrap();
+        // Random weights cannot write "[[N]]": every verdict is unparseable, never scored.
+        assert!(samples.iter().all(|s| s.scores[JUDGE_UNPARSEABLE] == 1.0));
+        assert!(samples.iter().all(|s| !s.scores.contains_key(JUDGE_SCORE)));
+        assert!(
+            samples
+                .iter()
+                .all(|s| s.dropped.as_deref() == Some("judge"))
+        );
+        let m = stats(&samples);
+        assert_eq!(m["judge/unparseable"], 1.0);
+        assert_eq!(m["judge/n_verdicts"], samples.len() as f64);
+        assert!(!m.contains_key("judge/score_mean"));
+    }
+
+    #[test]
+    fn reward_stats_are_mean_and_spread() {
+        let mut s = vec![Sample::default(), Sample::default()];
+        s[0].scores.insert(REWARD_SCORE.into(), 1.0);
+        s[1].scores.insert(REWARD_SCORE.into(), 3.0);
+        let m = stats(&s);
+        assert_eq!((m["judge/mean_reward"], m["judge/reward_std"]), (2.0, 1.0));
+    }
+}

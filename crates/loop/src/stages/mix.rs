@@ -42,7 +42,7 @@ mod tests {
     #[test]
     fn round_zero_is_real_and_later_rounds_follow_the_mode() {
         let real: Vec<Example> = (0..4)
-            .map(|i| Example::real(&format!("{i}+0="), &i.to_string()))
+            .map(|i| Example::real(format!("{i}+0="), i.to_string()))
             .collect();
         let syn = vec![Example {
             prompt: "9+0=".into(),

@@ -44,3 +44,75 @@ pub fn sampling(p: &SamplingPlan) -> didact_model::SamplingParams {
         stop_token: None,
     }
 }
+
+/// A tiny arithmetic run for the stages' unit tests: a char tokenizer, a 2-layer 16-wide
+/// Llama on flex, a fresh run directory.
+#[cfg(test)]
+pub(crate) mod testkit {
+    use crate::env::Env;
+    use crate::layout::RunDir;
+    use crate::task::Task;
+    use didact_model::burn::tensor::Device;
+    use didact_model::{Lm, LmConfig, Tok};
+    use didact_recipe::{ModelPlan, RunPlan};
+
+    pub struct Kit {
+        pub device: Device,
+        pub tok: Tok,
+        pub cfg: LmConfig,
+        pub dir: RunDir,
+        pub task: Task,
+        pub plan: RunPlan,
+    }
+
+    impl Kit {
+        /// `sets`: `section.key=value` overrides, as `--set` takes them.
+        pub fn new(name: &str, sets: &[&str]) -> Kit {
+            let text = "[world]\ntrain_size = 64\n[model]\nd_model = 16\nn_layers = 2\nn_heads = 2\nn_kv_heads = 1\nmax_seq_len = 32\n[generate]\nn_prompts = 6\nmax_new_tokens = 4\nbatch_size = 4\n[eval]\neval_size = 8\nood_size = 4\nn_samples = 6\nbatch_size = 4\n";
+            let sets: Vec<String> = sets.iter().map(|s| s.to_string()).collect();
+            let plan = didact_recipe::load_str(text, "kit.toml", &sets)
+                .unwrap()
+                .plan;
+            let task = Task::build(&plan).unwrap();
+            let tok = task.tokenizer(didact_recipe::TokenizerKind::Char).unwrap();
+            let ModelPlan::Fresh { shape, .. } = &plan.model else {
+                unreachable!()
+            };
+            let cfg = LmConfig::Llama(crate::env::shape_config(shape, tok.vocab_size()));
+            let root =
+                std::env::temp_dir().join(format!("didact-stage-{name}-{}", std::process::id()));
+            let _ = std::fs::remove_dir_all(&root);
+            std::fs::create_dir_all(root.join("rounds")).unwrap();
+            Kit {
+                device: Device::flex(),
+                tok,
+                cfg,
+                dir: RunDir::new(root),
+                task,
+                plan,
+            }
+        }
+
+        pub fn env(&self) -> Env<'_> {
+            Env {
+                device: &self.device,
+                tok: &self.tok,
+                cfg: &self.cfg,
+                dir: &self.dir,
+                seed: 3,
+                quiet: true,
+            }
+        }
+
+        /// Fresh weights (the run's round-0 start).
+        pub fn model(&self) -> Lm {
+            self.env().load(&crate::lineage::ModelRef::Fresh).unwrap()
+        }
+    }
+
+    impl Drop for Kit {
+        fn drop(&mut self) {
+            let _ = std::fs::remove_dir_all(self.dir.root());
+        }
+    }
+}

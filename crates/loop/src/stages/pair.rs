@@ -66,3 +66,52 @@ pub fn run(
     m.insert("dpo/pair_prompts".into(), st.prompts as f64);
     Ok((pairs, m))
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::stages::testkit::Kit;
+
+    fn sample(prompt: &str, completion: &str, correct: f64) -> Sample {
+        let mut s = Sample {
+            prompt: prompt.into(),
+            completion: completion.into(),
+            round: 1,
+            ..Sample::default()
+        };
+        s.scores.insert("verifier/correct".into(), correct);
+        s
+    }
+
+    #[test]
+    fn verifier_pairs_carry_the_reference_log_probs() {
+        let kit = Kit::new("pair", &["train.algo=dpo", "generate.n_per_prompt=2"]);
+        let env = kit.env();
+        let plan = kit.plan.dpo.clone().unwrap();
+        let scored = vec![
+            sample("1+2=", "3", 1.0),
+            sample("1+2=", "4", 0.0),
+            sample("2+2=", "4", 1.0),
+            sample("2+2=", "4", 1.0), // no gap: no pair
+        ];
+        let reference = kit.model();
+        let (pairs, m) = run(&env, &plan, &scored, &reference, 4, 1).unwrap();
+        assert_eq!(pairs.len(), 1);
+        assert_eq!(
+            (pairs[0].chosen.as_str(), pairs[0].rejected.as_str()),
+            ("3", "4")
+        );
+        assert_eq!((m["dpo/n_pairs"], m["dpo/pair_prompts"]), (1.0, 2.0));
+        let rows = pair_rows(&env, &pairs).unwrap();
+        let want = reference_logps(
+            &reference,
+            &rows,
+            4,
+            env.max_len(),
+            env.tok.pad_id,
+            env.device,
+        );
+        assert_eq!(pairs[0].ref_chosen, want[0].ref_chosen);
+        assert!(pairs[0].ref_chosen < 0.0 && pairs[0].ref_rejected < 0.0);
+    }
+}

@@ -110,3 +110,50 @@ pub fn reward_model(
     crate::rm::save_reward_model(&env.dir.reward_model(), cfg, &rm, env.tok)?;
     Ok(m)
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::stages::testkit::Kit;
+
+    #[test]
+    fn the_teacher_is_trained_measured_and_saved_with_the_students_vocabulary() {
+        let kit = Kit::new(
+            "teacher",
+            &[
+                "teacher.d_model=32",
+                "teacher.n_layers=1",
+                "teacher.n_heads=2",
+                "teacher.n_kv_heads=1",
+                "teacher.steps=3",
+            ],
+        );
+        let env = kit.env();
+        let didact_recipe::Generator::Teacher(t) = &kit.plan.generate.generator else {
+            panic!("a teacher plan")
+        };
+        let m = teacher(&env, t, &kit.task, 4).unwrap();
+        assert!(m["teacher/loss_real"].is_finite() && m["teacher/params"] > 0.0);
+        let ck = checkpoint::load(&kit.dir.teacher(), env.device).unwrap();
+        assert_eq!(ck.config.d_model, 32);
+        assert_eq!(ck.config.vocab_size, env.tok.vocab_size());
+    }
+
+    #[test]
+    fn a_world_reward_model_fits_on_the_round_zero_policy() {
+        let kit = Kit::new(
+            "rm",
+            &[
+                "train.algo=dpo",
+                "generate.n_per_prompt=2",
+                "dpo.scorer=reward",
+                "reward.steps=3",
+                "reward.batch_size=4",
+            ],
+        );
+        let env = kit.env();
+        let m = reward_model(&env, &kit.plan.reward, &kit.task, kit.model(), 4).unwrap();
+        assert!(m["rm/loss"].is_finite() && m["rm/train_pairs"] > 0.0);
+        assert!(kit.dir.reward_model().join("model.safetensors").exists());
+    }
+}

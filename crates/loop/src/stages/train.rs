@@ -198,3 +198,72 @@ fn dpo(
     pb.finish_and_clear();
     Ok(out)
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::stages::testkit::Kit;
+    use didact_model::checkpoint::named_tensors;
+
+    fn weights(m: &Lm) -> Vec<f32> {
+        let Lm::Llama(l) = m else { unreachable!() };
+        named_tensors(l)
+            .unwrap()
+            .into_iter()
+            .flat_map(|t| t.2)
+            .collect()
+    }
+
+    #[test]
+    fn round_zero_trains_sft_and_a_pretrained_round_zero_does_not() {
+        let kit = Kit::new("train", &["train.base_steps=4", "train.batch_size=4"]);
+        let env = kit.env();
+        let start = kit.model();
+        let before = weights(&start);
+        let work = Work::of_round(&kit.plan.train, None, false, 0);
+        let (model, log) = run(&env, &work, start.clone(), &kit.task.real_train, &[], 0).unwrap();
+        assert_eq!(log.steps, 4);
+        assert!(log.final_loss.is_finite() && log.tokens > 0);
+        assert_ne!(weights(&model), before);
+        assert_eq!(log.metrics()["train/steps"], 4.0);
+        let idle = Work::of_round(&kit.plan.train, None, true, 0);
+        let (same, log) = run(&env, &idle, start, &kit.task.real_train, &[], 0).unwrap();
+        assert_eq!(weights(&same), before);
+        assert!(
+            !log.metrics().contains_key("train/loss"),
+            "no training, no train/loss"
+        );
+    }
+
+    #[test]
+    fn a_dpo_round_reports_dpo_as_its_training() {
+        let kit = Kit::new(
+            "train-dpo",
+            &[
+                "train.algo=dpo",
+                "generate.n_per_prompt=2",
+                "dpo.steps=3",
+                "dpo.batch_size=2",
+            ],
+        );
+        let env = kit.env();
+        let pair = |c: &str, r: &str| Pair {
+            id: String::new(),
+            round: 1,
+            prompt: "1+2=".into(),
+            chosen: c.into(),
+            rejected: r.into(),
+            score_chosen: 1.0,
+            score_rejected: 0.0,
+            ref_chosen: -3.0,
+            ref_rejected: -3.0,
+        };
+        let pairs = vec![pair("3", "4"), pair("3", "5")];
+        let work = Work::of_round(&kit.plan.train, kit.plan.dpo.as_ref(), false, 1);
+        assert!(work.sft.is_none() && work.dpo.is_some());
+        let (_, log) = run(&env, &work, kit.model(), &[], &pairs, 1).unwrap();
+        let m = log.metrics();
+        assert_eq!(m["train/steps"], 3.0);
+        assert!(m["dpo/loss"].is_finite() && m.contains_key("rewards/margins"));
+    }
+}
