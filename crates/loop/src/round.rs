@@ -8,15 +8,15 @@
 use crate::env::Env;
 use crate::error::{LoopError, Result, io};
 use crate::journal::{Entry, Journal};
-use crate::lineage::{Lineage, Role};
+use crate::lineage::{Lineage, ModelRef, Role};
 use crate::seeds::Stream;
 use crate::stages::generate::Writer;
 use crate::stages::train::Work;
 use crate::stages::{evaluate, filter, generate, judge, mix, pair, side, train};
 use crate::task::Task;
-use didact_core::{Example, Metrics, Sample, write_atomic};
+use didact_core::{Example, Metrics, Pair, Sample, write_atomic};
 use didact_data::table;
-use didact_recipe::{ModelPlan, PairScorer, RunPlan};
+use didact_recipe::{Generator, ModelPlan, PairScorer, RunPlan, TeacherPlan};
 use std::path::Path;
 use std::time::Instant;
 
@@ -32,9 +32,8 @@ pub struct Runner<'a> {
 
 /// Execute round `r` and return its metrics.
 pub fn run_round(run: &mut Runner<'_>, r: u32) -> Result<Metrics> {
-    let (plan, dir) = (run.plan, run.env.dir.clone());
+    let dir = run.env.dir.clone();
     std::fs::create_dir_all(dir.round(r)).map_err(io(&dir.round(r)))?;
-    let stats = run.lineage.metrics(r);
     let mut pairs = Vec::new();
     if r >= 1 {
         let path = dir.file(r, "generated.parquet");
@@ -42,13 +41,7 @@ pub fn run_round(run: &mut Runner<'_>, r: u32) -> Result<Metrics> {
             r,
             "generate",
             &path,
-            |run| {
-                let source = run.lineage.model_for(Role::Generator, r);
-                let writer = Writer::open(&run.env, &plan.generate, &source)?;
-                let out = generate::run(&run.env, &plan.generate, run.task, &writer, r)?;
-                table::write_samples(&path, &out.0)?;
-                Ok(out)
-            },
+            |run| run.generate(&path, r),
             read_samples,
         )?;
         let path = dir.file(r, "scored.parquet");
@@ -56,45 +49,22 @@ pub fn run_round(run: &mut Runner<'_>, r: u32) -> Result<Metrics> {
             r,
             "score",
             &path,
-            |run| {
-                let samples = run.score(generated.clone(), r)?;
-                table::write_samples(&path, &samples)?;
-                let mut m = filter::stats(&samples);
-                m.extend(judge::stats(&samples));
-                Ok((samples, m))
-            },
+            |run| run.score(&path, generated, r),
             read_samples,
         )?;
-        if let Some(dpo) = &plan.dpo {
+        if run.plan.dpo.is_some() {
             let path = dir.file(r, "pairs.parquet");
             pairs = run.stage(
                 r,
                 "pairs",
                 &path,
-                |run| {
-                    let reference = run.env.load(&run.lineage.model_for(Role::Reference, r))?;
-                    let out =
-                        pair::run(&run.env, dpo, &scored, &reference, plan.eval.batch_size, r)?;
-                    table::write_pairs(&path, &out.0)?;
-                    Ok(out)
-                },
-                |p| Ok(table::read_pairs(p)?),
+                |run| run.pairs(&path, &scored, r),
+                read_pairs,
             )?;
         }
     }
     let path = dir.file(r, "train.parquet");
-    let rows = run.stage(
-        r,
-        "mix",
-        &path,
-        |run| {
-            let rows = run.mix(r)?;
-            table::write_examples(&path, &rows)?;
-            let m = mix::stats(&rows);
-            Ok((rows, m))
-        },
-        |p| Ok(table::read_examples(p)?),
-    )?;
+    let rows = run.stage(r, "mix", &path, |run| run.mix(&path, r), read_examples)?;
     if rows.is_empty() {
         return Err(LoopError::RunDir {
             path,
@@ -103,77 +73,32 @@ pub fn run_round(run: &mut Runner<'_>, r: u32) -> Result<Metrics> {
             ),
         });
     }
-    let pretrained = matches!(plan.model, ModelPlan::Pretrained { .. });
     run.stage(
         r,
         "train",
         &dir.model(r),
-        |run| {
-            let start = run.env.load(&run.lineage.model_for(Role::TrainStart, r))?;
-            let work = Work::of_round(&plan.train, plan.dpo.as_ref(), pretrained, r);
-            let (model, log) = train::run(&run.env, &work, start, &rows, &pairs, r)?;
-            write_json(&dir.file(r, "train_log.json"), &log)?;
-            didact_model::any::save(&dir.model(r), run.env.cfg, &model, run.env.tok)?;
-            Ok(((), log.metrics()))
-        },
-        |_| Ok(()),
+        |run| run.train(&rows, &pairs, r),
+        done,
     )?;
-    if r == 0
-        && plan
-            .dpo
-            .as_ref()
-            .is_some_and(|d| d.scorer == PairScorer::Reward)
-    {
+    let scorer = run.plan.dpo.as_ref().map(|d| d.scorer);
+    if r == 0 && scorer == Some(PairScorer::Reward) {
         run.stage(
             r,
             "reward",
             &dir.reward_model(),
-            |run| {
-                let backbone = run.env.load(&crate::lineage::ModelRef::Round(0))?;
-                let m = side::reward_model(
-                    &run.env,
-                    &plan.reward,
-                    run.task,
-                    backbone,
-                    plan.eval.batch_size,
-                )?;
-                Ok(((), m))
-            },
-            |_| Ok(()),
+            |run| run.reward_model(),
+            done,
         )?;
     }
-    if let (0, didact_recipe::Generator::Teacher(t)) = (r, &plan.generate.generator) {
-        run.stage(
-            r,
-            "teacher",
-            &dir.teacher(),
-            |run| {
-                Ok((
-                    (),
-                    side::teacher(&run.env, t, run.task, plan.eval.batch_size)?,
-                ))
-            },
-            |_| Ok(()),
-        )?;
+    if let (0, Generator::Teacher(t)) = (r, &run.plan.generate.generator) {
+        run.stage(r, "teacher", &dir.teacher(), |run| run.teacher(t), done)?;
     }
+    let path = dir.file(r, "metrics.json");
     run.stage(
         r,
         "evaluate",
-        &dir.file(r, "metrics.json"),
-        |run| {
-            let t0 = Instant::now();
-            let mut m = run.evaluate(&rows, r)?;
-            m.extend(
-                run.stats_so_far(r)?
-                    .into_iter()
-                    .filter(|(_, v)| v.is_finite()),
-            );
-            m.extend(stats.clone());
-            let time = run.journal.round_seconds(r) + t0.elapsed().as_secs_f64();
-            m.insert("time/round_s".into(), time);
-            write_json(&dir.file(r, "metrics.json"), &m)?;
-            Ok((m, Metrics::new()))
-        },
+        &path,
+        |run| run.evaluate(&path, &rows, r),
         read_metrics,
     )
 }
@@ -221,8 +146,23 @@ impl Runner<'_> {
         Ok(m)
     }
 
+    /// The generate stage: the round's writer (`lineage`) answers the prompts.
+    fn generate(&self, path: &Path, r: u32) -> Result<(Vec<Sample>, Metrics)> {
+        let plan = &self.plan.generate;
+        let source = self.lineage.model_for(Role::Generator, r);
+        let writer = Writer::open(&self.env, plan, &source)?;
+        let out = generate::run(&self.env, plan, self.task, &writer, r)?;
+        table::write_samples(path, &out.0)?;
+        Ok(out)
+    }
+
     /// The score stage: rules and verifier, then the reward model and the LLM judge.
-    fn score(&self, mut samples: Vec<Sample>, r: u32) -> Result<Vec<Sample>> {
+    fn score(
+        &self,
+        path: &Path,
+        mut samples: Vec<Sample>,
+        r: u32,
+    ) -> Result<(Vec<Sample>, Metrics)> {
         let scorer = self.plan.dpo.as_ref().map(|d| d.scorer);
         filter::run(
             &mut samples,
@@ -230,9 +170,9 @@ impl Runner<'_> {
             self.task,
             scorer == Some(PairScorer::Rules),
         );
-        let bs = self.plan.eval.batch_size;
         if scorer == Some(PairScorer::Reward) {
-            judge::reward(&self.env, &mut samples, &self.env.dir.reward_model(), bs)?;
+            let rm = self.env.dir.reward_model();
+            judge::reward(&self.env, &mut samples, &rm, self.plan.eval.batch_size)?;
         }
         if let Some(j) = &self.plan.judge {
             let by = self.lineage.model_for(Role::Judge, r);
@@ -245,23 +185,79 @@ impl Runner<'_> {
                 r,
             )?;
         }
-        Ok(samples)
+        table::write_samples(path, &samples)?;
+        let mut m = filter::stats(&samples);
+        m.extend(judge::stats(&samples));
+        Ok((samples, m))
+    }
+
+    /// The pairs stage, with the reference (the round's training start) log-probs.
+    fn pairs(&self, path: &Path, scored: &[Sample], r: u32) -> Result<(Vec<Pair>, Metrics)> {
+        let dpo = self
+            .plan
+            .dpo
+            .as_ref()
+            .expect("a pairs stage has a dpo plan");
+        let reference = self.env.load(&self.lineage.model_for(Role::Reference, r))?;
+        let out = pair::run(
+            &self.env,
+            dpo,
+            scored,
+            &reference,
+            self.plan.eval.batch_size,
+            r,
+        )?;
+        table::write_pairs(path, &out.0)?;
+        Ok(out)
     }
 
     /// The mix stage's rows: real rows in round 0, else the plan's mix of real and kept rows.
-    fn mix(&self, r: u32) -> Result<Vec<Example>> {
+    fn mix(&self, path: &Path, r: u32) -> Result<(Vec<Example>, Metrics)> {
         let mut pool = Vec::with_capacity(r as usize);
         for i in 1..=r {
             let p = self.env.dir.file(i, "scored.parquet");
             pool.push(mix::kept_examples(&table::read_samples(&p)?));
         }
         let seed = self.env.seed(Stream::Mix, r as u64);
-        Ok(mix::run(&self.task.real_train, &pool, &self.plan.mix, seed))
+        let rows = mix::run(&self.task.real_train, &pool, &self.plan.mix, seed);
+        table::write_examples(path, &rows)?;
+        let m = mix::stats(&rows);
+        Ok((rows, m))
     }
 
-    /// The evaluate stage on round `r`'s model (and its training start, for `eval/kl_ref`).
-    fn evaluate(&self, rows: &[Example], r: u32) -> Result<Metrics> {
-        let model = self.env.load(&crate::lineage::ModelRef::Round(r))?;
+    /// The train stage: from the training start (`lineage`), saved with its log.
+    fn train(&self, rows: &[Example], pairs: &[Pair], r: u32) -> Result<((), Metrics)> {
+        let (plan, dir) = (self.plan, self.env.dir);
+        let start = self
+            .env
+            .load(&self.lineage.model_for(Role::TrainStart, r))?;
+        let pretrained = matches!(plan.model, ModelPlan::Pretrained { .. });
+        let work = Work::of_round(&plan.train, plan.dpo.as_ref(), pretrained, r);
+        let (model, log) = train::run(&self.env, &work, start, rows, pairs, r)?;
+        write_json(&dir.file(r, "train_log.json"), &log)?;
+        didact_model::any::save(&dir.model(r), self.env.cfg, &model, self.env.tok)?;
+        Ok(((), log.metrics()))
+    }
+
+    /// Round 0's reward model, on the round-0 policy.
+    fn reward_model(&self) -> Result<((), Metrics)> {
+        let backbone = self.env.load(&ModelRef::Round(0))?;
+        let bs = self.plan.eval.batch_size;
+        let m = side::reward_model(&self.env, &self.plan.reward, self.task, backbone, bs)?;
+        Ok(((), m))
+    }
+
+    /// Round 0's distillation teacher.
+    fn teacher(&self, t: &TeacherPlan) -> Result<((), Metrics)> {
+        let m = side::teacher(&self.env, t, self.task, self.plan.eval.batch_size)?;
+        Ok(((), m))
+    }
+
+    /// The evaluate stage: round `r`'s model (and its training start, for `eval/kl_ref`), the
+    /// round's stage stats and lineage, and the wall clock of the round.
+    fn evaluate(&self, path: &Path, rows: &[Example], r: u32) -> Result<(Metrics, Metrics)> {
+        let t0 = Instant::now();
+        let model = self.env.load(&ModelRef::Round(r))?;
         let reference = match r {
             0 => None,
             _ => Some(self.env.load(&self.lineage.model_for(Role::Reference, r))?),
@@ -274,12 +270,35 @@ impl Runner<'_> {
             reference: reference.as_ref(),
             train_rows: rows,
         };
-        evaluate::run(&self.env, &inputs, r)
+        let mut m = evaluate::run(&self.env, &inputs, r)?;
+        m.extend(
+            self.stats_so_far(r)?
+                .into_iter()
+                .filter(|(_, v)| v.is_finite()),
+        );
+        m.extend(self.lineage.metrics(r));
+        let time = self.journal.round_seconds(r) + t0.elapsed().as_secs_f64();
+        m.insert("time/round_s".into(), time);
+        write_json(path, &m)?;
+        Ok((m, Metrics::new()))
     }
 }
 
 fn read_samples(p: &Path) -> Result<Vec<Sample>> {
     Ok(table::read_samples(p)?)
+}
+
+fn read_pairs(p: &Path) -> Result<Vec<Pair>> {
+    Ok(table::read_pairs(p)?)
+}
+
+fn read_examples(p: &Path) -> Result<Vec<Example>> {
+    Ok(table::read_examples(p)?)
+}
+
+/// A stage whose output is a directory (a checkpoint): nothing to read back.
+fn done(_: &Path) -> Result<()> {
+    Ok(())
 }
 
 fn write_json(path: &Path, value: &impl serde::Serialize) -> Result<()> {
