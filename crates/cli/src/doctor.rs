@@ -11,6 +11,15 @@ use std::time::Instant;
 
 /// How to get a device that is not usable, as commands.
 fn fix_for(d: &KnownDevice) -> String {
+    if d.compiled && d.name == "tch" {
+        return "device `tch` needs an NVIDIA GPU with its driver (`nvidia-smi` must list it) and a CUDA build of LibTorch 2.9.0 (the PyPI torch==2.9.0 wheel for Linux is one, CUDA 12.8);\n  without a GPU, `--device tch-cpu` runs the same LibTorch dispatch on the CPU".into();
+    }
+    if d.compiled {
+        return format!(
+            "the `{}` backend is built in but cannot run here: check its driver; `--device flex` always works",
+            d.name
+        );
+    }
     match d.feature {
         "tch" => "pip install torch==2.9.0 (the LibTorch tch 0.22 binds; other versions are refused at build time), then\n  LIBTORCH_USE_PYTORCH=1 cargo build --release --features tch\n  (or LIBTORCH=/path/to/libtorch-2.9.0; at run time the binary finds LibTorch through the rpath set at build time, else set LD_LIBRARY_PATH to torch/lib)".into(),
         "cuda" => "cargo build --release --features cuda (burn's CubeCL CUDA: needs the CUDA toolkit and downloads an LLVM bundle at build time; see README, GPU section)".into(),
