@@ -76,10 +76,12 @@ def main():
         print(f"torch {tr['torch_version']}")
     print("\n| job | didact flex tok/s | didact ndarray tok/s | didact tch-cpu tok/s | PyTorch eager tok/s | flex / ndarray | flex / PyTorch | tch-cpu / PyTorch |")
     print("|---|---:|---:|---:|---:|---:|---:|---:|")
+    num = lambda x: "–" if x != x else f"{x:,.0f}"  # noqa: E731 (NaN: not measured)
+    ratio = lambda a, b: "–" if a != a or b != b else f"{a / b:.2f}"  # noqa: E731
     for job in TOKENS:
         f, n, c = rs[(job, "flex")], rs[(job, "ndarray")], rs[(job, "tch-cpu")]
         t = tr[f"{job}_tokens_per_s"] if tr else float("nan")
-        print(f"| {job} | {f:,.0f} | {n:,.0f} | {c:,.0f} | {t:,.0f} | {f / n:.2f} | {f / t:.2f} | {c / t:.2f} |")
+        print(f"| {job} | {num(f)} | {num(n)} | {num(c)} | {num(t)} | {ratio(f, n)} | {ratio(f, t)} | {ratio(c, t)} |")
 
 
 if __name__ == "__main__":
