@@ -424,8 +424,45 @@ fn main() -> ExitCode {
     match result {
         Ok(()) => ExitCode::SUCCESS,
         Err(e) => {
-            eprintln!("error: {e:#}");
+            eprintln!("error: {}", error_text(&e));
             ExitCode::FAILURE
         }
+    }
+}
+
+/// The error and its causes, each said once: the library errors already put their source into
+/// their own message (`path: cause`), so a cause whose text is already there is left out.
+fn error_text(e: &anyhow::Error) -> String {
+    let mut text = String::new();
+    for cause in e.chain() {
+        let c = cause.to_string();
+        if !text.contains(&c) {
+            if !text.is_empty() {
+                text.push_str(": ");
+            }
+            text.push_str(&c);
+        }
+    }
+    text
+}
+
+#[cfg(test)]
+mod tests {
+    use super::error_text;
+
+    #[test]
+    fn each_cause_is_said_once() {
+        let io = std::io::Error::new(std::io::ErrorKind::NotFound, "No such file");
+        let e: anyhow::Error = didact_loop::LoopError::Io {
+            path: "runs/x/metrics.json".into(),
+            source: io,
+        }
+        .into();
+        assert_eq!(error_text(&e), "runs/x/metrics.json: No such file");
+        let e = e.context("reading the run");
+        assert_eq!(
+            error_text(&e),
+            "reading the run: runs/x/metrics.json: No such file"
+        );
     }
 }

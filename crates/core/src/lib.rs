@@ -94,23 +94,80 @@ pub struct Pair {
     pub ref_rejected: f64,
 }
 
-/// Write `bytes` to `path` atomically: a temp file in the same directory, fsync, rename.
-/// A reader (or a resumed run) sees either the old file or the whole new one.
+/// Write `bytes` to `path` atomically: a temp file in the same directory, fsync, rename,
+/// fsync of the directory. A reader (or a resumed run) sees either the old file or the whole
+/// new one, and once this returns the new one survives a power cut; on any error the temp
+/// file is removed.
 pub fn write_atomic(path: &Path, bytes: &[u8]) -> std::io::Result<()> {
     use std::io::Write;
     let dir = path.parent().unwrap_or(Path::new("."));
     std::fs::create_dir_all(dir)?;
-    let name = path
-        .file_name()
-        .map(|n| n.to_string_lossy().into_owned())
-        .unwrap_or_default();
-    let tmp = dir.join(format!(".{name}.{}.tmp", std::process::id()));
+    let tmp = TempPath::beside(path);
     {
-        let mut f = std::fs::File::create(&tmp)?;
+        let mut f = std::fs::File::create(tmp.path())?;
         f.write_all(bytes)?;
         f.sync_all()?;
     }
-    std::fs::rename(&tmp, path)
+    tmp.persist(path)
+}
+
+/// fsync a file, or a directory (then the renames inside it are durable).
+pub fn fsync(path: &Path) -> std::io::Result<()> {
+    std::fs::File::open(path)?.sync_all()
+}
+
+/// A temporary file or directory beside its destination (`.<name>.<pid>.tmp`), removed when
+/// dropped unless [`TempPath::persist`] renamed it into place: no error path leaves it behind.
+pub struct TempPath {
+    path: std::path::PathBuf,
+    armed: bool,
+}
+
+impl TempPath {
+    pub fn beside(dest: &Path) -> Self {
+        let name = dest
+            .file_name()
+            .map(|n| n.to_string_lossy().into_owned())
+            .unwrap_or_default();
+        TempPath {
+            path: dest.with_file_name(format!(".{name}.{}.tmp", std::process::id())),
+            armed: true,
+        }
+    }
+
+    pub fn path(&self) -> &Path {
+        &self.path
+    }
+
+    /// fsync what was written (a file, or every file of a directory), rename it to `dest`
+    /// (replacing a directory there) and fsync the parent directory.
+    pub fn persist(mut self, dest: &Path) -> std::io::Result<()> {
+        if self.path.is_dir() {
+            for e in std::fs::read_dir(&self.path)? {
+                fsync(&e?.path())?;
+            }
+            if dest.is_dir() {
+                std::fs::remove_dir_all(dest)?;
+            }
+        }
+        fsync(&self.path)?;
+        std::fs::rename(&self.path, dest)?;
+        self.armed = false;
+        fsync(
+            dest.parent()
+                .filter(|p| !p.as_os_str().is_empty())
+                .unwrap_or(Path::new(".")),
+        )
+    }
+}
+
+impl Drop for TempPath {
+    fn drop(&mut self) {
+        if self.armed {
+            let _ = std::fs::remove_dir_all(&self.path);
+            let _ = std::fs::remove_file(&self.path);
+        }
+    }
 }
 
 /// Metric values of one round, by TRL-style namespaced name (`eval/loss_real`, ...).
@@ -151,6 +208,21 @@ mod tests {
             })
             .collect();
         assert!(leftovers.is_empty());
+        std::fs::remove_dir_all(&dir).unwrap();
+    }
+
+    #[test]
+    fn a_failed_write_leaves_no_temp_file() {
+        let dir = std::env::temp_dir().join(format!("didact-core-fail-{}", std::process::id()));
+        std::fs::create_dir_all(dir.join("taken")).unwrap();
+        // Renaming a file onto a non-empty directory fails after the temp file was written.
+        std::fs::write(dir.join("taken").join("x"), b"x").unwrap();
+        assert!(write_atomic(&dir.join("taken"), b"new").is_err());
+        let names: Vec<String> = std::fs::read_dir(&dir)
+            .unwrap()
+            .map(|e| e.unwrap().file_name().to_string_lossy().into_owned())
+            .collect();
+        assert_eq!(names, vec!["taken".to_string()]);
         std::fs::remove_dir_all(&dir).unwrap();
     }
 }

@@ -3,7 +3,7 @@
 //! names are plain so pandas/polars users read them directly.
 
 use crate::error::{DataError, Result};
-use didact_core::{Example, Metrics, Pair, Provenance, Sample};
+use didact_core::{Example, Metrics, Pair, Provenance, Sample, TempPath};
 use polars::prelude::*;
 use std::collections::{BTreeMap, BTreeSet};
 use std::path::Path;
@@ -25,14 +25,6 @@ fn pe(path: &Path) -> impl Fn(PolarsError) -> DataError + '_ {
     }
 }
 
-fn tmp_path(path: &Path) -> std::path::PathBuf {
-    let name = path
-        .file_name()
-        .map(|n| n.to_string_lossy().into_owned())
-        .unwrap_or_default();
-    path.with_file_name(format!(".{name}.{}.tmp", std::process::id()))
-}
-
 fn io(path: &Path) -> impl Fn(std::io::Error) -> DataError + '_ {
     move |e| DataError::Io {
         path: path.to_path_buf(),
@@ -40,23 +32,24 @@ fn io(path: &Path) -> impl Fn(std::io::Error) -> DataError + '_ {
     }
 }
 
-/// Write a DataFrame as Parquet, atomically.
+/// Write a DataFrame as Parquet, atomically (temp file, fsync, rename, fsync of the directory;
+/// no temp file left on error).
 pub fn write_parquet(path: &Path, df: &mut DataFrame) -> Result<()> {
     if let Some(dir) = path.parent() {
         std::fs::create_dir_all(dir).map_err(io(dir))?;
     }
-    let tmp = tmp_path(path);
-    let file = std::fs::File::create(&tmp).map_err(io(&tmp))?;
+    let tmp = TempPath::beside(path);
+    let file = std::fs::File::create(tmp.path()).map_err(io(tmp.path()))?;
     ParquetWriter::new(file).finish(df).map_err(pe(path))?;
-    std::fs::rename(&tmp, path).map_err(io(path))
+    tmp.persist(path).map_err(io(path))
 }
 
-/// Write a DataFrame as CSV, atomically.
+/// Write a DataFrame as CSV, atomically (as `write_parquet`).
 pub fn write_csv(path: &Path, df: &mut DataFrame) -> Result<()> {
-    let tmp = tmp_path(path);
-    let file = std::fs::File::create(&tmp).map_err(io(&tmp))?;
+    let tmp = TempPath::beside(path);
+    let file = std::fs::File::create(tmp.path()).map_err(io(tmp.path()))?;
     CsvWriter::new(file).finish(df).map_err(pe(path))?;
-    std::fs::rename(&tmp, path).map_err(io(path))
+    tmp.persist(path).map_err(io(path))
 }
 
 pub fn read_parquet(path: &Path) -> Result<DataFrame> {

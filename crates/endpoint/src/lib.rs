@@ -203,6 +203,40 @@ enum Attempt {
     Fatal(u16, String),
 }
 
+/// Text a server sent back (or an error about it) with every secret removed: a server may echo
+/// the request's headers. Removes the key's own value, anything after `Bearer `, and
+/// `sk-…`-style tokens (OpenAI, Anthropic, and most proxies' key format). Every message this
+/// crate builds from a response passes through here before it can be printed or written.
+pub fn redact(text: &str, key: &str) -> String {
+    let mut out = if key.len() >= 4 {
+        text.replace(key, "[redacted]")
+    } else {
+        text.to_string()
+    };
+    for marker in ["Bearer ", "bearer ", "sk-"] {
+        let mut result = String::with_capacity(out.len());
+        let mut rest = out.as_str();
+        while let Some(i) = rest.find(marker) {
+            let keep = if marker == "sk-" { "" } else { marker };
+            result.push_str(&rest[..i]);
+            result.push_str(keep);
+            let after = &rest[i + marker.len()..];
+            let end = after
+                .find(|c: char| {
+                    c.is_whitespace() || matches!(c, '"' | '\'' | ',' | '}' | ']' | ';')
+                })
+                .unwrap_or(after.len());
+            if end > 0 {
+                result.push_str("[redacted]");
+            }
+            rest = &after[end..];
+        }
+        result.push_str(rest);
+        out = result;
+    }
+    out
+}
+
 fn attempt(
     agent: &ureq::Agent,
     cfg: &EndpointConfig,
@@ -216,20 +250,23 @@ fn attempt(
     }
     let mut resp = match req.send_json(body(cfg, r)) {
         Ok(resp) => resp,
-        Err(e) => return Attempt::Retry(e.to_string()),
+        Err(e) => return Attempt::Retry(redact(&e.to_string(), key)),
     };
     let status = resp.status().as_u16();
     let text = match resp.body_mut().read_to_string() {
         Ok(t) => t,
-        Err(e) => return Attempt::Retry(format!("HTTP {status}, body unreadable: {e}")),
+        Err(e) => {
+            let msg = format!("HTTP {status}, body unreadable: {e}");
+            return Attempt::Retry(redact(&msg, key));
+        }
     };
     match status {
         200..=299 => match parse(cfg.chat, &text) {
             Ok(c) => Attempt::Done(c),
-            Err(e) => Attempt::Retry(e),
+            Err(e) => Attempt::Retry(redact(&e, key)),
         },
         429 | 500..=599 => Attempt::Retry(format!("HTTP {status}")),
-        _ => Attempt::Fatal(status, text.chars().take(300).collect()),
+        _ => Attempt::Fatal(status, redact(&text, key).chars().take(300).collect()),
     }
 }
 
@@ -437,5 +474,72 @@ mod tests {
         };
         let e = complete_all(&c, &[req("a", 1)], |_| {}).unwrap_err();
         assert!(e.to_string().contains("DIDACT_TEST_NO_SUCH_KEY"));
+    }
+
+    #[test]
+    fn secrets_are_redacted_from_what_a_server_echoes() {
+        let key = "s3cr3t-Key-value-123";
+        let body = format!(
+            "{{\"error\": \"bad\", \"headers\": {{\"authorization\": \"Bearer {key}\"}}, \"note\": \"sk-abc123XYZ and {key}\"}}"
+        );
+        let r = redact(&body, key);
+        assert!(!r.contains(key) && !r.contains("abc123XYZ"), "{r}");
+        assert!(
+            r.contains("Bearer [redacted]") && r.contains("\"error\": \"bad\""),
+            "{r}"
+        );
+        // A short or empty key is not used as a pattern (it would shred the text).
+        assert_eq!(redact("a b c", ""), "a b c");
+    }
+
+    /// A server that answers every request with 400 and the request's own headers as its
+    /// body (as some proxies do): the error didact reports has no trace of the key.
+    #[test]
+    fn a_header_echoing_server_never_leaks_the_key() {
+        use std::io::{BufRead, BufReader, Write};
+        let listener = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+        let addr = listener.local_addr().unwrap();
+        let server = std::thread::spawn(move || {
+            let (stream, _) = listener.accept().unwrap();
+            let mut reader = BufReader::new(stream.try_clone().unwrap());
+            let mut headers = String::new();
+            loop {
+                let mut line = String::new();
+                reader.read_line(&mut line).unwrap();
+                if line == "\r\n" || line.is_empty() {
+                    break;
+                }
+                headers.push_str(&line);
+            }
+            let mut stream = stream;
+            let body = format!("{{\"echo\": {:?}}}", headers);
+            write!(
+                stream,
+                "HTTP/1.1 400 Bad Request\r\nContent-Type: application/json\r\nContent-Length: {}\r\nConnection: close\r\n\r\n{}",
+                body.len(),
+                body
+            )
+            .unwrap();
+        });
+        let var = "DIDACT_TEST_ECHO_KEY";
+        let key = "sk-live-0123456789abcdef";
+        // SAFETY: this test alone reads and writes this variable.
+        unsafe { std::env::set_var(var, key) };
+        let c = EndpointConfig {
+            base_url: format!("http://{addr}/v1"),
+            api_key_env: var.into(),
+            max_retries: 0,
+            ..cfg()
+        };
+        let err = complete_all(&c, &[req("x", 1)], |_| {})
+            .unwrap_err()
+            .to_string();
+        server.join().unwrap();
+        assert!(err.contains("HTTP 400"), "{err}");
+        assert!(
+            err.contains("authorization") || err.contains("Authorization"),
+            "the echo is shown: {err}"
+        );
+        assert!(!err.contains("0123456789abcdef"), "the key leaked: {err}");
     }
 }

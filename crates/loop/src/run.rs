@@ -47,6 +47,42 @@ fn git_commit() -> String {
         .unwrap_or_else(|| "unknown".into())
 }
 
+/// An exclusive lock on a run directory (`.lock`, holding the owner's PID), released when the
+/// process ends however it ends: two runs never write into one directory.
+pub struct DirLock {
+    _file: std::fs::File,
+}
+
+/// Take the run directory's lock, or name the process that holds it.
+pub fn lock_dir(dir: &Path) -> Result<DirLock> {
+    use std::io::{Read, Seek, Write};
+    std::fs::create_dir_all(dir).map_err(io(dir))?;
+    let path = dir.join(".lock");
+    let mut f = std::fs::OpenOptions::new()
+        .read(true)
+        .write(true)
+        .create(true)
+        .truncate(false)
+        .open(&path)
+        .map_err(io(&path))?;
+    if f.try_lock().is_err() {
+        let mut pid = String::new();
+        let _ = f.read_to_string(&mut pid);
+        return Err(LoopError::RunDir {
+            path: dir.to_path_buf(),
+            msg: format!(
+                "another didact process (PID {}) is running in this directory; wait for it to end or use another --out",
+                pid.trim()
+            ),
+        });
+    }
+    f.set_len(0).map_err(io(&path))?;
+    f.rewind().map_err(io(&path))?;
+    write!(f, "{}", std::process::id()).map_err(io(&path))?;
+    f.sync_all().map_err(io(&path))?;
+    Ok(DirLock { _file: f })
+}
+
 fn prepare_dir(dir: &Path, resolved: &str, resume: bool) -> Result<()> {
     let journal = dir.join("journal.jsonl");
     let recipe = dir.join(RESOLVED);
@@ -105,10 +141,13 @@ pub fn run(
     mut on_round: impl FnMut(u32, &Metrics),
 ) -> Result<RunSummary> {
     let dir = opts.out.clone();
-    // A pretrained checkpoint's architecture is checked before anything is written.
+    // A pretrained checkpoint's architecture and the endpoints' keys are checked before
+    // anything is written or trained.
     if let ModelPlan::Pretrained { dir } = &plan.model {
         didact_model::any::config_from_dir(dir)?;
     }
+    check_endpoint_keys(plan)?;
+    let _lock = lock_dir(&dir)?;
     prepare_dir(&dir, resolved_toml, opts.resume)?;
     write_env(&dir, plan, opts)?;
     let task = Task::build(plan)?;
@@ -157,6 +196,33 @@ pub fn run(
         rounds,
         skipped_rows: task.skipped_rows,
     })
+}
+
+/// Every endpoint's key variable must be set now, not when round 1 first calls it.
+fn check_endpoint_keys(plan: &RunPlan) -> Result<()> {
+    use didact_recipe::{Generator, JudgeBy};
+    let generator = match &plan.generate.generator {
+        Generator::Endpoint(e) => e
+            .api_key_env
+            .as_deref()
+            .map(|v| (v, "generate.api_key_env")),
+        _ => None,
+    };
+    let judge = match plan.judge.as_ref().map(|j| &j.by) {
+        Some(JudgeBy::Endpoint(e)) => e.api_key_env.as_deref().map(|v| (v, "judge.api_key_env")),
+        _ => None,
+    };
+    for (var, key) in generator.into_iter().chain(judge) {
+        if std::env::var_os(var).is_none() {
+            return Err(LoopError::RunDir {
+                path: PathBuf::from(var),
+                msg: format!(
+                    "the environment variable named by `{key}` is not set (set it to the endpoint's API key)"
+                ),
+            });
+        }
+    }
+    Ok(())
 }
 
 /// `env.json`: didact version, git commit, device, threads, machine.
@@ -230,4 +296,26 @@ pub fn load_rounds(dir: &Path) -> Result<Vec<(u32, Metrics)>> {
     }
     out.sort_by_key(|(r, _)| *r);
     Ok(out)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_second_run_in_a_locked_directory_names_the_holder() {
+        let dir = std::env::temp_dir().join(format!("didact-lock-{}", std::process::id()));
+        let held = lock_dir(&dir).unwrap();
+        let err = lock_dir(&dir)
+            .err()
+            .expect("the directory is locked")
+            .to_string();
+        assert!(
+            err.contains(&format!("PID {}", std::process::id())),
+            "{err}"
+        );
+        drop(held);
+        assert!(lock_dir(&dir).is_ok(), "released with its holder");
+        std::fs::remove_dir_all(&dir).unwrap();
+    }
 }

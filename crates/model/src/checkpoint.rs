@@ -289,11 +289,8 @@ pub fn save_with_extra(
 pub fn write_dir(dir: &Path, tensors: Vec<NamedTensor>, config: &Value, tok: &Tok) -> Result<()> {
     let parent = dir.parent().unwrap_or(Path::new("."));
     std::fs::create_dir_all(parent).map_err(|e| ModelError::io(parent, e))?;
-    let name = dir
-        .file_name()
-        .map(|n| n.to_string_lossy().into_owned())
-        .unwrap_or_default();
-    let tmp = parent.join(format!(".{name}.{}.tmp", std::process::id()));
+    let guard = didact_core::TempPath::beside(dir);
+    let tmp = guard.path().to_path_buf();
     if tmp.exists() {
         std::fs::remove_dir_all(&tmp).map_err(|e| ModelError::io(&tmp, e))?;
     }
@@ -327,12 +324,9 @@ pub fn write_dir(dir: &Path, tensors: Vec<NamedTensor>, config: &Value, tok: &To
     std::fs::write(tmp.join("config.json"), cfg_json)
         .map_err(|e| ModelError::io(tmp.join("config.json"), e))?;
     tok.save(&tmp.join("tokenizer.json"))?;
-
-    if dir.exists() {
-        std::fs::remove_dir_all(dir).map_err(|e| ModelError::io(dir, e))?;
-    }
-    std::fs::rename(&tmp, dir).map_err(|e| ModelError::io(dir, e))?;
-    Ok(())
+    // fsync every file and both directories; replace an older checkpoint; on any error above
+    // the temp directory is removed when `guard` drops.
+    guard.persist(dir).map_err(|e| ModelError::io(dir, e))
 }
 
 /// One named tensor of a checkpoint directory (single file or shards) as f32 (shape, values).

@@ -199,6 +199,26 @@ mod tests {
     }
 
     #[test]
+    fn non_finite_numbers_and_huge_sizes_are_refused_by_key() {
+        for (set, key) in [
+            ("train.weight_decay=inf", "train.weight_decay"),
+            ("dpo.beta=inf", "dpo.beta"),
+            ("train.eps=nan", "train.eps"),
+            ("world.train_size=1000000000000", "world.train_size"),
+            ("train.batch_size=1000000000", "train.batch_size"),
+            ("model.d_ff=1000000000", "model.d_ff"),
+            ("eval.eval_size=10000000000", "eval.eval_size"),
+            ("generate.n_prompts=1000000000000", "generate.n_prompts"),
+        ] {
+            let err = load_str("", "r.toml", &[set.to_string()])
+                .err()
+                .unwrap_or_else(|| panic!("{set} was accepted"))
+                .to_string();
+            assert!(err.contains(key) && err.contains("--set"), "{set}: {err}");
+        }
+    }
+
+    #[test]
     fn new_sections_are_validated_by_key() {
         let bad = |text: &str, want: &str| {
             let e = load_str(text, "r.toml", &[]).unwrap_err().to_string();

@@ -115,6 +115,8 @@ pub fn resolve(
         lines,
         overridden,
     };
+    check_finite(&c, f)?;
+    check_sizes(&c, f)?;
     check_run(&c, &f.run)?;
     let source = source(&c, f)?;
     let model = model(&c, &f.model)?;
@@ -157,6 +159,53 @@ pub fn resolve(
             batch_size: f.eval.batch_size,
         },
     })
+}
+
+/// Every float of every section is finite: NaN and ±inf are refused by name before any range
+/// check (a range check written as `x >= 0` would let +inf through).
+fn check_finite(c: &Checker<'_>, f: &RecipeFile) -> R<()> {
+    let value = toml::Value::try_from(f).expect("a recipe serializes");
+    for (section, table) in value.as_table().into_iter().flatten() {
+        if section == "sweep" {
+            continue;
+        }
+        for (key, v) in table.as_table().into_iter().flatten() {
+            if let toml::Value::Float(x) = v
+                && !x.is_finite()
+            {
+                return Err(c.err(section, key, format!("a finite number (got {x})")));
+            }
+        }
+    }
+    Ok(())
+}
+
+/// Upper bounds on every size that allocates: a typo such as `train_size = 1e12` is an
+/// error naming the key, not an allocation failure hours later.
+fn check_sizes(c: &Checker<'_>, f: &RecipeFile) -> R<()> {
+    const ROWS: usize = 10_000_000;
+    let bounds: [(&str, &str, usize, usize); 16] = [
+        ("world", "train_size", f.world.train_size, ROWS),
+        ("world", "max_chars", f.world.max_chars, 1_000_000),
+        ("data", "max_rows", f.data.max_rows, 100_000_000),
+        ("model", "d_ff", f.model.d_ff, 1 << 20),
+        ("train", "batch_size", f.train.batch_size, 65_536),
+        ("train", "grad_accum", f.train.grad_accum, 65_536),
+        ("train", "base_steps", f.train.base_steps, 100_000_000),
+        ("train", "steps", f.train.steps, 100_000_000),
+        ("generate", "n_prompts", f.generate.n_prompts, ROWS),
+        ("generate", "n_per_prompt", f.generate.n_per_prompt, 1024),
+        ("generate", "batch_size", f.generate.batch_size, 65_536),
+        ("eval", "eval_size", f.eval.eval_size, 1_000_000),
+        ("eval", "ood_size", f.eval.ood_size, 1_000_000),
+        ("eval", "n_samples", f.eval.n_samples, 1_000_000),
+        ("eval", "batch_size", f.eval.batch_size, 65_536),
+        ("teacher", "d_model", f.teacher.d_model, 65_536),
+    ];
+    for (section, key, v, max) in bounds {
+        c.check(v <= max, section, key, &format!("at most {max} (got {v})"))?;
+    }
+    Ok(())
 }
 
 fn check_run(c: &Checker<'_>, r: &RunSection) -> R<()> {
