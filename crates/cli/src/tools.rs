@@ -47,6 +47,14 @@ pub fn cmd_score(model: PathBuf, input: PathBuf, reward: bool, device: String) -
             .map_err(|e| anyhow::anyhow!("{}:{}: invalid JSON: {e}", input.display(), i + 1))?;
         let (ids, n_prompt) = score_row(&v, &tok)
             .map_err(|e| anyhow::anyhow!("{}:{}: {e}", input.display(), i + 1))?;
+        if let Some(bad) = ids.iter().find(|&&t| t as usize >= ck.vocab_size) {
+            anyhow::bail!(
+                "{}:{}: token id {bad} is outside the model's vocabulary (size {})",
+                input.display(),
+                i + 1,
+                ck.vocab_size
+            );
+        }
         if ids.len() > max_len {
             anyhow::bail!(
                 "{}:{}: {} tokens, longer than the model's max_seq_len {max_len}",
@@ -153,6 +161,7 @@ pub fn cmd_generate(a: GenArgs) -> Result<()> {
             stop_token: stop,
         }
     };
+    params.check(ck.vocab_size)?;
     let prompts: Vec<Vec<u32>> = a
         .prompt
         .iter()

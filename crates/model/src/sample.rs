@@ -24,6 +24,29 @@ pub struct SamplingParams {
 }
 
 impl SamplingParams {
+    /// Refuse what would silently mean something else: a negative, NaN or infinite
+    /// temperature, `top_p` outside (0, 1], a stop token outside the vocabulary.
+    pub fn check(&self, vocab_size: usize) -> Result<()> {
+        let bad = |what: String| Err(ModelError::Config(what));
+        if !(self.temperature.is_finite() && self.temperature >= 0.0) {
+            return bad(format!(
+                "temperature must be a finite number >= 0 (0 = greedy), got {}",
+                self.temperature
+            ));
+        }
+        if !(self.top_p > 0.0 && self.top_p <= 1.0) {
+            return bad(format!("top_p must be in (0, 1], got {}", self.top_p));
+        }
+        if let Some(t) = self.stop_token
+            && t as usize >= vocab_size
+        {
+            return bad(format!(
+                "stop token {t} is outside the vocabulary (size {vocab_size})"
+            ));
+        }
+        Ok(())
+    }
+
     pub fn greedy(max_new_tokens: usize, stop_token: Option<u32>) -> Self {
         SamplingParams {
             temperature: 0.0,
@@ -285,6 +308,30 @@ mod tests {
             max_new_tokens: 4,
             stop_token: None,
         }
+    }
+
+    #[test]
+    fn nonsense_sampling_settings_are_refused() {
+        let ok = params(1.0, 0, 0.9);
+        assert!(ok.check(10).is_ok());
+        for p in [
+            params(-1.0, 0, 1.0),
+            params(f32::NAN, 0, 1.0),
+            params(1.0, 0, 2.0),
+            params(1.0, 0, 0.0),
+        ] {
+            assert!(p.check(10).is_err(), "{p:?}");
+        }
+        let stop = SamplingParams {
+            stop_token: Some(10),
+            ..ok
+        };
+        assert!(
+            stop.check(10)
+                .unwrap_err()
+                .to_string()
+                .contains("outside the vocabulary")
+        );
     }
 
     #[test]

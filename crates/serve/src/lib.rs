@@ -129,6 +129,29 @@ fn prompt_of(m: &Model, v: &serde_json::Value, chat: bool) -> std::result::Resul
     }
 }
 
+/// Request fields this server does not implement, refused with a 400 rather than silently
+/// ignored: `n` > 1, `stream`, `logprobs` / `top_logprobs`, a list of prompts.
+fn unsupported(v: &serde_json::Value) -> std::result::Result<(), String> {
+    if v["n"].as_u64().is_some_and(|n| n != 1) || v["n"].as_i64().is_some_and(|n| n < 1) {
+        return Err("`n` must be 1 here (one completion per request)".into());
+    }
+    if v["stream"].as_bool() == Some(true) {
+        return Err("`stream` is not supported by didact serve; send stream=false".into());
+    }
+    let asks_logprobs = match &v["logprobs"] {
+        serde_json::Value::Bool(b) => *b,
+        serde_json::Value::Number(_) => true,
+        _ => false,
+    };
+    if asks_logprobs || !v["top_logprobs"].is_null() {
+        return Err("`logprobs` / `top_logprobs` are not supported by didact serve".into());
+    }
+    if v["prompt"].is_array() {
+        return Err("a list of prompts is not supported; send one prompt per request".into());
+    }
+    Ok(())
+}
+
 /// Answer one completion request body: `(status, JSON)`.
 pub fn complete(m: &Model, body: &str, chat: bool) -> (u16, serde_json::Value) {
     let bad = |msg: String| {
@@ -141,6 +164,9 @@ pub fn complete(m: &Model, body: &str, chat: bool) -> (u16, serde_json::Value) {
         Ok(v) => v,
         Err(e) => return bad(format!("invalid JSON: {e}")),
     };
+    if let Err(e) = unsupported(&v) {
+        return bad(e);
+    }
     let prompt = match prompt_of(m, &v, chat) {
         Ok(p) => p,
         Err(e) => return bad(e),
@@ -166,6 +192,14 @@ pub fn complete(m: &Model, body: &str, chat: bool) -> (u16, serde_json::Value) {
         max_new_tokens: max_tokens,
         stop_token: Some(tok.eos_id),
     };
+    if params.temperature > 2.0 || max_tokens == 0 {
+        return bad(
+            "temperature must be in [0, 2] and max_tokens >= 1 (the OpenAI API's ranges)".into(),
+        );
+    }
+    if let Err(e) = params.check(m.ck.vocab_size) {
+        return bad(e.to_string());
+    }
     let seed = v["seed"].as_u64().unwrap_or(0);
     let g = match generate_batch(
         &m.ck.model,
@@ -264,6 +298,10 @@ pub fn run(server: &Server, m: &Model, faults: &FaultPlan) {
             (Method::Get, "/v1/models") => (
                 200,
                 serde_json::json!({"object": "list", "data": [{"id": m.name, "object": "model"}]}),
+            ),
+            (_, "/v1/completions" | "/v1/chat/completions" | "/v1/models") => (
+                405,
+                serde_json::json!({"error": {"message": format!("{} is not allowed on {path}", req.method())}}),
             ),
             _ => (
                 404,

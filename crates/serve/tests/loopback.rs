@@ -112,3 +112,49 @@ fn chat_route_matches_in_process_and_bad_requests_are_not_retried() {
     let e = complete_all(&EndpointConfig { chat: false, ..cfg }, &bad, |_| {}).unwrap_err();
     assert!(e.to_string().contains("HTTP 400"), "{e}");
 }
+
+/// What the server does not implement, or what is outside the OpenAI API's ranges, is a 400
+/// with a message — never silently ignored (an empty stream, logprobs dropped, n ignored).
+#[test]
+fn unsupported_or_out_of_range_parameters_are_refused_with_400() {
+    let model = Model::load(&fixture(), &Device::flex()).unwrap();
+    for (extra, says) in [
+        (serde_json::json!({"n": 1000000}), "`n`"),
+        (serde_json::json!({"stream": true}), "stream"),
+        (serde_json::json!({"logprobs": 5}), "logprobs"),
+        (serde_json::json!({"temperature": -1.0}), "temperature"),
+        (serde_json::json!({"temperature": 3.0}), "temperature"),
+        (serde_json::json!({"top_p": 2.0}), "top_p"),
+        (serde_json::json!({"max_tokens": 0}), "max_tokens"),
+    ] {
+        let mut body = serde_json::json!({"prompt": "The number 3 is", "max_tokens": 4});
+        for (k, v) in extra.as_object().unwrap() {
+            body[k] = v.clone();
+        }
+        let (status, v) = complete(&model, &body.to_string(), false);
+        let msg = v["error"]["message"]
+            .as_str()
+            .unwrap_or_default()
+            .to_string();
+        assert_eq!(status, 400, "{body}: {v}");
+        assert!(msg.contains(says), "{body}: {msg}");
+    }
+    let (status, _) = complete(&model, r#"{"prompt": ["a", "b"]}"#, false);
+    assert_eq!(status, 400);
+}
+
+#[test]
+fn a_wrong_method_on_a_known_route_is_405() {
+    use std::io::{Read, Write};
+    let url = start(FaultPlan::default());
+    let addr = url.trim_start_matches("http://").trim_end_matches("/v1");
+    let mut s = std::net::TcpStream::connect(addr).unwrap();
+    write!(
+        s,
+        "GET /v1/completions HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n"
+    )
+    .unwrap();
+    let mut reply = String::new();
+    s.read_to_string(&mut reply).unwrap();
+    assert!(reply.starts_with("HTTP/1.1 405"), "{reply}");
+}
