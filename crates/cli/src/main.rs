@@ -222,7 +222,7 @@ fn cmd_run(
     )?;
     if summary.skipped_rows > 0 {
         eprintln!(
-            "note: {} malformed dataset rows were skipped",
+            "note: {} dataset rows were skipped (malformed, or longer than the model's context)",
             summary.skipped_rows
         );
     }

@@ -125,8 +125,11 @@ pub struct GenArgs {
     seed: u64,
     /// Stop token id (default: `eos_token_id` of the model's generation_config.json, else
     /// the tokenizer's end-of-sequence token).
-    #[arg(long)]
+    #[arg(long, conflicts_with = "no_stop")]
     stop_token: Option<u32>,
+    /// No stop token: every prompt gets exactly --max-new-tokens tokens.
+    #[arg(long)]
+    no_stop: bool,
     #[arg(long, default_value = "cpu")]
     device: String,
 }
@@ -145,11 +148,11 @@ pub fn cmd_generate(a: GenArgs) -> Result<()> {
             x => x.as_u64(),
         })
         .map(|x| x as u32);
-    let stop = Some(
+    let stop = (!a.no_stop).then(|| {
         a.stop_token
             .or(from_gen_config)
-            .unwrap_or(ck.tokenizer.eos_id),
-    );
+            .unwrap_or(ck.tokenizer.eos_id)
+    });
     let params = if a.greedy {
         SamplingParams::greedy(a.max_new_tokens, stop)
     } else {

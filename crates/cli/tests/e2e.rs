@@ -600,8 +600,7 @@ fn generate_greedy_matches_transformers_fixtures() {
                 "--greedy",
                 "--max-new-tokens",
                 "16",
-                "--stop-token",
-                "4000000000",
+                "--no-stop",
             ]);
             let line: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
             let got: Vec<u32> = serde_json::from_value(line["token_ids"].clone()).unwrap();

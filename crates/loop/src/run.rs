@@ -150,9 +150,10 @@ pub fn run(
     let _lock = lock_dir(&dir)?;
     prepare_dir(&dir, resolved_toml, opts.resume)?;
     write_env(&dir, plan, opts)?;
-    let task = Task::build(plan)?;
+    let mut task = Task::build(plan)?;
     let tok = tokenizer(&dir, &task, plan)?;
     let cfg = policy_config(plan, &tok)?;
+    fit_lengths(plan, &mut task, &tok, cfg.max_seq_len())?;
     let run_dir = RunDir::new(&dir);
     let mut runner = Runner {
         plan,
@@ -195,6 +196,64 @@ pub fn run(
         dir,
         rounds,
         skipped_rows: task.skipped_rows,
+    })
+}
+
+/// Every real row must fit the model's context, found before round 0 rather than when an
+/// evaluation after training meets it (or silently truncated in training). A dataset with
+/// `on_error = "skip"` drops the long rows and counts them with the malformed ones; otherwise
+/// the run stops naming the file, how many rows and the first.
+fn fit_lengths(plan: &RunPlan, task: &mut Task, tok: &Tok, max_len: usize) -> Result<()> {
+    let fits = |e: &didact_core::Example| -> Result<bool> {
+        Ok(tok.encode(&e.prompt)?.len() + tok.encode(&e.completion)?.len() < max_len)
+    };
+    let mut long = Vec::new();
+    for e in task.real_train.iter().chain(&task.eval).chain(&task.ood) {
+        if !fits(e)? {
+            long.push(
+                e.prompt
+                    .chars()
+                    .chain(e.completion.chars())
+                    .take(40)
+                    .collect::<String>(),
+            );
+        }
+    }
+    let Some(first) = long.first() else {
+        return Ok(());
+    };
+    let n = task.real_train.len() + task.eval.len() + task.ood.len();
+    let (source, skip) = match &plan.source {
+        didact_recipe::Source::Dataset { path, on_error, .. } => (
+            path.display().to_string(),
+            *on_error == didact_core::OnError::Skip,
+        ),
+        _ => ("the built-in world".into(), false),
+    };
+    if skip {
+        let keep = |rows: &mut Vec<didact_core::Example>| -> Result<()> {
+            let mut kept = Vec::with_capacity(rows.len());
+            for e in rows.drain(..) {
+                if fits(&e)? {
+                    kept.push(e);
+                }
+            }
+            *rows = kept;
+            Ok(())
+        };
+        keep(&mut task.real_train)?;
+        keep(&mut task.eval)?;
+        task.skipped_rows += long.len();
+        if !task.real_train.is_empty() && !task.eval.is_empty() {
+            return Ok(());
+        }
+    }
+    Err(LoopError::RunDir {
+        path: PathBuf::from(source),
+        msg: format!(
+            "{} of {n} rows are longer than the model's context (max_seq_len {max_len} tokens with the end token); the first starts {first:?}. Raise model.max_seq_len, shorten the rows (data.chunk_chars), or set data.on_error = \"skip\" to drop them",
+            long.len()
+        ),
     })
 }
 
