@@ -147,6 +147,12 @@ enum Cmd {
         faults: String,
         #[arg(long, default_value_t = 5000)]
         slow_ms: u64,
+        /// Requests answered at once (one thread each).
+        #[arg(long, default_value_t = 4)]
+        workers: usize,
+        /// Largest request body in bytes (413 beyond it).
+        #[arg(long, default_value_t = 8 << 20)]
+        max_body_bytes: usize,
     },
     /// Check this machine: which backends are compiled in and which devices exist (CUDA
     /// devices through LibTorch), then on DEVICE the conformance self-check against flex (and
@@ -340,12 +346,10 @@ fn cmd_serve(
     model: PathBuf,
     addr: String,
     device: String,
-    fault_every: usize,
-    faults: String,
-    slow_ms: u64,
+    plan: didact_serve::FaultPlan,
+    limits: didact_serve::Limits,
 ) -> Result<()> {
     let device = didact_model::device::device_from_name(&device)?;
-    let plan = didact_serve::FaultPlan::parse(fault_every, &faults, slow_ms)?;
     let m = didact_serve::Model::load(&model, &device)?;
     let (server, local) = didact_serve::bind(&addr)?;
     eprintln!(
@@ -353,7 +357,7 @@ fn cmd_serve(
         model.display(),
         m.ck.config.architecture()
     );
-    didact_serve::run(&server, &m, &plan);
+    didact_serve::run(&server, &m, &plan, &limits);
     Ok(())
 }
 
@@ -412,14 +416,17 @@ fn main() -> ExitCode {
             fault_every,
             faults,
             slow_ms,
-        } => cmd_serve(
-            model,
-            format!("{host}:{port}"),
-            device,
-            fault_every,
-            faults,
-            slow_ms,
-        ),
+            workers,
+            max_body_bytes,
+        } => didact_serve::FaultPlan::parse(fault_every, &faults, slow_ms)
+            .map_err(anyhow::Error::from)
+            .and_then(|plan| {
+                let limits = didact_serve::Limits {
+                    workers,
+                    max_body_bytes,
+                };
+                cmd_serve(model, format!("{host}:{port}"), device, plan, limits)
+            }),
     };
     match result {
         Ok(()) => ExitCode::SUCCESS,

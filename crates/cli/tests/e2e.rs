@@ -1060,9 +1060,8 @@ fn distill_from_an_endpoint_with_faults_and_a_warm_cache() {
         "generate.timeout_s=1.5",
         "--set",
         "generate.backoff_ms=10",
-        // `didact serve` answers one request at a time: a slow fault (2.5 s) holds the queued
-        // requests past their 1.5 s timeout, so on a loaded machine one request may need many
-        // retries before the queue drains.
+        // A slow fault (2.5 s) holds a worker past the 1.5 s timeout; on a loaded machine one
+        // request may need many retries before it meets a free, unfaulted worker.
         "--set",
         "generate.max_retries=20",
         "--set",

@@ -2,7 +2,10 @@
 //! HTTP API — `POST /v1/completions`, `POST /v1/chat/completions` (messages rendered with the
 //! checkpoint's own `chat_template`, else `role: content` lines), `GET /v1/models`. A request's
 //! `seed` seeds its sampling, so the same request always gets the same completion.
-//! Requests are answered one at a time (one model, one thread of inference).
+//! `Limits::workers` threads answer requests at once (the model is shared), so a client that
+//! stalls mid-request holds one worker, not the server; bodies over `max_body_bytes` get 413
+//! unread. Fields it does not implement (`n` > 1, `stream`, `logprobs`, prompt lists) and
+//! values outside the OpenAI API's ranges are a 400 with a message, never silently ignored.
 //!
 //! Fault injection for testing clients: every `every`-th request gets the next fault of the
 //! plan in turn — an HTTP status (`500`, `429`, `503`…), `drop` (the connection is closed
@@ -269,45 +272,91 @@ pub fn bind(addr: &str) -> Result<(Server, String)> {
     Ok((server, local))
 }
 
-/// Answer requests until the server is unblocked (or forever).
-pub fn run(server: &Server, m: &Model, faults: &FaultPlan) {
-    let mut count = 0usize;
-    for mut req in server.incoming_requests() {
-        count += 1;
-        match faults.fault(count) {
-            Some(Fault::Drop) => {
-                // Close the connection without a response.
-                drop(req.into_writer());
-                continue;
-            }
-            Some(Fault::Status(code)) => {
-                let body =
-                    serde_json::json!({"error": {"message": format!("injected fault {code}")}});
-                let _ = req.respond(json_response(code, &body));
-                continue;
-            }
-            Some(Fault::Slow) => std::thread::sleep(Duration::from_millis(faults.slow_ms)),
-            None => {}
+/// How much the server takes on.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Limits {
+    /// Requests handled at once (one thread each): a client that stalls mid-request holds
+    /// one worker, not the server.
+    pub workers: usize,
+    /// Largest request body; beyond it the answer is 413 and the body is not read.
+    pub max_body_bytes: usize,
+}
+
+impl Default for Limits {
+    fn default() -> Self {
+        Limits {
+            workers: 4,
+            max_body_bytes: 8 << 20,
         }
-        let mut body = String::new();
-        let _ = req.as_reader().read_to_string(&mut body);
-        let path = req.url().split('?').next().unwrap_or("").to_string();
-        let (status, v) = match (req.method(), path.as_str()) {
-            (Method::Post, "/v1/completions") => complete(m, &body, false),
-            (Method::Post, "/v1/chat/completions") => complete(m, &body, true),
-            (Method::Get, "/v1/models") => (
-                200,
-                serde_json::json!({"object": "list", "data": [{"id": m.name, "object": "model"}]}),
-            ),
-            (_, "/v1/completions" | "/v1/chat/completions" | "/v1/models") => (
-                405,
-                serde_json::json!({"error": {"message": format!("{} is not allowed on {path}", req.method())}}),
-            ),
-            _ => (
-                404,
-                serde_json::json!({"error": {"message": format!("no route {path}")}}),
-            ),
-        };
-        let _ = req.respond(json_response(status, &v));
     }
+}
+
+/// Answer requests with `limits.workers` threads until the server is unblocked (or forever).
+pub fn run(server: &Server, m: &Model, faults: &FaultPlan, limits: &Limits) {
+    let count = std::sync::atomic::AtomicUsize::new(0);
+    std::thread::scope(|scope| {
+        for _ in 0..limits.workers.max(1) {
+            scope.spawn(|| {
+                while let Ok(req) = server.recv() {
+                    let n = count.fetch_add(1, std::sync::atomic::Ordering::SeqCst) + 1;
+                    handle(req, m, faults, limits, n);
+                }
+            });
+        }
+    });
+}
+
+/// Answer one request (the `n`-th: the fault plan counts them).
+fn handle(mut req: tiny_http::Request, m: &Model, faults: &FaultPlan, limits: &Limits, n: usize) {
+    match faults.fault(n) {
+        Some(Fault::Drop) => {
+            // Close the connection without a response.
+            drop(req.into_writer());
+            return;
+        }
+        Some(Fault::Status(code)) => {
+            let body = serde_json::json!({"error": {"message": format!("injected fault {code}")}});
+            let _ = req.respond(json_response(code, &body));
+            return;
+        }
+        Some(Fault::Slow) => std::thread::sleep(Duration::from_millis(faults.slow_ms)),
+        None => {}
+    }
+    let too_large = || {
+        let msg = format!(
+            "the request body is larger than {} bytes",
+            limits.max_body_bytes
+        );
+        json_response(413, &serde_json::json!({"error": {"message": msg}}))
+    };
+    if req.body_length().is_some_and(|n| n > limits.max_body_bytes) {
+        let _ = req.respond(too_large());
+        return;
+    }
+    let mut body = String::new();
+    let limit = limits.max_body_bytes as u64 + 1;
+    let _ =
+        std::io::Read::read_to_string(&mut std::io::Read::take(req.as_reader(), limit), &mut body);
+    if body.len() > limits.max_body_bytes {
+        let _ = req.respond(too_large());
+        return;
+    }
+    let path = req.url().split('?').next().unwrap_or("").to_string();
+    let (status, v) = match (req.method(), path.as_str()) {
+        (Method::Post, "/v1/completions") => complete(m, &body, false),
+        (Method::Post, "/v1/chat/completions") => complete(m, &body, true),
+        (Method::Get, "/v1/models") => (
+            200,
+            serde_json::json!({"object": "list", "data": [{"id": m.name, "object": "model"}]}),
+        ),
+        (_, "/v1/completions" | "/v1/chat/completions" | "/v1/models") => (
+            405,
+            serde_json::json!({"error": {"message": format!("{} is not allowed on {path}", req.method())}}),
+        ),
+        _ => (
+            404,
+            serde_json::json!({"error": {"message": format!("no route {path}")}}),
+        ),
+    };
+    let _ = req.respond(json_response(status, &v));
 }

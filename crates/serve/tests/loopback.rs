@@ -6,7 +6,7 @@
 
 use didact_endpoint::{EndpointConfig, Request, complete_all};
 use didact_model::burn::tensor::Device;
-use didact_serve::{FaultPlan, Model, bind, complete, run};
+use didact_serve::{FaultPlan, Limits, Model, bind, complete, run};
 use std::path::PathBuf;
 use std::time::Duration;
 
@@ -15,9 +15,13 @@ fn fixture() -> PathBuf {
 }
 
 fn start(faults: FaultPlan) -> String {
+    start_with(faults, Limits::default())
+}
+
+fn start_with(faults: FaultPlan, limits: Limits) -> String {
     let (server, addr) = bind("127.0.0.1:0").unwrap();
     let model = Model::load(&fixture(), &Device::flex()).unwrap();
-    std::thread::spawn(move || run(&server, &model, &faults));
+    std::thread::spawn(move || run(&server, &model, &faults, &limits));
     format!("http://{addr}/v1")
 }
 
@@ -157,4 +161,50 @@ fn a_wrong_method_on_a_known_route_is_405() {
     let mut reply = String::new();
     s.read_to_string(&mut reply).unwrap();
     assert!(reply.starts_with("HTTP/1.1 405"), "{reply}");
+}
+
+/// One client that announces a body and never sends it holds one worker; every other client
+/// is still answered. A body over the limit is refused with 413 without being read.
+#[test]
+fn a_stalled_client_does_not_block_the_others_and_big_bodies_get_413() {
+    use std::io::{Read, Write};
+    let url = start_with(
+        FaultPlan::default(),
+        Limits {
+            workers: 2,
+            max_body_bytes: 1000,
+        },
+    );
+    let addr = url
+        .trim_start_matches("http://")
+        .trim_end_matches("/v1")
+        .to_string();
+    let mut stalled = std::net::TcpStream::connect(&addr).unwrap();
+    write!(
+        stalled,
+        "POST /v1/completions HTTP/1.1\r\nHost: x\r\nContent-Length: 500\r\n\r\n{{"
+    )
+    .unwrap();
+    let ask = |body: &str| {
+        let mut s = std::net::TcpStream::connect(&addr).unwrap();
+        s.set_read_timeout(Some(Duration::from_secs(30))).unwrap();
+        write!(
+            s,
+            "POST /v1/completions HTTP/1.1\r\nHost: x\r\nContent-Type: application/json\r\nContent-Length: {}\r\nConnection: close\r\n\r\n{body}",
+            body.len()
+        )
+        .unwrap();
+        let mut reply = String::new();
+        s.read_to_string(&mut reply).unwrap();
+        reply
+    };
+    let t0 = std::time::Instant::now();
+    for _ in 0..3 {
+        let reply = ask(r#"{"prompt": "The number 3 is", "max_tokens": 4}"#);
+        assert!(reply.starts_with("HTTP/1.1 200"), "{reply}");
+    }
+    assert!(t0.elapsed() < Duration::from_secs(20), "{:?}", t0.elapsed());
+    let big = format!(r#"{{"prompt": "{}"}}"#, "x".repeat(5000));
+    assert!(ask(&big).starts_with("HTTP/1.1 413"));
+    drop(stalled);
 }
