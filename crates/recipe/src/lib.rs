@@ -301,6 +301,14 @@ mod tests {
 /// The points of a recipe's `[sweep]` grid, each as `--set`-style overrides in key order
 /// (the cartesian product; the first key varies slowest). Empty grid → one point, no overrides.
 pub fn sweep_points(file: &RecipeFile, name: &str) -> Result<Vec<Vec<String>>, RecipeError> {
+    if file.sweep.is_empty() {
+        return Err(RecipeError::Override {
+            arg: "sweep".into(),
+            msg: format!(
+                "{name}: the recipe has no [sweep] grid (add `\"section.key\" = [values…]` entries, or --set 'sweep.\"section.key\"=[…]'); for a single run use `didact run`"
+            ),
+        });
+    }
     let mut points: Vec<Vec<String>> = vec![Vec::new()];
     for (key, values) in &file.sweep {
         let bad = |msg: &str| RecipeError::Override {

@@ -1,0 +1,195 @@
+#!/usr/bin/env python3
+"""Writes cases.jsonl, the bad-input corpus `crates/cli/tests/bad_inputs.rs` runs: each case is
+a `didact` command line with the files it needs, the exit status it must end with and a
+substring its error must contain. Run after adding cases: python3 make_cases.py
+
+Placeholders in args and file contents: {dir} = the case's fresh directory, {shared} = ../shared
+beside the checkout, {repo} = the checkout.
+"""
+import json
+import pathlib
+
+cases = []
+
+
+def case(name, args, contains, exit=1, files=None, copies=None):
+    cases.append({"name": name, "args": args, "exit": exit, "contains": contains,
+                  "files": files or {}, "copies": copies or []})
+
+
+def recipe(name, body, contains):
+    case(f"recipe/{name}", ["run", "{dir}/r.toml", "--out", "{dir}/out", "--quiet"], contains,
+         files={"r.toml": body})
+
+
+# 1. Every float key: NaN and infinities are refused by key.
+FLOATS = {
+    "train": ["lr", "round_lr", "min_lr_ratio", "weight_decay", "beta1", "beta2", "eps", "grad_clip"],
+    "dpo": ["beta", "label_smoothing", "rpo_alpha", "min_gap", "lr"],
+    "reward": ["eval_fraction", "lr", "center"],
+    "generate": ["temperature", "top_p", "timeout_s"],
+    "model": ["rope_theta"],
+    "world": ["zipf", "end_prob"],
+    "judge": ["min", "max", "min_score"],
+    "mix": ["synthetic_ratio"],
+    "teacher": ["lr"],
+    "self_instruct": ["rouge_threshold"],
+    "data": ["eval_fraction"],
+}
+for section, keys in FLOATS.items():
+    for key in keys:
+        for v in ["nan", "inf", "-inf"]:
+            recipe(f"{section}.{key}={v}", f"[{section}]\n{key} = {v}\n", f"{section}.{key}")
+
+# 2. Out-of-range values, by key.
+RANGES = [
+    ("train", "lr", "0.0"), ("train", "lr", "2.0"), ("train", "lr", "-0.1"),
+    ("train", "round_lr", "-1.0"), ("train", "min_lr_ratio", "1.5"), ("train", "weight_decay", "-0.1"),
+    ("train", "beta1", "1.0"), ("train", "beta2", "-0.5"), ("train", "eps", "0.0"),
+    ("train", "grad_clip", "-1.0"), ("train", "steps", "0"), ("train", "base_steps", "0"),
+    ("train", "batch_size", "0"), ("train", "grad_accum", "0"), ("train", "batch_size", "1000000000"),
+    ("train", "init", '"warm"'), ("train", "algo", '"ppo"'),
+    ("dpo", "beta", "0.0"), ("dpo", "label_smoothing", "0.5"), ("dpo", "rpo_alpha", "-1.0"),
+    ("dpo", "loss", '"kto"'), ("dpo", "scorer", '"vibes"'), ("dpo", "min_gap", "-1.0"),
+    ("dpo", "steps", "0"), ("dpo", "batch_size", "0"), ("dpo", "lr", "5.0"),
+    ("model", "d_model", "4"), ("model", "d_model", "1000000"), ("model", "n_layers", "0"),
+    ("model", "n_layers", "1000"), ("model", "n_heads", "3"), ("model", "n_kv_heads", "3"),
+    ("model", "max_seq_len", "4"), ("model", "max_seq_len", "100000000"), ("model", "rope_theta", "0.0"),
+    ("model", "tokenizer", '"wordpiece"'), ("model", "bpe_vocab", "10"), ("model", "d_ff", "1000000000"),
+    ("model", "hf", '"{dir}/no-such-checkpoint"'),
+    ("generate", "n_prompts", "0"), ("generate", "n_prompts", "1000000000000"), ("generate", "n_per_prompt", "0"),
+    ("generate", "n_per_prompt", "100000"), ("generate", "temperature", "-1.0"), ("generate", "temperature", "1000.0"),
+    ("generate", "top_p", "0.0"), ("generate", "top_p", "2.0"), ("generate", "max_new_tokens", "0"),
+    ("generate", "max_new_tokens", "100000"), ("generate", "batch_size", "0"), ("generate", "prompt_chars", "0"),
+    ("generate", "endpoint", '"ftp://example"'), ("generate", "concurrency", "0"), ("generate", "timeout_s", "0.0"),
+    ("generate", "max_retries", "1000"),
+    ("world", "kind", '"chess"'), ("world", "ops", '["/"]'), ("world", "ops", "[]"), ("world", "digits", "[0, 3]"),
+    ("world", "digits", "[3, 2]"), ("world", "ood_digits", "[1, 10]"), ("world", "train_size", "0"),
+    ("world", "train_size", "1000000000000"),
+    ("mix", "mode", '"blend"'), ("mix", "synthetic_ratio", "1.5"),
+    ("filter", "max_chars", "0"),
+    ("eval", "eval_size", "0"), ("eval", "eval_size", "10000000000"), ("eval", "n_samples", "1"),
+    ("eval", "batch_size", "0"), ("eval", "ood_size", "10000000"),
+    ("run", "rounds", "5000"), ("run", "name", '""'), ("run", "name", '"a/b"'), ("run", "device", '"tpu"'),
+    ("run", "threads", "100000"),
+    ("judge", "mode", '"pairwise"'), ("judge", "max_new_tokens", "0"), ("judge", "endpoint", '"localhost:8000"'),
+    ("reward", "eval_fraction", "1.0"), ("reward", "steps", "0"), ("reward", "on_error", '"ignore"'),
+    ("reward", "lr", "0.0"), ("reward", "center", "-1.0"),
+    ("self_instruct", "rouge_threshold", "0.0"), ("self_instruct", "max_new_tokens", "0"),
+    ("teacher", "n_heads", "3"),
+]
+for section, key, v in RANGES:
+    extra = "d_model = 64\n" if section == "teacher" else ""
+    recipe(f"{section}.{key}={v}", f"[{section}]\n{extra}{key} = {v}\n", f"{section}.{key}")
+
+# 3. Wrong types, unknown keys and sections, broken TOML: the file and the line are named.
+for section, key, v in [("train", "lr", '"fast"'), ("train", "steps", "1.5"), ("train", "steps", "-3"),
+                        ("model", "d_model", '"big"'), ("generate", "temperature", "[1]"),
+                        ("world", "ops", '"+"'), ("run", "seed", "-1"), ("filter", "dedup", "1")]:
+    recipe(f"type/{section}.{key}={v}", f"[{section}]\n{key} = {v}\n", "line 2")
+for body, name in [("[train]\nlearning_rate = 0.1\n", "learning_rate"), ("[trian]\nlr = 0.1\n", "trian"),
+                   ("[model]\nlayers = 2\n", "layers"), ("[run]\nseeds = 3\n", "seeds")]:
+    recipe(f"unknown/{name}", body, name)
+recipe("syntax/unclosed", "[train\nlr = 0.1\n", "r.toml")
+recipe("syntax/duplicate", "[train]\nlr = 0.1\nlr = 0.2\n", "duplicate")
+recipe("syntax/garbage", "\x00\x01 not toml", "r.toml")
+
+# 4. Combinations that cannot run.
+recipe("combo/dpo-one-sample", '[train]\nalgo = "dpo"\n', "generate.n_per_prompt")
+recipe("combo/judge-scorer-without-judge", '[train]\nalgo = "dpo"\n[generate]\nn_per_prompt = 2\n[dpo]\nscorer = "judge"\n', "judge.mode")
+recipe("combo/teacher-and-endpoint", '[teacher]\nd_model = 64\n[generate]\nendpoint = "http://127.0.0.1:9/v1"\n', "generate.endpoint")
+recipe("combo/new-tokens-over-context", "[model]\nmax_seq_len = 16\n[generate]\nmax_new_tokens = 16\n", "generate.max_new_tokens")
+recipe("combo/verifier-on-dataset", '[data]\npath = "{dir}/d.jsonl"\n[train]\nalgo = "dpo"\n[generate]\nn_per_prompt = 2\n', "dpo.scorer")
+recipe("combo/endpoint-key-unset", '[generate]\nendpoint = "http://127.0.0.1:9/v1"\napi_key_env = "DIDACT_CORPUS_UNSET_KEY"\n', "generate.api_key_env")
+
+# 5. Datasets: malformed rows are named file:line; empty or all-bad files say why.
+def dataset(name, text, contains, extra=""):
+    case(f"data/{name}", ["run", "{dir}/r.toml", "--out", "{dir}/out", "--quiet"], contains,
+         files={"r.toml": f'[data]\npath = "{{dir}}/d.jsonl"\n{extra}[run]\nrounds = 0\n[train]\nbase_steps = 1\n', "d.jsonl": text})
+dataset("bad-json-line", '{"prompt": "a", "completion": "b"}\n{not json}\n', "d.jsonl:2")
+dataset("missing-field", '{"prompt": "a", "completion": "b"}\n{"prompt": "a"}\n', "d.jsonl:2")
+dataset("wrong-type", '{"prompt": "a", "completion": "b"}\n{"prompt": 3, "completion": "x"}\n', "d.jsonl:2")
+dataset("empty", "", "d.jsonl")
+dataset("one-row", '{"prompt": "a", "completion": "b"}\n', "d.jsonl")
+dataset("all-rows-skipped", '{"x": 1}\n{"y": 2}\n{"z": 3}\n', "d.jsonl", extra='on_error = "skip"\n')
+dataset("too-long-rows", "".join(json.dumps({"prompt": "p", "completion": "x" * 400}) + "\n" for _ in range(5)), "longer than the model's context")
+dataset("messages-not-a-list", '{"messages": "hi"}\n{"messages": "there"}\n', "d.jsonl:1")
+case("data/missing-file", ["run", "{dir}/r.toml", "--out", "{dir}/out"], "no-such.jsonl",
+     files={"r.toml": '[data]\npath = "{dir}/no-such.jsonl"\n'})
+case("data/unknown-extension", ["run", "{dir}/r.toml", "--out", "{dir}/out"], "d.xml",
+     files={"r.toml": '[data]\npath = "{dir}/d.xml"\n', "d.xml": "<a/>"})
+case("data/bad-parquet", ["run", "{dir}/r.toml", "--out", "{dir}/out"], "d.parquet",
+     files={"r.toml": '[data]\npath = "{dir}/d.parquet"\n', "d.parquet": "not parquet"})
+
+# 6. Checkpoints: missing, truncated, wrong shapes, mismatched tokenizer.
+LLAMA = "{shared}/fixtures/llama"
+def ckpt(name, contains, copies, files=None, cmd="score"):
+    args = {"score": ["score", "--model", "{dir}/m", "--input", "{dir}/in.jsonl"],
+            "generate": ["generate", "--model", "{dir}/m", "--prompt", "hello", "--greedy"]}[cmd]
+    f = {"in.jsonl": '{"text": "hello there"}\n'}
+    f.update(files or {})
+    case(f"checkpoint/{name}", args, contains, files=f, copies=copies)
+full = [{"from": f"{LLAMA}/{n}", "to": f"m/{n}"} for n in ["config.json", "model.safetensors", "tokenizer.json"]]
+ckpt("missing-dir", "m", [])
+ckpt("no-config", "config.json", [c for c in full if "config" not in c["to"]])
+ckpt("no-weights", "model.safetensors", [c for c in full if "safetensors" not in c["to"]])
+ckpt("no-tokenizer", "tokenizer.json", [c for c in full if "tokenizer" not in c["to"]])
+ckpt("truncated-weights", "model.safetensors", [dict(c, truncate=4000) if "safetensors" in c["to"] else c for c in full])
+ckpt("empty-weights", "model.safetensors", [dict(c, truncate=0) if "safetensors" in c["to"] else c for c in full])
+ckpt("garbage-config", "config.json", [c for c in full if "config" not in c["to"]], files={"m/config.json": "{nope"})
+ckpt("wrong-vocab-config", "embedding", [c for c in full if "config" not in c["to"]],
+     files={"m/config.json": json.dumps({"architectures": ["LlamaForCausalLM"], "vocab_size": 7, "hidden_size": 64, "num_hidden_layers": 2, "num_attention_heads": 4, "num_key_value_heads": 2, "intermediate_size": 128, "max_position_embeddings": 64})})
+ckpt("wrong-shape-config", "shape", [c for c in full if "config" not in c["to"]],
+     files={"m/config.json": json.dumps({"architectures": ["LlamaForCausalLM"], "vocab_size": 512, "hidden_size": 32, "num_hidden_layers": 2, "num_attention_heads": 4, "num_key_value_heads": 2, "intermediate_size": 128, "max_position_embeddings": 64})})
+ckpt("garbage-tokenizer", "tokenizer", [c for c in full if "tokenizer" not in c["to"]], files={"m/tokenizer.json": "[]"})
+ckpt("truncated-weights-generate", "model.safetensors", [dict(c, truncate=4000) if "safetensors" in c["to"] else c for c in full], cmd="generate")
+
+# 7. Command lines.
+GOOD = full
+def cli(name, args, contains, files=None, copies=None, exit=1):
+    case(f"cli/{name}", args, contains, files=files, copies=copies, exit=exit)
+cli("run-missing-recipe", ["run", "{dir}/nope.toml"], "nope.toml")
+cli("run-bad-set", ["run", "{repo}/recipes/smoke.toml", "--set", "train.lr", "--out", "{dir}/o"], "train.lr")
+cli("run-set-unknown-key", ["run", "{repo}/recipes/smoke.toml", "--set", "train.speed=3", "--out", "{dir}/o"], "speed")
+cli("run-set-bad-value", ["run", "{repo}/recipes/smoke.toml", "--set", "train.lr=-1", "--out", "{dir}/o"], "train.lr")
+cli("run-set-nan", ["run", "{repo}/recipes/smoke.toml", "--set", "train.eps=nan", "--out", "{dir}/o"], "train.eps")
+cli("run-unknown-flag", ["run", "{repo}/recipes/smoke.toml", "--frobnicate"], "frobnicate", exit=2)
+cli("unknown-command", ["train-everything"], "train-everything", exit=2)
+cli("no-command", [], "Usage", exit=2)
+for t in ["-1", "nan", "inf"]:
+    cli(f"generate-temperature-{t}", ["generate", "--model", "{dir}/m", "--prompt", "hi", f"--temperature={t}"], "temperature", copies=GOOD)
+for p in ["0", "2", "nan"]:
+    cli(f"generate-top-p-{p}", ["generate", "--model", "{dir}/m", "--prompt", "hi", "--top-p", p], "top_p", copies=GOOD)
+cli("generate-stop-outside-vocab", ["generate", "--model", "{dir}/m", "--prompt", "hi", "--stop-token", "4000000000"], "outside the vocabulary", copies=GOOD)
+cli("generate-no-prompt", ["generate", "--model", "{dir}/m"], "--prompt", copies=GOOD, exit=2)
+cli("generate-bad-device", ["generate", "--model", "{dir}/m", "--prompt", "hi", "--device", "tpu"], "tpu", copies=GOOD)
+cli("generate-prompt-too-long", ["generate", "--model", "{dir}/m", "--prompt", "word " * 400], "max_seq_len", copies=GOOD)
+cli("score-id-beyond-vocab", ["score", "--model", "{dir}/m", "--input", "{dir}/in.jsonl"], "in.jsonl:1", files={"in.jsonl": '{"input_ids": [1, 2, 100000]}\n'}, copies=GOOD)
+cli("score-id-above-u32", ["score", "--model", "{dir}/m", "--input", "{dir}/in.jsonl"], "in.jsonl:1", files={"in.jsonl": '{"input_ids": [1, 99999999999]}\n'}, copies=GOOD)
+cli("score-negative-id", ["score", "--model", "{dir}/m", "--input", "{dir}/in.jsonl"], "in.jsonl:1", files={"in.jsonl": '{"input_ids": [1, -5]}\n'}, copies=GOOD)
+cli("score-bad-json", ["score", "--model", "{dir}/m", "--input", "{dir}/in.jsonl"], "in.jsonl:2", files={"in.jsonl": '{"text": "a b"}\n{oops\n'}, copies=GOOD)
+cli("score-no-field", ["score", "--model", "{dir}/m", "--input", "{dir}/in.jsonl"], "in.jsonl:1", files={"in.jsonl": '{"body": "x"}\n'}, copies=GOOD)
+cli("score-one-token", ["score", "--model", "{dir}/m", "--input", "{dir}/in.jsonl"], "in.jsonl:1", files={"in.jsonl": '{"input_ids": [5]}\n'}, copies=GOOD)
+cli("score-missing-input", ["score", "--model", "{dir}/m", "--input", "{dir}/nope.jsonl"], "nope.jsonl", copies=GOOD)
+cli("score-too-long", ["score", "--model", "{dir}/m", "--input", "{dir}/in.jsonl"], "in.jsonl:1", files={"in.jsonl": json.dumps({"input_ids": [5] * 5000}) + "\n"}, copies=GOOD)
+cli("metrics-empty-input", ["metrics", "--input", "{dir}/s.txt"], "no samples", files={"s.txt": ""})
+cli("metrics-empty-reference", ["metrics", "--input", "{dir}/s.txt", "--reference", "{dir}/r.txt"], "no reference", files={"s.txt": "a b\nc d\n", "r.txt": ""})
+cli("metrics-missing-input", ["metrics", "--input", "{dir}/none.txt"], "none.txt")
+cli("metrics-bad-extension", ["metrics", "--input", "{dir}/s.csv"], "s.csv", files={"s.csv": "a,b"})
+cli("metrics-jsonl-no-field", ["metrics", "--input", "{dir}/s.jsonl", "--field", "completion"], "s.jsonl:1", files={"s.jsonl": '{"text": "x"}\n'})
+cli("report-not-a-run", ["report", "{dir}"], "not a run directory")
+cli("report-several-without-out", ["report", "{dir}/a", "{dir}/b"], "not a run directory")
+cli("doctor-unknown-device", ["doctor", "--device", "tpu"], "unknown device")
+cli("serve-bad-faults", ["serve", "--model", "{dir}/m", "--fault-every", "2", "--faults", "teapot"], "teapot", copies=GOOD)
+cli("serve-missing-model", ["serve", "--model", "{dir}/nope"], "nope")
+cli("train-rm-no-data", ["train-rm", "{dir}/r.toml", "--out", "{dir}/o"], "reward.data", files={"r.toml": "[run]\nname = \"x\"\n"})
+cli("train-rm-bad-prefs", ["train-rm", "{dir}/r.toml", "--out", "{dir}/o"], "p.jsonl:1",
+    files={"r.toml": '[reward]\ndata = "{dir}/p.jsonl"\non_error = "fail"\n', "p.jsonl": '{"prompt": "a"}\n'})
+cli("sweep-no-grid", ["sweep", "{repo}/recipes/smoke.toml", "--out", "{dir}/s"], "no [sweep] grid")
+cli("resume-with-other-recipe", ["run", "{repo}/recipes/smoke.toml", "--resume", "--set", "train.lr=0.01", "--out", "{dir}/o"], "differs",
+    files={"o/recipe.resolved.toml": "[run]\nname = \"other\"\n", "o/journal.jsonl": ""})
+cli("run-into-existing", ["run", "{repo}/recipes/smoke.toml", "--out", "{dir}/o"], "--resume", files={"o/journal.jsonl": ""})
+
+out = pathlib.Path(__file__).with_name("cases.jsonl")
+out.write_text("".join(json.dumps(c) + "\n" for c in cases))
+print(f"{len(cases)} cases -> {out}")
