@@ -124,8 +124,9 @@ enum Cmd {
         chars: bool,
     },
     /// Serve a checkpoint (didact round `model/`, or an HF Llama / Qwen2 / GPT-2 directory)
-    /// through the OpenAI-compatible API: POST /v1/completions, POST /v1/chat/completions,
-    /// GET /v1/models. A request's `seed` makes its sampling reproducible.
+    /// through the OpenAI-compatible API: POST /v1/completions, POST /v1/chat/completions
+    /// (streaming, logprobs, n, lists of prompts), GET /v1/models. A request's `seed` makes its
+    /// sampling reproducible (completion k of a prompt uses seed + k).
     ///
     /// Example: didact serve --model runs/distill-s1/rounds/round-00/teacher --port 8000
     Serve {
@@ -148,11 +149,15 @@ enum Cmd {
         #[arg(long, default_value_t = 5000)]
         slow_ms: u64,
         /// Requests answered at once (one thread each).
-        #[arg(long, default_value_t = 4)]
-        workers: usize,
+        #[arg(long, default_value_t = 8, value_parser = clap::value_parser!(u16).range(1..=1024))]
+        workers: u16,
         /// Largest request body in bytes (413 beyond it).
         #[arg(long, default_value_t = 8 << 20)]
         max_body_bytes: usize,
+        /// Seconds a request body may take to arrive, and a silent connection is kept (408 /
+        /// closed beyond it).
+        #[arg(long, default_value_t = 10, value_parser = clap::value_parser!(u64).range(1..=3600))]
+        read_timeout_secs: u64,
     },
     /// Check this machine: which backends are compiled in and which devices exist (CUDA
     /// devices through LibTorch), then on DEVICE the conformance self-check against flex (and
@@ -351,13 +356,13 @@ fn cmd_serve(
 ) -> Result<()> {
     let device = didact_model::device::device_from_name(&device)?;
     let m = didact_serve::Model::load(&model, &device)?;
-    let (server, local) = didact_serve::bind(&addr)?;
+    let (listener, local) = didact_serve::bind(&addr)?;
     eprintln!(
         "didact serve {} ({}) → http://{local}/v1",
         model.display(),
         m.ck.config.architecture()
     );
-    didact_serve::run(&server, &m, &plan, &limits);
+    didact_serve::run(listener, m, plan, limits)?;
     Ok(())
 }
 
@@ -418,12 +423,14 @@ fn main() -> ExitCode {
             slow_ms,
             workers,
             max_body_bytes,
+            read_timeout_secs,
         } => didact_serve::FaultPlan::parse(fault_every, &faults, slow_ms)
             .map_err(anyhow::Error::from)
             .and_then(|plan| {
                 let limits = didact_serve::Limits {
-                    workers,
+                    workers: workers as usize,
                     max_body_bytes,
+                    read_timeout: std::time::Duration::from_secs(read_timeout_secs),
                 };
                 cmd_serve(model, format!("{host}:{port}"), device, plan, limits)
             }),

@@ -3,7 +3,9 @@
 //! Every case runs the real binary in a fresh directory and must end with its exit status and
 //! an error naming what was wrong (its substring). The test fails, listing every offender, on
 //! a panic or abort (exit 101 / 134), a hang (60 s), a silent accept (exit 0 where an error
-//! was due), or a vague message (the substring missing).
+//! was due), or a vague message (the substring missing). Cases with `http` are raw requests to
+//! one `didact serve` (the fixture Llama): each must get its HTTP status and a body with the
+//! substring, and the server must still be alive after every one.
 
 use serde_json::Value;
 use std::path::{Path, PathBuf};
@@ -100,12 +102,109 @@ fn run(case: &Value, dir: &Path) -> Result<(), String> {
     Ok(())
 }
 
+fn corpus() -> Vec<Value> {
+    let text = std::fs::read_to_string(here().join("cases.jsonl")).unwrap();
+    text.lines()
+        .map(|l| serde_json::from_str(l).unwrap())
+        .collect()
+}
+
+/// Kill the server when the test ends, however it ends.
+struct Server(std::process::Child);
+
+impl Drop for Server {
+    fn drop(&mut self) {
+        let _ = self.0.kill();
+        let _ = self.0.wait();
+    }
+}
+
+/// Send one raw request; `Err` says what was wrong with the answer.
+fn ask(addr: &str, case: &Value) -> Result<(), String> {
+    use std::io::{Read, Write};
+    let mut s = std::net::TcpStream::connect(addr).map_err(|e| format!("connect: {e}"))?;
+    s.set_read_timeout(Some(Duration::from_secs(30)))
+        .map_err(|e| e.to_string())?;
+    // A server may answer (413) before the whole body is sent: a failed write is fine.
+    let _ = s.write_all(case["http"].as_str().unwrap().as_bytes());
+    let mut reply = Vec::new();
+    if let Err(e) = s.read_to_end(&mut reply)
+        && reply.is_empty()
+    {
+        return Err(format!("hang or no answer: {e}"));
+    }
+    let reply = String::from_utf8_lossy(&reply);
+    let status: u16 = reply
+        .split_whitespace()
+        .nth(1)
+        .and_then(|c| c.parse().ok())
+        .ok_or_else(|| format!("no status line: {reply:?}"))?;
+    let want = case["status"].as_u64().unwrap() as u16;
+    if status == 200 {
+        return Err("silent accept: 200".into());
+    }
+    if status != want {
+        return Err(format!("status {status}, expected {want}: {reply}"));
+    }
+    let needle = case["contains"].as_str().unwrap();
+    if !reply.contains(needle) {
+        return Err(format!("vague: the answer lacks {needle:?}: {reply}"));
+    }
+    Ok(())
+}
+
+#[test]
+fn every_bad_request_to_serve_gets_its_status_and_message() {
+    use std::io::BufRead;
+    let cases: Vec<Value> = corpus()
+        .into_iter()
+        .filter(|c| c.get("http").is_some())
+        .collect();
+    assert!(cases.len() >= 30, "{} HTTP cases", cases.len());
+    let fixture = Path::new(env!("CARGO_MANIFEST_DIR")).join("../../../shared/fixtures/llama");
+    let mut server = Server(
+        Command::new(BIN)
+            .args(["serve", "--model", fixture.to_str().unwrap(), "--port", "0"])
+            .args(["--max-body-bytes", "100000", "--read-timeout-secs", "2"])
+            .stderr(Stdio::piped())
+            .spawn()
+            .unwrap(),
+    );
+    let mut line = String::new();
+    std::io::BufReader::new(server.0.stderr.take().unwrap())
+        .read_line(&mut line)
+        .unwrap();
+    let addr = line
+        .trim()
+        .rsplit("http://")
+        .next()
+        .unwrap()
+        .trim_end_matches("/v1")
+        .to_string();
+    let mut failures = Vec::new();
+    for case in &cases {
+        let name = case["name"].as_str().unwrap();
+        if let Err(why) = ask(&addr, case) {
+            failures.push(format!("{name}: {why}"));
+        }
+        if let Ok(Some(status)) = server.0.try_wait() {
+            panic!("the server died ({status}) on {name}; before: {failures:?}");
+        }
+    }
+    assert!(
+        failures.is_empty(),
+        "{} of {} HTTP cases failed:\n{}",
+        failures.len(),
+        cases.len(),
+        failures.join("\n")
+    );
+}
+
 #[test]
 fn every_bad_input_fails_cleanly_with_a_message_that_names_it() {
-    let text = std::fs::read_to_string(here().join("cases.jsonl")).unwrap();
-    let cases: Vec<Value> = text
-        .lines()
-        .map(|l| serde_json::from_str(l).unwrap())
+    let cases: Vec<Value> = corpus()
+        .into_iter()
+        .filter(|c| c.get("http").is_none())
         .collect();
     assert!(cases.len() >= 200, "the corpus holds {} cases", cases.len());
     let root = std::env::temp_dir().join(format!("didact-bad-inputs-{}", std::process::id()));

@@ -25,6 +25,8 @@ pub enum LoopError {
     },
     #[error("{path}: {msg}")]
     RunDir { path: PathBuf, msg: String },
+    #[error("{0}")]
+    Memory(String),
     #[error("generate endpoint: {0}")]
     Endpoint(#[from] didact_endpoint::EndpointError),
 }

@@ -11,6 +11,7 @@ pub mod error;
 pub mod journal;
 pub mod layout;
 pub mod lineage;
+pub mod memory;
 pub mod progress;
 pub mod report;
 pub mod rm;

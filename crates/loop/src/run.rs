@@ -147,9 +147,17 @@ pub fn run(
         didact_model::any::config_from_dir(dir)?;
     }
     check_endpoint_keys(plan)?;
+    let memory = crate::memory::estimate(plan)?;
+    crate::memory::check(plan, &memory, crate::memory::available())?;
+    if !opts.quiet {
+        eprintln!(
+            "memory estimate: {} (env.json has the parts)",
+            crate::memory::human(memory.total())
+        );
+    }
     let _lock = lock_dir(&dir)?;
     prepare_dir(&dir, resolved_toml, opts.resume)?;
-    write_env(&dir, plan, opts)?;
+    write_env(&dir, plan, opts, &memory)?;
     let mut task = Task::build(plan)?;
     let tok = tokenizer(&dir, &task, plan)?;
     let cfg = policy_config(plan, &tok)?;
@@ -285,7 +293,12 @@ fn check_endpoint_keys(plan: &RunPlan) -> Result<()> {
 }
 
 /// `env.json`: didact version, git commit, device, threads, machine.
-fn write_env(dir: &Path, plan: &RunPlan, opts: &RunOptions) -> Result<()> {
+fn write_env(
+    dir: &Path,
+    plan: &RunPlan,
+    opts: &RunOptions,
+    memory: &crate::memory::Estimate,
+) -> Result<()> {
     let env = serde_json::json!({
         "didact_version": env!("CARGO_PKG_VERSION"),
         "git_commit": git_commit(),
@@ -294,6 +307,8 @@ fn write_env(dir: &Path, plan: &RunPlan, opts: &RunOptions) -> Result<()> {
         "os": std::env::consts::OS,
         "arch": std::env::consts::ARCH,
         "cpus": std::thread::available_parallelism().map(|n| n.get()).unwrap_or(1),
+        "memory_estimate": memory.to_json(),
+        "memory_available_bytes": crate::memory::available(),
     });
     let env_path = dir.join("env.json");
     write_atomic(

@@ -102,9 +102,16 @@ impl Task {
                 let loaded = ingest::load_with_chat(path, *on_error, *chunk_chars, chat.as_ref())?;
                 let mut rows = loaded.rows;
                 if rows.len() < 2 {
+                    let why = match loaded.skipped_examples.first() {
+                        Some(first) => format!(
+                            " ({} rows skipped as malformed with on_error = \"skip\"; the first: {first})",
+                            loaded.skipped
+                        ),
+                        None => String::new(),
+                    };
                     return Err(didact_data::DataError::File {
                         path: path.clone(),
-                        msg: format!("needs at least 2 usable rows, found {}", rows.len()),
+                        msg: format!("needs at least 2 usable rows, found {}{why}", rows.len()),
                     }
                     .into());
                 }

@@ -109,6 +109,21 @@ impl Decoder for Lm {
     }
 }
 
+/// What decides a model's memory (see [`LmConfig::dims`]).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Dims {
+    pub d_model: usize,
+    pub n_layers: usize,
+    pub n_heads: usize,
+    /// Width of the keys (and values): kv heads × head size.
+    pub kv_dim: usize,
+    pub d_ff: usize,
+    pub vocab: usize,
+    pub max_seq_len: usize,
+    /// Parameters, counted as the HF checkpoint stores them.
+    pub n_params: usize,
+}
+
 /// The shape of an `Lm`.
 #[derive(Debug, Clone, PartialEq)]
 pub enum LmConfig {
@@ -137,6 +152,46 @@ impl LmConfig {
             LmConfig::Llama(c) if c.qkv_bias => "Qwen2ForCausalLM",
             LmConfig::Llama(_) => "LlamaForCausalLM",
             LmConfig::Gpt2(_) => "GPT2LMHeadModel",
+        }
+    }
+
+    /// The sizes that decide memory: widths, depth, vocabulary, context and parameters.
+    pub fn dims(&self) -> Dims {
+        match self {
+            LmConfig::Llama(c) => {
+                let (d, kv, f) = (c.d_model, c.n_kv_heads * c.head_dim(), c.ffn_dim());
+                let bias = if c.qkv_bias { d + 2 * kv } else { 0 };
+                let block = 2 * d + 2 * d * d + 2 * d * kv + bias + 3 * d * f;
+                let head = if c.tie_embeddings {
+                    0
+                } else {
+                    c.vocab_size * d
+                };
+                Dims {
+                    d_model: d,
+                    n_layers: c.n_layers,
+                    n_heads: c.n_heads,
+                    kv_dim: kv,
+                    d_ff: f,
+                    vocab: c.vocab_size,
+                    max_seq_len: c.max_seq_len,
+                    n_params: c.vocab_size * d + c.n_layers * block + d + head,
+                }
+            }
+            LmConfig::Gpt2(c) => {
+                let (d, f) = (c.d_model, c.d_ff);
+                let block = 4 * d + (3 * d * d + 3 * d) + (d * d + d) + (d * f + f) + (f * d + d);
+                Dims {
+                    d_model: d,
+                    n_layers: c.n_layers,
+                    n_heads: c.n_heads,
+                    kv_dim: d,
+                    d_ff: f,
+                    vocab: c.vocab_size,
+                    max_seq_len: c.n_positions,
+                    n_params: (c.vocab_size + c.n_positions) * d + c.n_layers * block + 2 * d,
+                }
+            }
         }
     }
 

@@ -13,10 +13,12 @@ pub mod sample;
 pub mod tokenizer;
 pub mod weights;
 
-pub use any::{AnyCheckpoint, Decoder, Lm, LmConfig};
+pub use any::{AnyCheckpoint, Decoder, Dims, Lm, LmConfig};
 pub use burn;
 pub use error::{ModelError, Result};
 pub use gpt2::{Gpt2, Gpt2Config};
 pub use llama::{KvCache, Llama, LlamaConfig, Positions, WeightSource};
-pub use sample::{Generation, SamplingParams, generate_all, generate_batch, row_seed};
+pub use sample::{
+    Generation, SamplingParams, generate_all, generate_batch, generate_batch_observed, row_seed,
+};
 pub use tokenizer::Tok;

@@ -132,6 +132,33 @@ pub fn generate_batch<M: Decoder>(
     pad_id: u32,
     device: &Device,
 ) -> Result<Vec<Generation>> {
+    let mut all = |_: usize, _: u32, _: &[f32]| true;
+    generate_batch_observed(
+        model,
+        max_seq_len,
+        prompts,
+        seeds,
+        params,
+        pad_id,
+        device,
+        &mut all,
+    )
+}
+
+/// [`generate_batch`], calling `observe(row, token, logits)` for every token a row keeps,
+/// with that row's raw logits of the step (before temperature). `false` ends the row there
+/// (marked `stopped`): a server streams tokens as they come and cuts at a stop string.
+#[allow(clippy::too_many_arguments)]
+pub fn generate_batch_observed<M: Decoder>(
+    model: &M,
+    max_seq_len: usize,
+    prompts: &[Vec<u32>],
+    seeds: &[u64],
+    params: &SamplingParams,
+    pad_id: u32,
+    device: &Device,
+    observe: &mut dyn FnMut(usize, u32, &[f32]) -> bool,
+) -> Result<Vec<Generation>> {
     let b = prompts.len();
     if b == 0 {
         return Ok(vec![]);
@@ -200,13 +227,15 @@ pub fn generate_batch<M: Decoder>(
                 next.push(pad_id as i64);
                 continue;
             }
-            let t = pick_token(&logits[row * v..(row + 1) * v], params, &mut rngs[row]);
+            let row_logits = &logits[row * v..(row + 1) * v];
+            let t = pick_token(row_logits, params, &mut rngs[row]);
             if Some(t) == params.stop_token {
                 out[row].stopped = true;
                 next.push(pad_id as i64);
             } else {
                 out[row].tokens.push(t);
                 next.push(t as i64);
+                out[row].stopped = !observe(row, t, row_logits);
             }
         }
         if out.iter().all(|g| g.stopped) || step + 1 == max_new {

@@ -159,3 +159,30 @@ fn bad_checkpoints_are_clear_errors() {
         );
     }
 }
+
+/// `LmConfig::dims().n_params` — what the memory estimate before round 0 counts — equals the
+/// parameters of the loaded fixtures (Llama, Qwen2 with q/k/v biases, GPT-2) and of the stored
+/// checkpoint itself (`n_parameters` in fixtures/*/expected.json, from transformers).
+#[test]
+fn dims_count_the_parameters_of_every_family() {
+    use didact_model::burn::module::Module;
+    let shared = fixture().join("..");
+    for fam in ["llama", "qwen2", "gpt2"] {
+        let dir = shared.join(fam);
+        let ck = didact_model::any::load(&dir, &Device::flex()).unwrap();
+        let dims = ck.config.dims();
+        let expected: serde_json::Value =
+            serde_json::from_str(&std::fs::read_to_string(dir.join("expected.json")).unwrap())
+                .unwrap();
+        let loaded = match &ck.model {
+            didact_model::Lm::Llama(m) => m.num_params(),
+            didact_model::Lm::Gpt2(m) => m.num_params(),
+        };
+        assert_eq!(dims.n_params, loaded, "{fam}");
+        assert_eq!(
+            dims.n_params as u64,
+            expected["n_parameters"].as_u64().unwrap(),
+            "{fam}"
+        );
+    }
+}

@@ -111,7 +111,7 @@ dataset("missing-field", '{"prompt": "a", "completion": "b"}\n{"prompt": "a"}\n'
 dataset("wrong-type", '{"prompt": "a", "completion": "b"}\n{"prompt": 3, "completion": "x"}\n', "d.jsonl:2")
 dataset("empty", "", "d.jsonl")
 dataset("one-row", '{"prompt": "a", "completion": "b"}\n', "d.jsonl")
-dataset("all-rows-skipped", '{"x": 1}\n{"y": 2}\n{"z": 3}\n', "d.jsonl", extra='on_error = "skip"\n')
+dataset("all-rows-skipped", '{"x": 1}\n{"y": 2}\n{"z": 3}\n', "3 rows skipped as malformed", extra='on_error = "skip"\n')
 dataset("too-long-rows", "".join(json.dumps({"prompt": "p", "completion": "x" * 400}) + "\n" for _ in range(5)), "longer than the model's context")
 dataset("messages-not-a-list", '{"messages": "hi"}\n{"messages": "there"}\n', "d.jsonl:1")
 case("data/missing-file", ["run", "{dir}/r.toml", "--out", "{dir}/out"], "no-such.jsonl",
@@ -189,6 +189,58 @@ cli("sweep-no-grid", ["sweep", "{repo}/recipes/smoke.toml", "--out", "{dir}/s"],
 cli("resume-with-other-recipe", ["run", "{repo}/recipes/smoke.toml", "--resume", "--set", "train.lr=0.01", "--out", "{dir}/o"], "differs",
     files={"o/recipe.resolved.toml": "[run]\nname = \"other\"\n", "o/journal.jsonl": ""})
 cli("run-into-existing", ["run", "{repo}/recipes/smoke.toml", "--out", "{dir}/o"], "--resume", files={"o/journal.jsonl": ""})
+
+# Memory: each key within its bounds, the whole run far beyond any laptop.
+recipe("memory/70b-shape", "[model]\nd_model = 8192\nn_layers = 64\nn_heads = 64\nn_kv_heads = 8\nd_ff = 28672\n", "needs an estimated")
+recipe("memory/activations", "[model]\nd_model = 64\nn_layers = 2\nmax_seq_len = 4096\n[train]\nbatch_size = 4096\n", "train.batch_size")
+cli("serve-zero-workers", ["serve", "--model", "{dir}/m", "--workers", "0"], "--workers", copies=GOOD, exit=2)
+cli("serve-zero-timeout", ["serve", "--model", "{dir}/m", "--read-timeout-secs", "0"], "--read-timeout-secs", copies=GOOD, exit=2)
+
+# Raw HTTP requests to `didact serve` (one server for all; bad_inputs.rs starts it on the
+# fixture Llama with --max-body-bytes 100000 --read-timeout-secs 2). `status` is the answer's
+# HTTP status; `contains` a substring of its body.
+def http(name, raw, status, contains):
+    cases.append({"name": f"http/{name}", "http": raw, "status": status, "contains": contains})
+
+
+def post(path, body, extra=""):
+    return f"POST {path} HTTP/1.1\r\nHost: x\r\nContent-Type: application/json\r\nContent-Length: {len(body.encode())}\r\nConnection: close\r\n{extra}\r\n{body}"
+
+
+C, CHAT = "/v1/completions", "/v1/chat/completions"
+http("not-json", post(C, "{oops"), 400, "invalid JSON")
+http("json-array-body", post(C, "[1, 2]"), 400, "JSON object")
+http("no-prompt", post(C, "{}"), 400, "prompt")
+http("prompt-number", post(C, '{"prompt": 5}'), 400, "prompt")
+http("prompt-mixed-list", post(C, '{"prompt": ["a", [1]]}'), 400, "prompt")
+http("prompt-id-beyond-vocab", post(C, '{"prompt": [1, 4000000000]}'), 400, "vocabulary")
+http("prompt-too-long", post(C, json.dumps({"prompt": "word " * 3000})), 400, "context")
+http("n-million", post(C, '{"prompt": "a", "n": 1000000}'), 400, "`n`")
+http("choices-over-256", post(C, json.dumps({"prompt": ["a"] * 100, "n": 3})), 400, "256")
+http("temperature-negative", post(C, '{"prompt": "a", "temperature": -1}'), 400, "temperature")
+http("temperature-string", post(C, '{"prompt": "a", "temperature": "hot"}'), 400, "temperature")
+http("top-p-two", post(C, '{"prompt": "a", "top_p": 2}'), 400, "top_p")
+http("max-tokens-zero", post(C, '{"prompt": "a", "max_tokens": 0}'), 400, "max_tokens")
+http("max-tokens-negative", post(C, '{"prompt": "a", "max_tokens": -5}'), 400, "max_tokens")
+http("logprobs-too-many", post(C, '{"prompt": "a", "logprobs": 50}'), 400, "logprobs")
+http("seed-negative", post(C, '{"prompt": "a", "seed": -3}'), 400, "seed")
+http("stop-not-strings", post(C, '{"prompt": "a", "stop": [1]}'), 400, "stop")
+http("stop-too-many", post(C, json.dumps({"prompt": "a", "stop": [str(i) for i in range(20)]})), 400, "stop")
+http("penalty", post(C, '{"prompt": "a", "presence_penalty": 1}'), 400, "presence_penalty")
+http("logit-bias", post(C, '{"prompt": "a", "logit_bias": {"3": 100}}'), 400, "logit_bias")
+http("echo", post(C, '{"prompt": "a", "echo": true}'), 400, "echo")
+http("unknown-field", post(C, '{"prompt": "a", "temprature": 1}'), 400, "temprature")
+http("stream-options-without-stream", post(C, '{"prompt": "a", "stream_options": {"include_usage": true}}'), 400, "stream_options")
+http("chat-no-messages", post(CHAT, '{"prompt": "a"}'), 400, "prompt")
+http("chat-messages-not-list", post(CHAT, '{"messages": "hi"}'), 400, "messages")
+http("chat-top-logprobs-alone", post(CHAT, '{"messages": [{"role": "user", "content": "hi"}], "top_logprobs": 2}'), 400, "logprobs")
+http("body-over-limit-announced", f"POST {C} HTTP/1.1\r\nHost: x\r\nContent-Length: 200000\r\nConnection: close\r\n\r\n", 413, "larger than")
+http("body-over-limit-chunked", f"POST {C} HTTP/1.1\r\nHost: x\r\nTransfer-Encoding: chunked\r\nConnection: close\r\n\r\n" + ("ffff\r\n" + "x" * 0xffff + "\r\n") * 2 + "0\r\n\r\n", 413, "larger than")
+http("body-never-arrives", f"POST {C} HTTP/1.1\r\nHost: x\r\nContent-Length: 5000\r\nConnection: close\r\n\r\n{{", 408, "did not arrive")
+http("get-completions", f"GET {C} HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n", 405, "not allowed")
+http("delete-models", "DELETE /v1/models HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n", 405, "not allowed")
+http("unknown-route", "GET /v2/everything HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n", 404, "no route")
+http("garbage-request-line", "HELLO\r\n\r\n", 400, "")
 
 out = pathlib.Path(__file__).with_name("cases.jsonl")
 out.write_text("".join(json.dumps(c) + "\n" for c in cases))
