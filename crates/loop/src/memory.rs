@@ -4,9 +4,12 @@
 //! Parts (fp32, 4 bytes a number): parameters + gradients + two AdamW moments (16 bytes a
 //! parameter) for the policy and a `[teacher]`; training activations (what autodiff keeps per
 //! token and layer: ~10·d_model + 4·d_ff + 2·heads·seq numbers, and 3 copies of the logits);
-//! the generation KV cache and logits; the datasets. It is an estimate (allocator slack and
-//! the backend's workspace are not counted): a run is refused only when the estimate alone
-//! exceeds the available memory. The estimate is written to `env.json`.
+//! the generation KV cache and logits; the datasets. Lengths are the data's (`Lens`): checked
+//! once before anything is read with the smallest lengths (a lower bound: parameters and
+//! optimizer state), then after the rows are tokenized with their real lengths. It is an
+//! estimate of what grows with the model and data — the process's own baseline (≈0.5 GB
+//! measured: libraries, thread pools, allocator caches) is not counted — so a run is refused
+//! only when the estimate alone exceeds the available memory. Written to `env.json`.
 
 use crate::error::{LoopError, Result};
 use didact_model::{Dims, LmConfig};
@@ -80,10 +83,29 @@ fn file_len(p: &Path) -> u64 {
     std::fs::metadata(p).map(|m| m.len()).unwrap_or(0)
 }
 
-/// Estimate a run's peak memory from its plan.
-pub fn estimate(plan: &RunPlan) -> Result<Estimate> {
+/// Token lengths that size activations and the KV cache: the longest training row (batches
+/// are padded to their longest row, not to the context) and the longest generation (prompt +
+/// new tokens).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Lens {
+    pub train: usize,
+    pub generate: usize,
+}
+
+impl Lens {
+    /// Before the data is read: the smallest lengths — the estimate is then a lower bound, so
+    /// what it refuses can never run.
+    pub const LOWER_BOUND: Lens = Lens {
+        train: 1,
+        generate: 1,
+    };
+}
+
+/// Estimate a run's peak memory from its plan and the data's lengths.
+pub fn estimate(plan: &RunPlan, lens: Lens) -> Result<Estimate> {
     let d = policy_dims(plan)?;
-    let seq = d.max_seq_len;
+    let seq = lens.train.min(d.max_seq_len).max(1);
+    let gen_seq = lens.generate.min(d.max_seq_len).max(1);
     let mut parts = vec![Part {
         what: "parameters_and_adamw",
         keys: "model.d_model, model.n_layers, model.d_ff and the vocabulary",
@@ -96,7 +118,7 @@ pub fn estimate(plan: &RunPlan) -> Result<Estimate> {
             n_heads: t.n_heads,
             n_kv_heads: t.n_kv_heads,
             d_ff: t.d_ff,
-            max_seq_len: seq,
+            max_seq_len: d.max_seq_len,
             rope_theta: 10_000.0,
             tie_embeddings: false,
         };
@@ -116,13 +138,13 @@ pub fn estimate(plan: &RunPlan) -> Result<Estimate> {
         .max(pairs);
     parts.push(Part {
         what: "training_activations",
-        keys: "train.batch_size (dpo.batch_size × 2) × model.max_seq_len",
+        keys: "train.batch_size (dpo.batch_size × 2) × the longest row (≤ model.max_seq_len)",
         bytes: activations(&d, rows, seq),
     });
     let gen_rows = plan.generate.batch_size.max(plan.eval.batch_size) as u64;
     parts.push(Part {
         what: "generation_cache",
-        keys: "generate.batch_size × model.max_seq_len",
+        keys: "generate.batch_size × prompt + max_new_tokens (≤ model.max_seq_len)",
         bytes: gen_rows
             * (seq as u64 * d.n_layers as u64 * 2 * d.kv_dim as u64 + d.vocab as u64)
             * F32,
@@ -140,7 +162,7 @@ pub fn estimate(plan: &RunPlan) -> Result<Estimate> {
     parts.push(Part {
         what: "datasets_and_samples",
         keys: "world.train_size / the data file, generate.n_prompts × generate.n_per_prompt",
-        bytes: data + samples * seq as u64 * 12,
+        bytes: data + samples * gen_seq as u64 * 12,
     });
     Ok(Estimate { parts })
 }
@@ -189,18 +211,22 @@ mod tests {
     }
 
     const GB: u64 = 1_000_000_000;
+    const WORST: Lens = Lens {
+        train: usize::MAX,
+        generate: usize::MAX,
+    };
 
     #[test]
     fn the_quickstart_shape_fits_and_a_70b_shape_is_refused_naming_its_keys() {
         let small = plan("[model]\nd_model = 128\nn_layers = 2\n");
-        let est = estimate(&small).unwrap();
+        let est = estimate(&small, WORST).unwrap();
         assert!(est.total() < GB, "{est:?}");
         check(&small, &est, Some(16 * GB)).unwrap();
         // Llama-2-70B-like width and depth: ~50 B parameters, ~800 GB with AdamW.
         let big = plan(
             "[model]\nd_model = 8192\nn_layers = 64\nn_heads = 64\nn_kv_heads = 8\nd_ff = 28672\n",
         );
-        let est = estimate(&big).unwrap();
+        let est = estimate(&big, Lens::LOWER_BOUND).unwrap();
         let params = est.parts[0].bytes / 16;
         assert!((40e9..70e9).contains(&(params as f64)), "{params}");
         let e = check(&big, &est, Some(16 * GB)).unwrap_err().to_string();
@@ -216,7 +242,16 @@ mod tests {
         let p = plan(
             "[model]\nd_model = 64\nn_layers = 2\nmax_seq_len = 4096\n[train]\nbatch_size = 4096\n",
         );
-        let est = estimate(&p).unwrap();
+        let short = estimate(
+            &p,
+            Lens {
+                train: 20,
+                generate: 20,
+            },
+        )
+        .unwrap();
+        check(&p, &short, Some(16 * GB)).unwrap();
+        let est = estimate(&p, WORST).unwrap();
         let act = est
             .parts
             .iter()
@@ -232,7 +267,7 @@ mod tests {
         let p = plan(
             "[run]\ndevice = \"cuda\"\n[model]\nd_model = 8192\nn_layers = 64\nn_heads = 64\n",
         );
-        let est = estimate(&p).unwrap();
+        let est = estimate(&p, Lens::LOWER_BOUND).unwrap();
         check(&p, &est, Some(GB)).unwrap();
     }
 }

@@ -147,21 +147,29 @@ pub fn run(
         didact_model::any::config_from_dir(dir)?;
     }
     check_endpoint_keys(plan)?;
-    let memory = crate::memory::estimate(plan)?;
-    crate::memory::check(plan, &memory, crate::memory::available())?;
-    if !opts.quiet {
-        eprintln!(
-            "memory estimate: {} (env.json has the parts)",
-            crate::memory::human(memory.total())
-        );
-    }
+    use crate::memory::{Lens, available, check, estimate, human};
+    check(plan, &estimate(plan, Lens::LOWER_BOUND)?, available())?;
     let _lock = lock_dir(&dir)?;
     prepare_dir(&dir, resolved_toml, opts.resume)?;
-    write_env(&dir, plan, opts, &memory)?;
     let mut task = Task::build(plan)?;
     let tok = tokenizer(&dir, &task, plan)?;
     let cfg = policy_config(plan, &tok)?;
-    fit_lengths(plan, &mut task, &tok, cfg.max_seq_len())?;
+    let longest = fit_lengths(plan, &mut task, &tok, cfg.max_seq_len())?;
+    // Later rounds train on samples too: a prompt plus up to max_new_tokens.
+    let with_samples = longest + plan.generate.sampling.max_new_tokens;
+    let lens = Lens {
+        train: with_samples,
+        generate: with_samples,
+    };
+    let memory = estimate(plan, lens)?;
+    check(plan, &memory, available())?;
+    if !opts.quiet {
+        eprintln!(
+            "memory estimate: {} (env.json has the parts)",
+            human(memory.total())
+        );
+    }
+    write_env(&dir, plan, opts, &memory)?;
     let run_dir = RunDir::new(&dir);
     let mut runner = Runner {
         plan,
@@ -210,14 +218,20 @@ pub fn run(
 /// Every real row must fit the model's context, found before round 0 rather than when an
 /// evaluation after training meets it (or silently truncated in training). A dataset with
 /// `on_error = "skip"` drops the long rows and counts them with the malformed ones; otherwise
-/// the run stops naming the file, how many rows and the first.
-fn fit_lengths(plan: &RunPlan, task: &mut Task, tok: &Tok, max_len: usize) -> Result<()> {
-    let fits = |e: &didact_core::Example| -> Result<bool> {
-        Ok(tok.encode(&e.prompt)?.len() + tok.encode(&e.completion)?.len() < max_len)
+/// the run stops naming the file, how many rows and the first. Returns the longest row kept,
+/// in tokens.
+fn fit_lengths(plan: &RunPlan, task: &mut Task, tok: &Tok, max_len: usize) -> Result<usize> {
+    let len = |e: &didact_core::Example| -> Result<usize> {
+        Ok(tok.encode(&e.prompt)?.len() + tok.encode(&e.completion)?.len())
     };
+    let fits = |e: &didact_core::Example| -> Result<bool> { Ok(len(e)? < max_len) };
     let mut long = Vec::new();
+    let mut longest = 0;
     for e in task.real_train.iter().chain(&task.eval).chain(&task.ood) {
-        if !fits(e)? {
+        let n = len(e)?;
+        if n < max_len {
+            longest = longest.max(n + 1);
+        } else {
             long.push(
                 e.prompt
                     .chars()
@@ -228,7 +242,7 @@ fn fit_lengths(plan: &RunPlan, task: &mut Task, tok: &Tok, max_len: usize) -> Re
         }
     }
     let Some(first) = long.first() else {
-        return Ok(());
+        return Ok(longest);
     };
     let n = task.real_train.len() + task.eval.len() + task.ood.len();
     let (source, skip) = match &plan.source {
@@ -253,7 +267,7 @@ fn fit_lengths(plan: &RunPlan, task: &mut Task, tok: &Tok, max_len: usize) -> Re
         keep(&mut task.eval)?;
         task.skipped_rows += long.len();
         if !task.real_train.is_empty() && !task.eval.is_empty() {
-            return Ok(());
+            return Ok(longest);
         }
     }
     Err(LoopError::RunDir {

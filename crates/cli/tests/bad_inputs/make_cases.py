@@ -192,7 +192,7 @@ cli("run-into-existing", ["run", "{repo}/recipes/smoke.toml", "--out", "{dir}/o"
 
 # Memory: each key within its bounds, the whole run far beyond any laptop.
 recipe("memory/70b-shape", "[model]\nd_model = 8192\nn_layers = 64\nn_heads = 64\nn_kv_heads = 8\nd_ff = 28672\n", "needs an estimated")
-recipe("memory/activations", "[model]\nd_model = 64\nn_layers = 2\nmax_seq_len = 4096\n[train]\nbatch_size = 4096\n", "train.batch_size")
+recipe("memory/activations", "[world]\nkind = \"markov\"\nmax_chars = 4000\nend_prob = 0.0001\n[model]\nd_model = 64\nn_layers = 2\nmax_seq_len = 4096\n[train]\nbatch_size = 4096\n", "train.batch_size")
 cli("serve-zero-workers", ["serve", "--model", "{dir}/m", "--workers", "0"], "--workers", copies=GOOD, exit=2)
 cli("serve-zero-timeout", ["serve", "--model", "{dir}/m", "--read-timeout-secs", "0"], "--read-timeout-secs", copies=GOOD, exit=2)
 
