@@ -91,6 +91,7 @@ fn print_devices() -> Vec<(KnownDevice, Result<(), String>)> {
         println!("  {:<8} {:<24} {shown}", d.name, d.backend);
         out.push((d, status));
     }
+    println!("  flex matmul kernels: {}", flex_kernels());
     if known_devices()
         .iter()
         .any(|d| d.feature == "tch" && d.compiled)
@@ -105,6 +106,22 @@ fn print_devices() -> Vec<(KnownDevice, Result<(), String>)> {
         }
     }
     out
+}
+
+/// Which gemm microkernels flex runs here: gemm picks AVX-512 at run time when the CPU has it
+/// (burn-flex's `x86-v4`, on in didact-model), else AVX2+FMA, else its portable path.
+fn flex_kernels() -> &'static str {
+    #[cfg(target_arch = "x86_64")]
+    {
+        if std::arch::is_x86_feature_detected!("avx512f") {
+            return "AVX-512 (x86-v4)";
+        }
+        if std::arch::is_x86_feature_detected!("avx2") && std::arch::is_x86_feature_detected!("fma")
+        {
+            return "AVX2 + FMA (x86-v3; no AVX-512 on this CPU)";
+        }
+    }
+    "portable"
 }
 
 /// Train and sample tokens/s on the reference workload (d_model 256, 4 layers, sequence 128,

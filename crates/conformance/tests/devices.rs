@@ -23,8 +23,15 @@ fn main() {
         }
         return;
     }
-    let filter = args.iter().find(|a| !a.starts_with('-')).cloned();
-    match args.iter().position(|a| a == "--device") {
+    // `--device NAME` (the parent's child calls) takes its value; the filter is the first other
+    // word (a check name part, as libtest's filter).
+    let device_at = args.iter().position(|a| a == "--device");
+    let filter = args
+        .iter()
+        .enumerate()
+        .find(|(i, a)| !a.starts_with('-') && device_at.is_none_or(|d| *i != d + 1))
+        .map(|(_, a)| a.clone());
+    match device_at {
         Some(i) => std::process::exit(child(&args[i + 1], filter)),
         None => parent(filter),
     }
@@ -57,6 +64,19 @@ fn child(name: &str, filter: Option<String>) -> i32 {
         .iter()
         .filter(|r| matches!(r.outcome, Outcome::Fail(_)))
         .count();
+    // A run that checked nothing must not pass (a filter that matches no check, or arguments
+    // read wrongly: this once ran zero checks on every device and passed).
+    let passed = results
+        .iter()
+        .filter(|r| matches!(r.outcome, Outcome::Pass(_)))
+        .count();
+    if passed == 0 {
+        println!(
+            "FAIL  {:<8} no check ran (filter {:?})",
+            d.name, opts.filter
+        );
+        return 1;
+    }
     (failed > 0) as i32
 }
 
