@@ -191,6 +191,7 @@ cli("resume-with-other-recipe", ["run", "{repo}/recipes/smoke.toml", "--resume",
 cli("run-into-existing", ["run", "{repo}/recipes/smoke.toml", "--out", "{dir}/o"], "--resume", files={"o/journal.jsonl": ""})
 
 # Memory: each key within its bounds, the whole run far beyond any laptop.
+recipe("memory/d65536-256-layers", "[model]\nd_model = 65536\nn_layers = 256\nn_heads = 256\nn_kv_heads = 256\n", "parameters_and_adamw")
 recipe("memory/70b-shape", "[model]\nd_model = 8192\nn_layers = 64\nn_heads = 64\nn_kv_heads = 8\nd_ff = 28672\n", "needs an estimated")
 recipe("memory/activations", "[world]\nkind = \"markov\"\nmax_chars = 4000\nend_prob = 0.0001\n[model]\nd_model = 64\nn_layers = 2\nmax_seq_len = 4096\n[train]\nbatch_size = 4096\n", "train.batch_size")
 cli("serve-zero-workers", ["serve", "--model", "{dir}/m", "--workers", "0"], "--workers", copies=GOOD, exit=2)
