@@ -121,8 +121,7 @@ fn chat_route_matches_in_process_and_bad_requests_are_not_retried() {
 fn a_wrong_method_on_a_known_route_is_405() {
     use std::io::{Read, Write};
     let url = start(FaultPlan::default());
-    let addr = url.trim_start_matches("http://").trim_end_matches("/v1");
-    let mut s = std::net::TcpStream::connect(addr).unwrap();
+    let mut s = std::net::TcpStream::connect(host(&url)).unwrap();
     write!(
         s,
         "GET /v1/completions HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n"
@@ -137,7 +136,7 @@ fn a_wrong_method_on_a_known_route_is_405() {
 /// is still answered. A body over the limit is refused with 413 without being read.
 #[test]
 fn a_stalled_client_does_not_block_the_others_and_big_bodies_get_413() {
-    use std::io::{Read, Write};
+    use std::io::Write;
     let url = start_with(
         FaultPlan::default(),
         Limits {
@@ -146,29 +145,14 @@ fn a_stalled_client_does_not_block_the_others_and_big_bodies_get_413() {
             ..Limits::default()
         },
     );
-    let addr = url
-        .trim_start_matches("http://")
-        .trim_end_matches("/v1")
-        .to_string();
+    let addr = host(&url);
     let mut stalled = std::net::TcpStream::connect(&addr).unwrap();
     write!(
         stalled,
         "POST /v1/completions HTTP/1.1\r\nHost: x\r\nContent-Length: 500\r\n\r\n{{"
     )
     .unwrap();
-    let ask = |body: &str| {
-        let mut s = std::net::TcpStream::connect(&addr).unwrap();
-        s.set_read_timeout(Some(Duration::from_secs(30))).unwrap();
-        write!(
-            s,
-            "POST /v1/completions HTTP/1.1\r\nHost: x\r\nContent-Type: application/json\r\nContent-Length: {}\r\nConnection: close\r\n\r\n{body}",
-            body.len()
-        )
-        .unwrap();
-        let mut reply = String::new();
-        s.read_to_string(&mut reply).unwrap();
-        reply
-    };
+    let ask = |body: &str| post(&addr, "/v1/completions", body);
     let t0 = std::time::Instant::now();
     for _ in 0..3 {
         let reply = ask(r#"{"prompt": "The number 3 is", "max_tokens": 4}"#);
@@ -178,6 +162,13 @@ fn a_stalled_client_does_not_block_the_others_and_big_bodies_get_413() {
     let big = format!(r#"{{"prompt": "{}"}}"#, "x".repeat(5000));
     assert!(ask(&big).starts_with("HTTP/1.1 413"));
     drop(stalled);
+}
+
+/// `host:port` of a base URL `http://host:port/v1`.
+fn host(url: &str) -> String {
+    url.trim_start_matches("http://")
+        .trim_end_matches("/v1")
+        .to_string()
 }
 
 /// Send `body` to `path` over a fresh connection and read the whole reply.
@@ -209,10 +200,7 @@ fn a_body_that_never_arrives_gets_408_after_the_read_timeout() {
             ..Limits::default()
         },
     );
-    let addr = url
-        .trim_start_matches("http://")
-        .trim_end_matches("/v1")
-        .to_string();
+    let addr = host(&url);
     let mut stalled = std::net::TcpStream::connect(&addr).unwrap();
     let t0 = std::time::Instant::now();
     write!(
@@ -246,10 +234,7 @@ fn thirty_two_clients_beside_four_stalled_ones_are_all_answered() {
             ..Limits::default()
         },
     );
-    let addr = url
-        .trim_start_matches("http://")
-        .trim_end_matches("/v1")
-        .to_string();
+    let addr = host(&url);
     let stalled: Vec<std::net::TcpStream> = (0..4)
         .map(|_| {
             let mut s = std::net::TcpStream::connect(&addr).unwrap();
@@ -312,7 +297,7 @@ fn an_idle_server_keeps_accepting_after_the_read_timeout() {
             ..Limits::default()
         },
     );
-    let addr = url.trim_start_matches("http://").trim_end_matches("/v1");
+    let addr = &host(&url);
     std::thread::sleep(Duration::from_millis(1500));
     let ok = post(
         addr,
