@@ -26,7 +26,11 @@ fn the_official_openai_client_streams_and_reads_logprobs() {
     let Some(py) = python() else {
         assert!(
             std::env::var("DIDACT_REQUIRE_OPENAI").is_err(),
-            "DIDACT_REQUIRE_OPENAI is set but no python with `openai` was found (DIDACT_OPENAI_PYTHON)"
+            "DIDACT_REQUIRE_OPENAI is set but {:?} (DIDACT_OPENAI_PYTHON, run from {}) cannot import `openai`",
+            std::env::var("DIDACT_OPENAI_PYTHON").unwrap_or_else(|_| "python3".into()),
+            std::env::current_dir()
+                .map(|d| d.display().to_string())
+                .unwrap_or_default()
         );
         eprintln!("SKIP openai client: no python with `openai` (pip install openai)");
         return;
