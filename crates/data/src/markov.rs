@@ -96,10 +96,22 @@ impl MarkovWorld {
 
     /// One sentence.
     pub fn sentence(&self, rng: &mut impl Rng) -> String {
-        let (mut a, mut b) = (None, None);
+        self.continuation("", rng)
+            .map(|(s, _)| s)
+            .unwrap_or_default()
+    }
+
+    /// A sentence that starts with `prefix`, drawn from the source: the characters after the
+    /// prefix, and whether the end outcome (rather than `max_chars`) ended it. `None` when the
+    /// prefix has a character outside the alphabet.
+    pub fn continuation(&self, prefix: &str, rng: &mut impl Rng) -> Option<(String, bool)> {
+        let mut hist = Vec::new();
+        for c in prefix.chars() {
+            hist.push(self.index(c)?);
+        }
         let mut out = String::new();
-        for _ in 0..self.max_chars {
-            let p = &self.probs[self.ctx(a, b)];
+        while hist.len() < self.max_chars {
+            let p = self.next(&hist);
             let u: f64 = rng.random();
             let mut acc = 0.0;
             let mut k = p.len() - 1;
@@ -111,12 +123,33 @@ impl MarkovWorld {
                 }
             }
             if k == self.n() {
-                break;
+                return Some((out, true));
             }
             out.push(self.symbols[k]);
-            (a, b) = (b, Some(k));
+            hist.push(k);
         }
-        out
+        Some((out, false))
+    }
+
+    /// The true distribution of what follows the symbols `hist` (indices into [`Self::symbols`]):
+    /// one probability per symbol, then the end outcome's. After `max_chars` symbols a sentence
+    /// is cut, so the end is certain there.
+    pub fn next(&self, hist: &[usize]) -> Vec<f64> {
+        let n = self.n();
+        if hist.len() >= self.max_chars {
+            let mut p = vec![0.0; n + 1];
+            p[n] = 1.0;
+            return p;
+        }
+        let l = hist.len();
+        let a = (l >= 2).then(|| hist[l - 2]);
+        let b = (l >= 1).then(|| hist[l - 1]);
+        self.probs[self.ctx(a, b)].clone()
+    }
+
+    /// The source's symbols, in the order [`Self::next`] gives their probabilities.
+    pub fn symbols(&self) -> &[char] {
+        &self.symbols
     }
 
     fn sentences(&self, n: usize, seed: u64) -> Vec<Example> {
@@ -129,6 +162,11 @@ impl MarkovWorld {
     /// `train_size` real training sentences (seeded by the run).
     pub fn train_set(&self, seed: u64) -> Vec<Example> {
         self.sentences(self.train_size, seed)
+    }
+
+    /// `n` sentences drawn with `seed` (more real data, e.g. a teacher's own).
+    pub fn sample_set(&self, n: usize, seed: u64) -> Vec<Example> {
+        self.sentences(n, seed)
     }
 
     /// Fixed held-out sentences (the same for every run of this world).

@@ -62,10 +62,10 @@ impl Env<'_> {
             ModelRef::Pretrained(dir) => dir.clone(),
             ModelRef::Round(r) => self.dir.model(*r),
             ModelRef::Teacher => self.dir.teacher(),
-            ModelRef::Endpoint => {
+            ModelRef::Endpoint | ModelRef::Oracle => {
                 return Err(LoopError::RunDir {
                     path: self.dir.root().to_path_buf(),
-                    msg: "an endpoint has no checkpoint to load".into(),
+                    msg: format!("{m:?} has no checkpoint to load"),
                 });
             }
         };

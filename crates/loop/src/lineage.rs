@@ -7,7 +7,7 @@
 //! training start.
 
 use didact_core::Metrics;
-use didact_recipe::{Generator, Init, JudgeBy, ModelPlan, RunPlan};
+use didact_recipe::{Generator, Init, JudgeBy, ModelPlan, RunPlan, TeacherPlan};
 use std::path::PathBuf;
 
 /// A model's job in a round.
@@ -29,8 +29,10 @@ pub enum ModelRef {
     Pretrained(PathBuf),
     /// The model round `r` trained.
     Round(u32),
-    /// Round 0's distillation teacher.
+    /// Round 0's trained distillation teacher.
     Teacher,
+    /// The Markov world's true source (`[teacher] oracle`; no checkpoint).
+    Oracle,
     /// An OpenAI-compatible server (no checkpoint here).
     Endpoint,
 }
@@ -51,7 +53,8 @@ pub struct Lineage {
     init: Init,
     /// Round 0's start: fresh weights or a checkpoint.
     origin: ModelRef,
-    teacher: bool,
+    /// The distillation teacher (`[teacher]`), which generates in rounds ≥ 1.
+    teacher: Option<ModelRef>,
     generator_endpoint: bool,
     judge_endpoint: bool,
     /// Set by a `rollback` alert after the previous round: the policy of the next round.
@@ -66,7 +69,11 @@ impl Lineage {
                 ModelPlan::Fresh { .. } => ModelRef::Fresh,
                 ModelPlan::Pretrained { dir } => ModelRef::Pretrained(dir.clone()),
             },
-            teacher: matches!(plan.generate.generator, Generator::Teacher(_)),
+            teacher: plan.generate.teacher().map(|t| match t {
+                TeacherPlan::Trained(_) => ModelRef::Teacher,
+                TeacherPlan::Hf(dir) => ModelRef::Pretrained(dir.clone()),
+                TeacherPlan::Oracle => ModelRef::Oracle,
+            }),
             generator_endpoint: matches!(plan.generate.generator, Generator::Endpoint(_)),
             judge_endpoint: plan
                 .judge
@@ -74,6 +81,11 @@ impl Lineage {
                 .is_some_and(|j| matches!(j.by, JudgeBy::Endpoint(_))),
             rollback_to: None,
         }
+    }
+
+    /// The distillation teacher, if the run has one.
+    pub fn teacher(&self) -> Option<ModelRef> {
+        self.teacher.clone()
     }
 
     /// The current policy of round `r` ≥ 1.
@@ -91,7 +103,7 @@ impl Lineage {
                 (None, Init::Scratch) => self.origin.clone(),
             },
             Role::Generator if self.generator_endpoint => ModelRef::Endpoint,
-            Role::Generator if self.teacher => ModelRef::Teacher,
+            Role::Generator if self.teacher.is_some() => self.teacher().expect("checked"),
             Role::Judge if self.judge_endpoint => ModelRef::Endpoint,
             Role::Generator | Role::Judge => self.policy(r),
         }
@@ -122,7 +134,7 @@ mod tests {
         Lineage {
             init,
             origin: ModelRef::Fresh,
-            teacher: false,
+            teacher: None,
             generator_endpoint: false,
             judge_endpoint: false,
             rollback_to: None,
@@ -172,7 +184,7 @@ mod tests {
     #[test]
     fn teachers_and_endpoints_generate_instead_of_the_policy() {
         let mut l = lineage(Init::Continue);
-        l.teacher = true;
+        l.teacher = Some(ModelRef::Teacher);
         assert_eq!(l.model_for(Role::Generator, 2), ModelRef::Teacher);
         assert_eq!(l.model_for(Role::Judge, 2), ModelRef::Round(1));
         assert!(!l.metrics(2).contains_key("lineage/generated_by"));

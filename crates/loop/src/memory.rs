@@ -111,7 +111,7 @@ pub fn estimate(plan: &RunPlan, lens: Lens) -> Result<Estimate> {
         keys: "model.d_model, model.n_layers, model.d_ff and the vocabulary",
         bytes: 4 * F32 * d.n_params as u64,
     }];
-    if let didact_recipe::Generator::Teacher(t) = &plan.generate.generator {
+    if let Some(didact_recipe::TeacherPlan::Trained(t)) = plan.generate.teacher() {
         let shape = didact_recipe::Shape {
             d_model: t.d_model,
             n_layers: t.n_layers,

@@ -1,5 +1,5 @@
 //! One round, top to bottom as the recipe reads: generate → score (filter, judge) → pairs →
-//! mix → train (→ round 0's reward model and teacher) → evaluate. Each stage writes its output
+//! mix → train (→ round 0's reward model and teacher) → evaluate (+ `distill/kl_to_teacher`). Each stage writes its output
 //! and its stats (`<stage>_metrics.json`) atomically, then is recorded in the journal; on
 //! resume a recorded stage is read back from disk instead of recomputed. Models are always
 //! read back from their checkpoints (which one: `lineage.rs`), so an interrupted and an
@@ -10,13 +10,14 @@ use crate::error::{LoopError, Result, io};
 use crate::journal::{Entry, Journal};
 use crate::lineage::{Lineage, ModelRef, Role};
 use crate::seeds::Stream;
+use crate::stages::distill::{self, LiveTeacher};
 use crate::stages::generate::Writer;
 use crate::stages::train::Work;
 use crate::stages::{evaluate, filter, generate, judge, mix, pair, side, train};
 use crate::task::Task;
 use didact_core::{Example, Metrics, Pair, Sample, write_atomic};
 use didact_data::table;
-use didact_recipe::{Generator, ModelPlan, PairScorer, RunPlan, TeacherPlan};
+use didact_recipe::{ModelPlan, PairScorer, RunPlan, TeacherPlan};
 use std::path::Path;
 use std::time::Instant;
 
@@ -90,8 +91,12 @@ pub fn run_round(run: &mut Runner<'_>, r: u32) -> Result<Metrics> {
             done,
         )?;
     }
-    if let (0, Generator::Teacher(t)) = (r, &run.plan.generate.generator) {
-        run.stage(r, "teacher", &dir.teacher(), |run| run.teacher(t), done)?;
+    if let (0, Some(t)) = (r, run.plan.generate.teacher()) {
+        let out = match t {
+            TeacherPlan::Trained(_) => dir.teacher(),
+            _ => dir.file(0, "teacher_metrics.json"),
+        };
+        run.stage(r, "teacher", &out, |run| run.teacher(t), done)?;
     }
     let path = dir.file(r, "metrics.json");
     run.stage(
@@ -150,7 +155,7 @@ impl Runner<'_> {
     fn generate(&self, path: &Path, r: u32) -> Result<(Vec<Sample>, Metrics)> {
         let plan = &self.plan.generate;
         let source = self.lineage.model_for(Role::Generator, r);
-        let writer = Writer::open(&self.env, plan, &source)?;
+        let writer = Writer::open(&self.env, plan, &source, self.task)?;
         let out = generate::run(&self.env, plan, self.task, &writer, r)?;
         table::write_samples(path, &out.0)?;
         Ok(out)
@@ -232,8 +237,17 @@ impl Runner<'_> {
             .env
             .load(&self.lineage.model_for(Role::TrainStart, r))?;
         let pretrained = matches!(plan.model, ModelPlan::Pretrained { .. });
-        let work = Work::of_round(&plan.train, plan.dpo.as_ref(), pretrained, r);
-        let (model, log) = train::run(&self.env, &work, start, rows, pairs, r)?;
+        let kd = plan.distill.as_ref().map(|d| {
+            let g = &plan.generate;
+            distill::kd_config(d, &g.sampling, g.prompt_chars, self.env.tok.eos_id)
+        });
+        let work = Work::of_round(&plan.train, plan.dpo.as_ref(), kd, pretrained, r);
+        let live = match (&work.kd, self.lineage.teacher()) {
+            (Some(_), Some(t)) => Some(LiveTeacher::open(&self.env, &t, self.task)?),
+            _ => None,
+        };
+        let teacher = live.as_ref().map(|t| t.as_teacher(&self.env));
+        let (model, log) = train::run(&self.env, &work, start, rows, pairs, teacher.as_deref(), r)?;
         write_json(&dir.file(r, "train_log.json"), &log)?;
         didact_model::any::save(&dir.model(r), self.env.cfg, &model, self.env.tok)?;
         Ok(((), log.metrics()))
@@ -271,6 +285,18 @@ impl Runner<'_> {
             train_rows: rows,
         };
         let mut m = evaluate::run(&self.env, &inputs, r)?;
+        if let Some(t) = self.lineage.teacher() {
+            let live = LiveTeacher::open(&self.env, &t, self.task)?;
+            let bs = self.plan.eval.batch_size;
+            let kl = distill::kl_metric(
+                &self.env,
+                &model,
+                &*live.as_teacher(&self.env),
+                self.task,
+                bs,
+            )?;
+            m.insert("distill/kl_to_teacher".into(), kl);
+        }
         m.extend(
             self.stats_so_far(r)?
                 .into_iter()

@@ -154,6 +154,9 @@ pub fn run(
     let mut task = Task::build(plan)?;
     let tok = tokenizer(&dir, &task, plan)?;
     let cfg = policy_config(plan, &tok)?;
+    if let Some(didact_recipe::TeacherPlan::Hf(t)) = plan.generate.teacher() {
+        crate::stages::distill::check_hf_teacher(t, &tok, cfg.max_seq_len())?;
+    }
     let longest = fit_lengths(plan, &mut task, &tok, cfg.max_seq_len())?;
     // Later rounds train on samples too: a prompt plus up to max_new_tokens.
     let with_samples = longest + plan.generate.sampling.max_new_tokens;

@@ -35,6 +35,8 @@ pub enum Stream {
     /// The distillation teacher's weights and data order (index 0).
     TeacherInit = 6100,
     TeacherOrder = 5100,
+    /// A trained teacher's own fresh real rows (`[teacher] train_size`, index 0).
+    TeacherTrainSet = 7003,
     // Reward model.
     /// Preference pairs derived from a world's rows: train and held out (index 0).
     WorldPrefsTrain = 8100,

@@ -137,6 +137,19 @@ impl Task {
         }
     }
 
+    /// `n` fresh real rows from the built-in world (a trained teacher's own data), drawn with
+    /// `seed`; held-out problems are excluded as in the training set.
+    pub fn fresh_rows(&self, n: usize, seed: u64) -> Result<Vec<Example>> {
+        match (&self.world, &self.markov) {
+            (Some(w), _) => Ok(w.train_set(n, seed, &self.eval)),
+            (None, Some(m)) => Ok(m.sample_set(n, seed)),
+            (None, None) => Err(crate::error::LoopError::RunDir {
+                path: "[teacher] train_size".into(),
+                msg: "fresh rows need a built-in world".into(),
+            }),
+        }
+    }
+
     /// The world's verifier, if the task has one.
     pub fn verifier(&self) -> Option<fn(&str, &str) -> Option<bool>> {
         self.world

@@ -18,6 +18,7 @@ pub struct RecipeFile {
     pub dpo: DpoSection,
     pub reward: RewardSection,
     pub teacher: TeacherSection,
+    pub distill: DistillSection,
     pub judge: JudgeSection,
     pub self_instruct: SelfInstructSection,
     pub detector: DetectorSection,
@@ -132,14 +133,17 @@ impl Default for SelfInstructSection {
     }
 }
 
-/// `[teacher]`: distillation. When `d_model > 0`, round 0 also trains a teacher of this shape
-/// on the real data (`rounds/round-00/teacher/`, metrics `teacher/*`), and every later round
-/// generates with the teacher instead of the current model. Vocabulary, `max_seq_len`,
-/// `rope_theta` and the tokenizer are the student's.
+/// `[teacher]`: distillation. A teacher is one of: a model of this shape trained in round 0
+/// on the real data (`d_model > 0`; `rounds/round-00/teacher/`), a Hugging Face checkpoint
+/// directory (`hf`; its tokenizer must be the student's), or, in the Markov world, the exact
+/// source (`oracle = true`: its true next-token distribution, the best any teacher can do).
+/// Round 0 measures it (`teacher/*`); every later round generates with it instead of the
+/// current model, and `[distill] loss` trains the student on its token distributions.
+/// Vocabulary, `max_seq_len`, `rope_theta` and the tokenizer are the student's.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 #[serde(deny_unknown_fields, default)]
 pub struct TeacherSection {
-    /// 0 = no teacher.
+    /// 0 = no trained teacher.
     pub d_model: usize,
     pub n_layers: usize,
     pub n_heads: usize,
@@ -149,6 +153,14 @@ pub struct TeacherSection {
     /// Optimizer steps on the real data (batch size and schedule from `[train]`).
     pub steps: usize,
     pub lr: f64,
+    /// A trained teacher's own real rows, drawn fresh from the world (more data than the
+    /// student sees); 0 = the student's real rows. Built-in worlds only.
+    pub train_size: usize,
+    /// A Hugging Face checkpoint directory (`config.json`, `model.safetensors`,
+    /// `tokenizer.json`) as the teacher; "" = none.
+    pub hf: String,
+    /// The Markov world's true source as the teacher.
+    pub oracle: bool,
 }
 
 impl Default for TeacherSection {
@@ -161,6 +173,39 @@ impl Default for TeacherSection {
             d_ff: 0,
             steps: 1000,
             lr: 3e-3,
+            train_size: 0,
+            hf: String::new(),
+            oracle: false,
+        }
+    }
+}
+
+/// `[distill]`: token-level distillation from the `[teacher]` in rounds ≥ 1 (GKD, Agarwal et
+/// al. 2024; TRL's `generalized_jsd_loss`). The student trains on the round's rows (`[mix]`)
+/// toward the teacher's next-token distribution instead of the rows' tokens.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct DistillSection {
+    /// `none` (next-token NLL on the rows: sequence-level KD when the teacher wrote them),
+    /// `forward` (KL(teacher‖student), Hinton KD), `reverse` (KL(student‖teacher)) or `jsd`
+    /// (generalized Jensen-Shannon with `beta`).
+    pub loss: String,
+    /// JSD interpolation β in (0, 1) (TRL's `beta`; 0 would be forward KL, 1 reverse).
+    pub beta: f64,
+    /// Softmax temperature of both distributions (1 for a top-k teacher).
+    pub temperature: f64,
+    /// λ: the fraction of batches the student samples itself before the teacher scores them
+    /// (on-policy); 0 = off-policy on the rows only.
+    pub on_policy: f64,
+}
+
+impl Default for DistillSection {
+    fn default() -> Self {
+        DistillSection {
+            loss: "none".into(),
+            beta: 0.5,
+            temperature: 1.0,
+            on_policy: 0.0,
         }
     }
 }

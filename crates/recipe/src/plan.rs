@@ -28,6 +28,8 @@ pub struct RunPlan {
     pub mix: MixPlan,
     /// Preference pairs and DPO (`train.algo` includes `dpo`).
     pub dpo: Option<DpoPlan>,
+    /// Token-level distillation from the teacher in rounds ≥ 1.
+    pub distill: Option<DistillPlan>,
     /// The Bradley-Terry reward model (`didact train-rm`; round 0 of `dpo.scorer = "reward"`).
     pub reward: RewardPlan,
     pub detector: Vec<Rule>,
@@ -180,15 +182,38 @@ pub enum Generator {
     Endpoint(EndpointPlan),
 }
 
-/// `[teacher]`, resolved.
+/// `[teacher]`, resolved: where the teacher comes from.
 #[derive(Debug, Clone, PartialEq)]
-pub struct TeacherPlan {
+pub enum TeacherPlan {
+    /// A Llama of this shape trained in round 0.
+    Trained(TrainedTeacher),
+    /// A Hugging Face checkpoint directory.
+    Hf(PathBuf),
+    /// The Markov world's true source.
+    Oracle,
+}
+
+/// A teacher trained in round 0.
+#[derive(Debug, Clone, PartialEq)]
+pub struct TrainedTeacher {
     pub d_model: usize,
     pub n_layers: usize,
     pub n_heads: usize,
     pub n_kv_heads: usize,
     pub d_ff: Option<usize>,
     pub optim: OptimConfig,
+    /// Its own fresh real rows from the world; `None` = the student's.
+    pub train_size: Option<usize>,
+}
+
+/// `[distill]`, resolved (present when `loss` is not `none`).
+#[derive(Debug, Clone, PartialEq)]
+pub struct DistillPlan {
+    /// 0 = forward KL, 1 = reverse KL, between: generalized JSD.
+    pub beta: f64,
+    pub temperature: f64,
+    /// λ, the on-policy fraction.
+    pub on_policy: f64,
 }
 
 /// How to reach an OpenAI-compatible server.
@@ -234,6 +259,16 @@ pub struct GeneratePlan {
     pub batch_size: usize,
     /// Prompt-less text rows: the prompt is this many leading characters.
     pub prompt_chars: usize,
+}
+
+impl GeneratePlan {
+    /// The distillation teacher, when the run has one.
+    pub fn teacher(&self) -> Option<&TeacherPlan> {
+        match &self.generator {
+            Generator::Teacher(t) => Some(t),
+            _ => None,
+        }
+    }
 }
 
 /// `[self_instruct]`, resolved.

@@ -125,6 +125,7 @@ pub fn resolve(
     let judge = judge(&c, f)?;
     let mix = mix(&c, &f.mix)?;
     let dpo = dpo(&c, f, &source)?;
+    let distill = distill(&c, f, &generate)?;
     let reward = reward(&c, f)?;
     let detector = detector(&c, &f.detector)?;
     check_eval(&c, &f.eval)?;
@@ -150,6 +151,7 @@ pub fn resolve(
         judge,
         mix,
         dpo,
+        distill,
         reward,
         detector,
         eval: EvalPlan {
@@ -487,7 +489,7 @@ fn generate(c: &Checker<'_>, f: &RecipeFile) -> R<GeneratePlan> {
         "an http:// or https:// base URL (e.g. http://127.0.0.1:8000/v1), or empty",
     )?;
     c.check(
-        g.endpoint.is_empty() || f.teacher.d_model == 0,
+        g.endpoint.is_empty() || !has_teacher(&f.teacher),
         "generate",
         "endpoint",
         "empty when [teacher] is set (one generator per run)",
@@ -549,10 +551,52 @@ fn generate(c: &Checker<'_>, f: &RecipeFile) -> R<GeneratePlan> {
     })
 }
 
+fn has_teacher(te: &TeacherSection) -> bool {
+    te.d_model > 0 || !te.hf.is_empty() || te.oracle
+}
+
 fn teacher(c: &Checker<'_>, f: &RecipeFile) -> R<Option<TeacherPlan>> {
     let te = &f.teacher;
-    if te.d_model == 0 {
+    let sources = [te.d_model > 0, !te.hf.is_empty(), te.oracle];
+    if !has_teacher(te) {
+        c.check(
+            te.train_size == 0,
+            "teacher",
+            "train_size",
+            "0 without a trained teacher (set teacher.d_model)",
+        )?;
         return Ok(None);
+    }
+    let key = ["d_model", "hf", "oracle"][sources.iter().position(|&b| b).expect("one")];
+    c.check(
+        sources.iter().filter(|&&b| b).count() == 1,
+        "teacher",
+        key,
+        "one teacher source: d_model > 0 (trained in round 0), hf = DIR, or oracle = true",
+    )?;
+    c.check(
+        te.train_size == 0 || (te.d_model > 0 && f.data.path.is_empty()),
+        "teacher",
+        "train_size",
+        "0 unless a trained teacher (d_model > 0) learns from a built-in world",
+    )?;
+    if te.oracle {
+        c.check(
+            f.data.path.is_empty() && f.world.kind == "markov",
+            "teacher",
+            "oracle",
+            "false unless world.kind = \"markov\" (only that world knows its true distribution)",
+        )?;
+        c.check(
+            f.model.hf.is_empty() && f.model.tokenizer == "char",
+            "teacher",
+            "oracle",
+            "false unless the student is a fresh model with model.tokenizer = \"char\" (the source's outcomes are characters)",
+        )?;
+        return Ok(Some(TeacherPlan::Oracle));
+    }
+    if !te.hf.is_empty() {
+        return Ok(Some(TeacherPlan::Hf(PathBuf::from(&te.hf))));
     }
     c.check(
         f.model.hf.is_empty(),
@@ -570,13 +614,68 @@ fn teacher(c: &Checker<'_>, f: &RecipeFile) -> R<Option<TeacherPlan>> {
     )?;
     c.check(te.steps >= 1, "teacher", "steps", ">= 1")?;
     c.check(te.lr > 0.0, "teacher", "lr", "> 0")?;
-    Ok(Some(TeacherPlan {
+    Ok(Some(TeacherPlan::Trained(TrainedTeacher {
         d_model: te.d_model,
         n_layers: te.n_layers,
         n_heads: te.n_heads,
         n_kv_heads: te.n_kv_heads,
         d_ff: (te.d_ff > 0).then_some(te.d_ff),
         optim: optim(&f.train, te.steps, f.train.batch_size, te.lr, 1),
+        train_size: (te.train_size > 0).then_some(te.train_size),
+    })))
+}
+
+fn distill(c: &Checker<'_>, f: &RecipeFile, g: &GeneratePlan) -> R<Option<DistillPlan>> {
+    let d = &f.distill;
+    let names = ["none", "forward", "reverse", "jsd"];
+    c.choice(
+        &d.loss,
+        &names,
+        |v| names.contains(&v).then_some(()),
+        "distill",
+        "loss",
+    )?;
+    c.check(
+        d.beta > 0.0 && d.beta < 1.0,
+        "distill",
+        "beta",
+        "a number in (0, 1) (loss = \"forward\" is beta 0, \"reverse\" beta 1)",
+    )?;
+    c.check(
+        d.temperature > 0.0 && d.temperature <= 100.0,
+        "distill",
+        "temperature",
+        "a number in (0, 100]",
+    )?;
+    c.check(
+        (0.0..=1.0).contains(&d.on_policy),
+        "distill",
+        "on_policy",
+        "a fraction in [0, 1]",
+    )?;
+    if d.loss == "none" {
+        return Ok(None);
+    }
+    c.check(
+        g.teacher().is_some(),
+        "distill",
+        "loss",
+        "\"none\" without a [teacher] (set teacher.d_model, teacher.hf or teacher.oracle)",
+    )?;
+    c.check(
+        f.train.algo != "dpo",
+        "distill",
+        "loss",
+        "\"none\" when train.algo = \"dpo\" (distillation replaces the rounds' SFT)",
+    )?;
+    Ok(Some(DistillPlan {
+        beta: match d.loss.as_str() {
+            "forward" => 0.0,
+            "reverse" => 1.0,
+            _ => d.beta,
+        },
+        temperature: d.temperature,
+        on_policy: d.on_policy,
     }))
 }
 

@@ -1,5 +1,7 @@
 //! The generate stage: the round's samples from its writer — the policy, the teacher (both
-//! in-process, KV-cached) or an OpenAI-compatible endpoint, with the same per-row seeds — as
+//! in-process, KV-cached), the Markov world's true source (an oracle teacher: continuations
+//! drawn from the source itself, whatever the sampling settings) or an OpenAI-compatible
+//! endpoint, with the same per-row seeds — as
 //! responses to the task's prompts, or by Self-Instruct bootstrapping (new instructions from
 //! in-context seed and machine tasks, the paper's filters into a growing pool, then one
 //! instance per accepted instruction). Stats: `endpoint/*`, `self_instruct/*`.
@@ -12,24 +14,40 @@ use crate::seeds::Stream;
 use crate::stages::{endpoint_config, sampling};
 use crate::task::Task;
 use didact_core::{Metrics, Sample, write_atomic};
+use didact_data::markov::MarkovWorld;
 use didact_model::Lm;
 use didact_recipe::{GeneratePlan, Generator, SelfInstructPlan};
 use didact_synth::{ResponseJob, generate_endpoint, generate_responses};
+use rand::SeedableRng;
+use rand_chacha::ChaCha8Rng;
 
-/// Who writes: a loaded model, or an endpoint client.
+/// Who writes: a loaded model, the true source, or an endpoint client.
 pub enum Writer {
     Model(Box<Lm>),
+    Source(MarkovWorld),
     Endpoint(didact_endpoint::EndpointConfig),
 }
 
 impl Writer {
     /// Open the writer `source` names (`lineage::model_for(Role::Generator, r)`).
-    pub fn open(env: &Env<'_>, plan: &GeneratePlan, source: &ModelRef) -> Result<Writer> {
+    pub fn open(
+        env: &Env<'_>,
+        plan: &GeneratePlan,
+        source: &ModelRef,
+        task: &Task,
+    ) -> Result<Writer> {
         match (&plan.generator, source) {
             (Generator::Endpoint(e), ModelRef::Endpoint) => Ok(Writer::Endpoint(endpoint_config(
                 e,
                 env.dir.cache("endpoint"),
             ))),
+            (_, ModelRef::Oracle) => match &task.markov {
+                Some(w) => Ok(Writer::Source(w.clone())),
+                None => Err(LoopError::RunDir {
+                    path: env.dir.root().to_path_buf(),
+                    msg: "the oracle writer needs the Markov world".into(),
+                }),
+            },
             (_, m) => Ok(Writer::Model(Box::new(env.load(m)?))),
         }
     }
@@ -51,6 +69,7 @@ impl Writer {
                 env.device,
                 on_done,
             )?),
+            Writer::Source(w) => Ok(from_source(w, job, on_done)),
             Writer::Endpoint(cfg) => {
                 let (samples, s) = generate_endpoint(cfg, job, on_done)?;
                 for (k, v) in s.metrics("endpoint") {
@@ -60,6 +79,34 @@ impl Writer {
             }
         }
     }
+}
+
+/// Continuations of the job's prompts drawn from the Markov source (one seeded draw per row,
+/// as the model writers seed theirs). A prompt with a character outside the alphabet gets an
+/// empty, unstopped completion.
+fn from_source(w: &MarkovWorld, job: &ResponseJob<'_>, on_done: impl Fn(usize)) -> Vec<Sample> {
+    let mut out = Vec::with_capacity(job.prompts.len() * job.n_per_prompt);
+    for p in job.prompts {
+        for _ in 0..job.n_per_prompt {
+            let i = out.len();
+            let seed = didact_model::row_seed(job.seed, job.stream, i as u64);
+            let mut rng = ChaCha8Rng::seed_from_u64(seed);
+            let (completion, stopped) = w.continuation(p, &mut rng).unwrap_or_default();
+            let mut scores = std::collections::BTreeMap::new();
+            scores.insert("gen/stopped".to_string(), if stopped { 1.0 } else { 0.0 });
+            out.push(Sample {
+                id: format!("r{}-{i}", job.round),
+                round: job.round,
+                prompt: p.clone(),
+                n_tokens: completion.chars().count(),
+                completion,
+                scores,
+                dropped: None,
+            });
+        }
+        on_done(job.n_per_prompt);
+    }
+    out
 }
 
 /// Round `r`'s samples and the stage's stats.

@@ -1,12 +1,14 @@
 //! The stages of a round, one module each, in recipe order: `generate` (samples, incl.
 //! Self-Instruct), `filter` (rules and the verifier), `judge` (reward model and LLM-judge
 //! scores), `pair` (preference pairs with cached reference log-probs), `mix` (the training
-//! set), `train` (SFT and/or DPO of the round), `side` (round 0's teacher and reward model),
+//! set), `train` (SFT and/or DPO of the round), `distill` (the teacher at work: token-level
+//! distillation, the oracle, `distill/kl_to_teacher`), `side` (round 0's teacher and reward model),
 //! `evaluate` (the round's metrics) and `detect` (collapse rules). Each is a function of the
 //! small [`Env`](crate::env::Env), its part of the plan and its typed input, returning its
 //! typed output and its stats (metrics as the run tables name them). `round.rs` journals them.
 
 pub mod detect;
+pub mod distill;
 pub mod evaluate;
 pub mod filter;
 pub mod generate;

@@ -1,5 +1,7 @@
-//! Round 0's side models. The distillation teacher: a second, larger Llama with the
-//! student's vocabulary, context and RoPE, trained on the real rows (`teacher/*`). The reward
+//! Round 0's side models. The distillation teacher, measured (`teacher/*`): a second, larger
+//! Llama with the student's vocabulary, context and RoPE, trained here on the real rows (or
+//! its own, more, fresh rows of the world), a Hugging Face checkpoint, or the Markov world's
+//! true source (its loss is the source's entropy rate on the held-out rows). The reward
 //! model: a Bradley-Terry head on the round-0 policy, trained on `[reward] data` or, with the
 //! arithmetic world and no data, on correct answers against perturbed ones (`rm/*`).
 
@@ -11,11 +13,11 @@ use crate::task::Task;
 use didact_core::Metrics;
 use didact_data::PrefRow;
 use didact_model::{LlamaConfig, Lm, checkpoint};
-use didact_recipe::{RewardPlan, TeacherPlan};
+use didact_recipe::{RewardPlan, TeacherPlan, TrainedTeacher};
 use didact_train::{eval_loss, train_sft};
 
 /// The teacher's shape: the student's vocabulary, context and RoPE with `[teacher]`'s size.
-pub fn teacher_config(student: &LlamaConfig, t: &TeacherPlan) -> LlamaConfig {
+pub fn teacher_config(student: &LlamaConfig, t: &TrainedTeacher) -> LlamaConfig {
     student
         .clone()
         .with_d_model(t.d_model)
@@ -25,16 +27,71 @@ pub fn teacher_config(student: &LlamaConfig, t: &TeacherPlan) -> LlamaConfig {
         .with_d_ff(t.d_ff.unwrap_or(0))
 }
 
-/// Train, measure and save the teacher.
+/// Round 0's teacher: trained and saved when the plan trains one; measured in every case.
 pub fn teacher(
     env: &Env<'_>,
     plan: &TeacherPlan,
     task: &Task,
     eval_batch: usize,
 ) -> Result<Metrics> {
+    let mut m = Metrics::new();
+    match plan {
+        TeacherPlan::Trained(t) => return trained_teacher(env, t, task, eval_batch),
+        TeacherPlan::Hf(dir) => {
+            let teacher = crate::stages::distill::LiveTeacher::open(
+                env,
+                &crate::lineage::ModelRef::Pretrained(dir.clone()),
+                task,
+            )?;
+            let crate::stages::distill::LiveTeacher::Model(model) = teacher else {
+                unreachable!("a checkpoint opens as a model")
+            };
+            let eval_rows = env.tokenize(&task.eval)?;
+            let (loss, _) = eval_loss(
+                model.as_ref(),
+                &eval_rows,
+                eval_batch,
+                env.max_len(),
+                env.tok.pad_id,
+                env.device,
+            );
+            m.insert("teacher/loss_real".into(), loss);
+            m.insert(
+                "teacher/params".into(),
+                didact_model::burn::module::Module::num_params(model.as_ref()) as f64,
+            );
+        }
+        TeacherPlan::Oracle => {
+            if let Some(loss) = crate::stages::distill::oracle_loss_real(task) {
+                m.insert("teacher/loss_real".into(), loss);
+            }
+        }
+    }
+    if let Some(&loss) = m.get("teacher/loss_real") {
+        m.insert("teacher/ppl_real".into(), didact_metrics::perplexity(loss));
+    }
+    m.retain(|_, v| v.is_finite());
+    Ok(m)
+}
+
+/// Train, measure and save a teacher of the plan's shape.
+fn trained_teacher(
+    env: &Env<'_>,
+    plan: &TrainedTeacher,
+    task: &Task,
+    eval_batch: usize,
+) -> Result<Metrics> {
     let cfg = teacher_config(env.llama_config()?, plan);
     let start = cfg.init(env.seed(Stream::TeacherInit, 0), env.device)?;
-    let rows = env.tokenize(&task.real_train)?;
+    let own;
+    let real = match plan.train_size {
+        Some(n) => {
+            own = task.fresh_rows(n, env.seed(Stream::TeacherTrainSet, 0))?;
+            &own
+        }
+        None => &task.real_train,
+    };
+    let rows = env.tokenize(real)?;
     let pb = bar(plan.optim.steps as u64, "r0 teacher", env.quiet);
     let data = env.batching(Stream::TeacherOrder, 0);
     let (model, report) = train_sft(start, &rows, &plan.optim, &data, env.device, on_loss(&pb))
@@ -56,6 +113,7 @@ pub fn teacher(
     m.insert("teacher/loss_real".into(), loss);
     m.insert("teacher/ppl_real".into(), didact_metrics::perplexity(loss));
     m.insert("teacher/train_loss".into(), report.final_loss());
+    m.insert("teacher/train_rows".into(), rows.len() as f64);
     m.insert(
         "teacher/params".into(),
         didact_model::burn::module::Module::num_params(&model) as f64,
@@ -129,7 +187,7 @@ mod tests {
             ],
         );
         let env = kit.env();
-        let didact_recipe::Generator::Teacher(t) = &kit.plan.generate.generator else {
+        let Some(t) = kit.plan.generate.teacher() else {
             panic!("a teacher plan")
         };
         let m = teacher(&env, t, &kit.task, 4).unwrap();

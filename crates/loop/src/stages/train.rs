@@ -1,8 +1,9 @@
 //! The train stage: the round's fine-tuning from its start model (`lineage::model_for(
 //! Role::TrainStart, r)`). Round 0 trains the base model on the real rows (none when it starts
 //! from a pretrained checkpoint); later rounds run SFT on the mixed rows, DPO on the round's
-//! pairs (reference log-probs already cached in them), or SFT then DPO. The log is kept beside
-//! the model (`train_log.json`) and becomes `train/*`, `dpo/*`, `rewards/*`, `logps/*`.
+//! pairs (reference log-probs already cached in them), or SFT then DPO; with `[distill]` the
+//! SFT is token-level distillation from the teacher instead. The log is kept beside the model
+//! (`train_log.json`) and becomes `train/*`, `distill/*`, `dpo/*`, `rewards/*`, `logps/*`.
 
 use crate::env::Env;
 use crate::error::{LoopError, Result};
@@ -13,7 +14,7 @@ use didact_core::{Example, Metrics, OptimConfig, Pair};
 use didact_model::Lm;
 use didact_recipe::{DpoPlan, TrainPlan};
 use didact_train::dpo_loss::DpoObjective;
-use didact_train::{DpoReport, PairRow, train_dpo, train_sft};
+use didact_train::{DpoReport, KdConfig, PairRow, Teacher, train_dpo, train_sft};
 use serde::{Deserialize, Serialize};
 use std::collections::BTreeMap;
 
@@ -33,6 +34,9 @@ pub struct TrainLog {
     /// DPO's metrics (`rewards/*`, `logps/*`, `dpo/*`) when the round ran DPO.
     #[serde(default)]
     pub dpo: BTreeMap<String, f64>,
+    /// Distillation's (`distill/*`) when the round distilled.
+    #[serde(default)]
+    pub distill: BTreeMap<String, f64>,
 }
 
 /// JSON has no NaN: serde_json writes it as `null`; read `null` back as NaN.
@@ -60,21 +64,25 @@ impl TrainLog {
         m.insert("train/grad_norm".into(), self.last_grad_norm);
         m.insert("train/tokens_per_s".into(), self.tokens_per_s);
         m.extend(self.dpo.clone());
+        m.extend(self.distill.clone());
         m.retain(|_, v| v.is_finite());
         m
     }
 }
 
-/// What a round trains: SFT unless it is round 0 of a pretrained start or a DPO-only round.
+/// What a round trains: SFT unless it is round 0 of a pretrained start or a DPO-only round;
+/// in rounds ≥ 1 with `kd`, distillation takes SFT's place (same steps and batches).
 pub struct Work<'a> {
     pub sft: Option<&'a OptimConfig>,
     pub dpo: Option<&'a DpoPlan>,
+    pub kd: Option<KdConfig>,
 }
 
 impl<'a> Work<'a> {
     pub fn of_round(
         plan: &'a TrainPlan,
         dpo: Option<&'a DpoPlan>,
+        kd: Option<KdConfig>,
         pretrained: bool,
         r: u32,
     ) -> Self {
@@ -82,10 +90,12 @@ impl<'a> Work<'a> {
             0 => Work {
                 sft: (!pretrained).then_some(&plan.base),
                 dpo: None,
+                kd: None,
             },
             _ => Work {
                 sft: plan.algo.sft().then_some(&plan.round),
                 dpo: dpo.filter(|_| plan.algo.dpo()),
+                kd: kd.filter(|_| plan.algo.sft()),
             },
         }
     }
@@ -98,18 +108,27 @@ fn train_err(r: u32) -> impl Fn(didact_train::TrainError) -> LoopError {
     }
 }
 
-/// Fine-tune `start` on `rows` and/or `pairs` as `work` says.
+/// Fine-tune `start` on `rows` and/or `pairs` as `work` says (`teacher`: the distillation
+/// teacher when `work.kd` is set).
 pub fn run(
     env: &Env<'_>,
     work: &Work<'_>,
     start: Lm,
     rows: &[Example],
     pairs: &[Pair],
+    teacher: Option<&dyn Teacher>,
     r: u32,
 ) -> Result<(Lm, TrainLog)> {
-    let (mut model, mut log) = match work.sft {
-        Some(opt) => sft(env, opt, start, rows, r)?,
-        None => (start, TrainLog::none()),
+    let (mut model, mut log) = match (work.sft, &work.kd, teacher) {
+        (Some(opt), Some(kd), Some(teacher)) => distil(env, kd, opt, start, rows, teacher, r)?,
+        (Some(_), Some(_), None) => {
+            return Err(LoopError::RunDir {
+                path: env.dir.round(r),
+                msg: "[distill] needs a teacher and none was opened".into(),
+            });
+        }
+        (Some(opt), None, _) => sft(env, opt, start, rows, r)?,
+        (None, _, _) => (start, TrainLog::none()),
     };
     if let Some(plan) = work.dpo
         && !pairs.is_empty()
@@ -156,6 +175,38 @@ fn sft(
         seconds: report.seconds,
         tokens_per_s: report.tokens_per_s(),
         dpo: BTreeMap::new(),
+        distill: BTreeMap::new(),
+    };
+    Ok((model, log))
+}
+
+fn distil(
+    env: &Env<'_>,
+    kd: &KdConfig,
+    opt: &OptimConfig,
+    start: Lm,
+    rows: &[Example],
+    teacher: &dyn Teacher,
+    r: u32,
+) -> Result<(Lm, TrainLog)> {
+    let rows = env.tokenize(rows)?;
+    let (model, report) = crate::stages::distill::train(env, kd, opt, start, &rows, teacher, r)?;
+    let d = &report.drive;
+    let mut distill = BTreeMap::new();
+    distill.insert(
+        "distill/on_policy_fraction".into(),
+        report.on_policy_batches as f64 / report.micro_batches.max(1) as f64,
+    );
+    let log = TrainLog {
+        steps: opt.steps,
+        final_loss: d.final_loss(),
+        step_losses: d.step_losses.clone(),
+        last_grad_norm: d.grad_norms.last().copied().unwrap_or(f64::NAN),
+        tokens: d.tokens,
+        seconds: d.seconds,
+        tokens_per_s: d.tokens_per_s(),
+        dpo: BTreeMap::new(),
+        distill,
     };
     Ok((model, log))
 }
@@ -220,14 +271,23 @@ mod tests {
         let env = kit.env();
         let start = kit.model();
         let before = weights(&start);
-        let work = Work::of_round(&kit.plan.train, None, false, 0);
-        let (model, log) = run(&env, &work, start.clone(), &kit.task.real_train, &[], 0).unwrap();
+        let work = Work::of_round(&kit.plan.train, None, None, false, 0);
+        let (model, log) = run(
+            &env,
+            &work,
+            start.clone(),
+            &kit.task.real_train,
+            &[],
+            None,
+            0,
+        )
+        .unwrap();
         assert_eq!(log.steps, 4);
         assert!(log.final_loss.is_finite() && log.tokens > 0);
         assert_ne!(weights(&model), before);
         assert_eq!(log.metrics()["train/steps"], 4.0);
-        let idle = Work::of_round(&kit.plan.train, None, true, 0);
-        let (same, log) = run(&env, &idle, start, &kit.task.real_train, &[], 0).unwrap();
+        let idle = Work::of_round(&kit.plan.train, None, None, true, 0);
+        let (same, log) = run(&env, &idle, start, &kit.task.real_train, &[], None, 0).unwrap();
         assert_eq!(weights(&same), before);
         assert!(
             !log.metrics().contains_key("train/loss"),
@@ -259,9 +319,9 @@ mod tests {
             ref_rejected: -3.0,
         };
         let pairs = vec![pair("3", "4"), pair("3", "5")];
-        let work = Work::of_round(&kit.plan.train, kit.plan.dpo.as_ref(), false, 1);
+        let work = Work::of_round(&kit.plan.train, kit.plan.dpo.as_ref(), None, false, 1);
         assert!(work.sft.is_none() && work.dpo.is_some());
-        let (_, log) = run(&env, &work, kit.model(), &[], &pairs, 1).unwrap();
+        let (_, log) = run(&env, &work, kit.model(), &[], &pairs, None, 1).unwrap();
         let m = log.metrics();
         assert_eq!(m["train/steps"], 3.0);
         assert!(m["dpo/loss"].is_finite() && m.contains_key("rewards/margins"));
