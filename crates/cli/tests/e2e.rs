@@ -931,9 +931,10 @@ fn sweep_two_points_two_rounds() {
     let _ = std::fs::remove_dir_all(dir);
 }
 
-/// The Markov-source world with a teacher (recipes/distill.toml, shrunk) and a local LLM judge:
-/// round 0 trains the student and the teacher (`teacher/*`), round 1 restarts the student from
-/// its initial weights and trains it on teacher samples, each graded by the round-0 student; every round has the exact `truth/*` metrics, and
+/// The Markov-source world with a teacher (recipes/distill.toml, shrunk, as sequence-level
+/// KD) and a local LLM judge: round 0 trains the student and the teacher (`teacher/*`), round 1
+/// restarts the student from its initial weights and trains it on teacher samples, each
+/// graded by the round-0 student; every round has the exact `truth/*` metrics, and
 /// the source's own NLL of real sentences is the same in every round (a property of the data,
 /// not the model). The report has a chart per metric.
 #[test]
@@ -945,6 +946,9 @@ fn markov_world_truth_metrics_and_teacher() {
         &[
             "teacher.steps=60",
             "teacher.d_model=64",
+            "teacher.train_size=0",
+            "distill.loss=none",
+            "mix.mode=replace",
             "train.base_steps=150",
             "train.steps=150",
             "generate.n_prompts=200",
@@ -993,6 +997,116 @@ fn markov_world_truth_metrics_and_teacher() {
             .unwrap()
             .contains("charts/truth-kl.svg")
     );
+    let _ = std::fs::remove_dir_all(dir);
+}
+
+/// Token-level distillation from each local teacher source (recipes/distill.toml, shrunk):
+/// a teacher trained in round 0 on its own, larger data (forward KL); the same teacher re-used
+/// from its Hugging Face directory by another run (JSD, half the batches on-policy); the
+/// Markov world's true source (forward KL). In each, round 1 — the student restarted from its
+/// initial weights with round 0's budget — is closer to its teacher than round 0's real-data
+/// student (`distill/kl_to_teacher`) and closes part of the held-out loss gap
+/// (`distill/gap_closed`). A checkpoint with another tokenizer is refused before round 0.
+#[test]
+fn distillation_from_a_trained_a_checkpoint_and_the_oracle_teacher() {
+    let dir = scratch("kd");
+    let small = [
+        "world.train_size=300",
+        "train.base_steps=120",
+        "train.steps=120",
+        "generate.n_prompts=20",
+        "eval.n_samples=50",
+        "eval.eval_size=100",
+    ];
+    let with = |extra: &[&'static str]| -> Vec<&'static str> {
+        small.iter().copied().chain(extra.iter().copied()).collect()
+    };
+    let trained = dir.join("trained");
+    run_recipe(
+        "distill.toml",
+        &trained,
+        &with(&[
+            "teacher.d_model=64",
+            "teacher.n_layers=2",
+            "teacher.steps=150",
+            "teacher.train_size=3000",
+        ]),
+    );
+    let teacher_dir = trained.join("rounds/round-00/teacher");
+    let hf = format!("teacher.hf={}", teacher_dir.display());
+    let from_hf = dir.join("hf");
+    let hf_sets: Vec<&str> = with(&[
+        "teacher.d_model=0",
+        "teacher.train_size=0",
+        "distill.loss=jsd",
+        "distill.on_policy=0.5",
+    ])
+    .into_iter()
+    .chain([hf.as_str()])
+    .collect();
+    run_recipe("distill.toml", &from_hf, &hf_sets);
+    let oracle = dir.join("oracle");
+    run_recipe(
+        "distill.toml",
+        &oracle,
+        &with(&[
+            "teacher.d_model=0",
+            "teacher.train_size=0",
+            "teacher.oracle=true",
+            "distill.loss=forward",
+        ]),
+    );
+    for run in [&trained, &from_hf, &oracle] {
+        let rows = read_csv(run);
+        let f = |r: usize, k: &str| -> f64 {
+            rows[r]
+                .get(k)
+                .and_then(|v| v.parse().ok())
+                .unwrap_or_else(|| panic!("{}: round {r} has no {k}", run.display()))
+        };
+        let (kl0, kl1) = (f(0, "distill/kl_to_teacher"), f(1, "distill/kl_to_teacher"));
+        assert!(kl1 < kl0, "{}: KL to the teacher {kl0} → {kl1}", run.display());
+        assert_eq!(f(0, "distill/gap_closed"), 0.0);
+        assert!(f(1, "distill/gap_closed") > 0.0, "{}", run.display());
+        assert!(f(0, "teacher/loss_real") < f(0, "eval/loss_real"));
+    }
+    assert_eq!(read_csv(&trained)[0]["teacher/train_rows"], "3000");
+    let hf_rows = read_csv(&from_hf);
+    let on = hf_rows[1]["distill/on_policy_fraction"].parse::<f64>().unwrap();
+    assert!(on > 0.2 && on < 0.8, "on-policy fraction {on}");
+    // The same checkpoint measured by both runs.
+    assert_eq!(
+        read_csv(&trained)[0]["teacher/loss_real"],
+        hf_rows[0]["teacher/loss_real"]
+    );
+    let o = read_csv(&oracle);
+    let truth = |r: usize| o[r]["truth/kl"].parse::<f64>().unwrap();
+    assert!(truth(1) < truth(0), "oracle: truth/kl {} → {}", truth(0), truth(1));
+
+    // A checkpoint whose tokenizer is not the student's: refused before anything trains.
+    let bad = dir.join("bad");
+    let fixture = format!(
+        "teacher.hf={}",
+        repo().join("../shared/fixtures/llama").display()
+    );
+    let recipe = repo().join("recipes/distill.toml");
+    let out = didact(&[
+        "run",
+        recipe.to_str().unwrap(),
+        "--out",
+        bad.to_str().unwrap(),
+        "--quiet",
+        "--set",
+        "teacher.d_model=0",
+        "--set",
+        "teacher.train_size=0",
+        "--set",
+        &fixture,
+    ]);
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert!(!out.status.success());
+    assert!(err.contains("tokenizer is not the student's"), "{err}");
+    assert!(!bad.join("rounds/round-00/model").exists());
     let _ = std::fs::remove_dir_all(dir);
 }
 

@@ -285,6 +285,12 @@ impl Runner<'_> {
             train_rows: rows,
         };
         let mut m = evaluate::run(&self.env, &inputs, r)?;
+        m.extend(
+            self.stats_so_far(r)?
+                .into_iter()
+                .filter(|(_, v)| v.is_finite()),
+        );
+        m.extend(self.lineage.metrics(r));
         if let Some(t) = self.lineage.teacher() {
             let live = LiveTeacher::open(&self.env, &t, self.task)?;
             let bs = self.plan.eval.batch_size;
@@ -296,13 +302,14 @@ impl Runner<'_> {
                 bs,
             )?;
             m.insert("distill/kl_to_teacher".into(), kl);
+            let round0 = match r {
+                0 => m.clone(),
+                _ => read_metrics(&self.env.dir.file(0, "metrics.json"))?,
+            };
+            if let Some(g) = distill::gap_closed(&round0, &m) {
+                m.insert("distill/gap_closed".into(), g);
+            }
         }
-        m.extend(
-            self.stats_so_far(r)?
-                .into_iter()
-                .filter(|(_, v)| v.is_finite()),
-        );
-        m.extend(self.lineage.metrics(r));
         let time = self.journal.round_seconds(r) + t0.elapsed().as_secs_f64();
         m.insert("time/round_s".into(), time);
         write_json(path, &m)?;

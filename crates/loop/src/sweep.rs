@@ -48,12 +48,12 @@ pub fn run_sweep(
         Mutex::new((0..points.len()).map(|_| None).collect());
     let run_point = |i: usize| -> Result<Metrics> {
         let point = &points[i];
-        let name = didact_recipe::point_name(point);
+        let name = point.name.clone();
         let sets: Vec<String> = opts
             .sets
             .iter()
             .cloned()
-            .chain(point.iter().cloned())
+            .chain(point.sets.iter().cloned())
             .collect();
         let loaded = didact_recipe::load(&opts.recipe, &sets)?;
         let dir = opts.out.join(&name);
@@ -108,7 +108,7 @@ pub fn run_sweep(
     let results = results.into_inner().expect("threads joined");
     for (point, r) in points.iter().zip(results) {
         match r {
-            Some(Ok(last)) => finals.push((didact_recipe::point_name(point), point.clone(), last)),
+            Some(Ok(last)) => finals.push((point.name.clone(), point.values.clone(), last)),
             Some(Err(e)) => return Err(e),
             // Not started because another point failed first.
             None => {}
@@ -135,7 +135,8 @@ fn metric_names(finals: &[(String, Vec<String>, Metrics)]) -> Vec<String> {
     names
 }
 
-/// point, the swept values (in key order), then every final metric (empty when missing).
+/// point, the swept values (in key order; an arm's name), then every final metric (empty when
+/// missing).
 fn comparison_csv(keys: &[String], finals: &[(String, Vec<String>, Metrics)]) -> String {
     let metrics = metric_names(finals);
     let mut csv = std::iter::once("point".to_string())
@@ -146,13 +147,7 @@ fn comparison_csv(keys: &[String], finals: &[(String, Vec<String>, Metrics)]) ->
     csv.push('\n');
     for (name, point, m) in finals {
         let mut row = vec![name.clone()];
-        row.extend(point.iter().map(|kv| {
-            kv.split_once('=')
-                .map(|x| x.1)
-                .unwrap_or("")
-                .replace(',', ";")
-                .replace('"', "")
-        }));
+        row.extend(point.iter().map(|v| v.replace(',', ";").replace('"', "")));
         row.extend(metrics.iter().map(|k| {
             m.get(k)
                 .filter(|v| v.is_finite())

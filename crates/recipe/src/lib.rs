@@ -298,9 +298,22 @@ mod tests {
     }
 }
 
-/// The points of a recipe's `[sweep]` grid, each as `--set`-style overrides in key order
-/// (the cartesian product; the first key varies slowest). Empty grid → one point, no overrides.
-pub fn sweep_points(file: &RecipeFile, name: &str) -> Result<Vec<Vec<String>>, RecipeError> {
+/// One point of a `[sweep]` grid.
+#[derive(Debug, Clone, PartialEq)]
+pub struct SweepPoint {
+    /// Directory-safe name (`mode-replace_synthetic_ratio-0.0`, `method-kd_forward`).
+    pub name: String,
+    /// Each sweep key's value at this point, in key order (an arm's `name` for an arm key).
+    pub values: Vec<String>,
+    /// The point's `--set`-style overrides.
+    pub sets: Vec<String>,
+}
+
+/// The points of a recipe's `[sweep]` grid (the cartesian product; the first key varies
+/// slowest). A key is either `"section.key" = [values…]`, or a plain name whose values are
+/// *arms*: tables `{ name = "…", "section.key" = value, … }` that set several keys at once
+/// (`method = [{ name = "seq_kd", "distill.loss" = "none" }, …]`).
+pub fn sweep_points(file: &RecipeFile, name: &str) -> Result<Vec<SweepPoint>, RecipeError> {
     if file.sweep.is_empty() {
         return Err(RecipeError::Override {
             arg: "sweep".into(),
@@ -309,26 +322,65 @@ pub fn sweep_points(file: &RecipeFile, name: &str) -> Result<Vec<Vec<String>>, R
             ),
         });
     }
-    let mut points: Vec<Vec<String>> = vec![Vec::new()];
+    let mut points = vec![SweepPoint {
+        name: String::new(),
+        values: vec![],
+        sets: vec![],
+    }];
     for (key, values) in &file.sweep {
         let bad = |msg: &str| RecipeError::Override {
             arg: format!("sweep.{key}"),
             msg: format!("{name}: {msg}"),
         };
-        if key.split('.').count() != 2 {
-            return Err(bad("sweep keys must be \"section.key\""));
-        }
         let values = values
             .as_array()
             .ok_or_else(|| bad("expected an array of values"))?;
         if values.is_empty() {
             return Err(bad("expected at least one value"));
         }
-        let mut next = Vec::with_capacity(points.len() * values.len());
+        // (the value shown, the name part, the overrides) of each value of this key.
+        let mut options: Vec<(String, String, Vec<String>)> = Vec::new();
+        for v in values {
+            match (key.split('.').count(), v) {
+                (2, v) => {
+                    let kv = format!("{key}={v}");
+                    let shown = v.as_str().map(str::to_string).unwrap_or(v.to_string());
+                    options.push((shown, point_name(std::slice::from_ref(&kv)), vec![kv]));
+                }
+                (1, toml::Value::Table(arm)) => {
+                    let arm_name = arm.get("name").and_then(|n| n.as_str()).ok_or_else(|| {
+                        bad("each arm needs a `name = \"…\"` (a string)")
+                    })?;
+                    let mut sets = Vec::new();
+                    for (k, v) in arm.iter().filter(|(k, _)| *k != "name") {
+                        if k.split('.').count() != 2 {
+                            return Err(bad(&format!(
+                                "arm {arm_name:?}: keys must be \"section.key\" (got {k:?})"
+                            )));
+                        }
+                        sets.push(format!("{k}={v}"));
+                    }
+                    let part = point_name(&[format!("{key}={arm_name}")]);
+                    options.push((arm_name.to_string(), part, sets));
+                }
+                _ => {
+                    return Err(bad(
+                        "sweep keys are \"section.key\" = [values…], or a name = [arms: { name = \"…\", \"section.key\" = value, … }]",
+                    ));
+                }
+            }
+        }
+        let mut next = Vec::with_capacity(points.len() * options.len());
         for p in &points {
-            for v in values {
+            for (shown, part, sets) in &options {
                 let mut q = p.clone();
-                q.push(format!("{key}={v}"));
+                q.values.push(shown.clone());
+                q.sets.extend(sets.iter().cloned());
+                q.name = if q.name.is_empty() {
+                    part.clone()
+                } else {
+                    format!("{}_{part}", q.name)
+                };
                 next.push(q);
             }
         }
@@ -337,7 +389,7 @@ pub fn sweep_points(file: &RecipeFile, name: &str) -> Result<Vec<Vec<String>>, R
     Ok(points)
 }
 
-/// A directory-safe name for a sweep point (`mix.mode=replace,run.seed=2` → `mode-replace_seed-2`).
+/// A directory-safe name for overrides (`mix.mode=replace,run.seed=2` → `mode-replace_seed-2`).
 pub fn point_name(point: &[String]) -> String {
     if point.is_empty() {
         return "base".into();
@@ -374,18 +426,36 @@ mod sweep_tests {
         let pts = sweep_points(&loaded.file, "t.toml").unwrap();
         assert_eq!(pts.len(), 4);
         assert_eq!(
-            pts[0],
+            pts[0].sets,
             vec![
                 "mix.mode=\"replace\"".to_string(),
                 "mix.synthetic_ratio=0.0".to_string()
             ]
         );
-        assert_eq!(point_name(&pts[0]), "mode-replace_synthetic_ratio-0.0");
+        assert_eq!(pts[0].values, vec!["replace", "0.0"]);
+        assert_eq!(pts[0].name, "mode-replace_synthetic_ratio-0.0");
         // Every point is a valid override set.
         for p in &pts {
-            load_str(text, "t.toml", p).unwrap();
+            load_str(text, "t.toml", &p.sets).unwrap();
         }
         let bad = load_str("[sweep]\n\"mix\" = [1]\n", "t.toml", &[]).unwrap();
         assert!(sweep_points(&bad.file, "t.toml").is_err());
+    }
+
+    #[test]
+    fn arms_set_several_keys_and_name_the_point() {
+        let text = "[sweep]\nmethod = [{ name = \"seq_kd\", \"distill.loss\" = \"none\" }, { name = \"kd_jsd_on\", \"distill.loss\" = \"jsd\", \"distill.on_policy\" = 0.5 }]\n\"run.seed\" = [1, 2]\n[teacher]\noracle = true\n[world]\nkind = \"markov\"\n";
+        let loaded = load_str(text, "t.toml", &[]).unwrap();
+        let pts = sweep_points(&loaded.file, "t.toml").unwrap();
+        assert_eq!(pts.len(), 4);
+        let p = pts.iter().find(|p| p.values == ["kd_jsd_on", "2"]).unwrap();
+        assert_eq!(p.name, "method-kd_jsd_on_seed-2");
+        let l = load_str(text, "t.toml", &p.sets).unwrap();
+        assert_eq!(l.plan.distill.as_ref().unwrap().on_policy, 0.5);
+        assert_eq!(l.plan.seed, 2);
+        let nameless = "[sweep]\nmethod = [{ \"distill.loss\" = \"none\" }]\n";
+        let bad = load_str(nameless, "t.toml", &[]).unwrap();
+        let err = sweep_points(&bad.file, "t.toml").unwrap_err().to_string();
+        assert!(err.contains("name"), "{err}");
     }
 }

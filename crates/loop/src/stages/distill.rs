@@ -259,9 +259,34 @@ pub fn oracle_loss_real(task: &Task) -> Option<f64> {
     Some(nll / n.max(1) as f64)
 }
 
+/// `distill/gap_closed`: the fraction of the held-out loss gap between the real-data student
+/// (round 0, trained on the real rows alone) and the teacher that a round closed:
+/// (L₀ − L_r) / (L₀ − L_teacher). 0 in round 0, 1 = as good as the teacher. Meaningful when
+/// the rounds restart from round 0's initial weights with round 0's budget
+/// (`train.init = "scratch"`, `train.steps = train.base_steps`).
+pub fn gap_closed(round0: &didact_core::Metrics, now: &didact_core::Metrics) -> Option<f64> {
+    let l0 = *round0.get("eval/loss_real")?;
+    let lt = *round0.get("teacher/loss_real")?;
+    let lr = *now.get("eval/loss_real")?;
+    let gap = l0 - lt;
+    (gap.abs() > 1e-12).then(|| (l0 - lr) / gap)
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn gap_closed_is_the_fraction_of_the_student_to_teacher_gap() {
+        let m = |pairs: &[(&str, f64)]| -> didact_core::Metrics {
+            pairs.iter().map(|(k, v)| (k.to_string(), *v)).collect()
+        };
+        let r0 = m(&[("eval/loss_real", 2.0), ("teacher/loss_real", 1.8)]);
+        assert_eq!(gap_closed(&r0, &r0), Some(0.0));
+        let g = gap_closed(&r0, &m(&[("eval/loss_real", 1.85)])).unwrap();
+        assert!((g - 0.75).abs() < 1e-12);
+        assert_eq!(gap_closed(&m(&[("eval/loss_real", 2.0)]), &r0), None);
+    }
     use crate::stages::testkit::Kit;
 
     #[test]
