@@ -1065,14 +1065,20 @@ fn distillation_from_a_trained_a_checkpoint_and_the_oracle_teacher() {
                 .unwrap_or_else(|| panic!("{}: round {r} has no {k}", run.display()))
         };
         let (kl0, kl1) = (f(0, "distill/kl_to_teacher"), f(1, "distill/kl_to_teacher"));
-        assert!(kl1 < kl0, "{}: KL to the teacher {kl0} → {kl1}", run.display());
+        assert!(
+            kl1 < kl0,
+            "{}: KL to the teacher {kl0} → {kl1}",
+            run.display()
+        );
         assert_eq!(f(0, "distill/gap_closed"), 0.0);
         assert!(f(1, "distill/gap_closed") > 0.0, "{}", run.display());
         assert!(f(0, "teacher/loss_real") < f(0, "eval/loss_real"));
     }
-    assert_eq!(read_csv(&trained)[0]["teacher/train_rows"], "3000");
+    assert_eq!(read_csv(&trained)[0]["teacher/train_rows"], "3000.0");
     let hf_rows = read_csv(&from_hf);
-    let on = hf_rows[1]["distill/on_policy_fraction"].parse::<f64>().unwrap();
+    let on = hf_rows[1]["distill/on_policy_fraction"]
+        .parse::<f64>()
+        .unwrap();
     assert!(on > 0.2 && on < 0.8, "on-policy fraction {on}");
     // The same checkpoint measured by both runs.
     assert_eq!(
@@ -1081,7 +1087,73 @@ fn distillation_from_a_trained_a_checkpoint_and_the_oracle_teacher() {
     );
     let o = read_csv(&oracle);
     let truth = |r: usize| o[r]["truth/kl"].parse::<f64>().unwrap();
-    assert!(truth(1) < truth(0), "oracle: truth/kl {} → {}", truth(0), truth(1));
+    assert!(
+        truth(1) < truth(0),
+        "oracle: truth/kl {} → {}",
+        truth(0),
+        truth(1)
+    );
+
+    // The same teacher behind `didact serve`: its samples come with their 5 most likely
+    // tokens at every position, the student distils those (sparse KD, the rest as one bucket).
+    use std::io::BufRead;
+    let mut server = KillOnDrop(
+        Command::new(BIN)
+            .args([
+                "serve",
+                "--model",
+                teacher_dir.to_str().unwrap(),
+                "--port",
+                "0",
+            ])
+            .stderr(Stdio::piped())
+            .spawn()
+            .unwrap(),
+    );
+    let mut line = String::new();
+    std::io::BufReader::new(server.0.stderr.take().unwrap())
+        .read_line(&mut line)
+        .unwrap();
+    let url = line.trim().rsplit(' ').next().unwrap().to_string();
+    let endpoint = format!("teacher.endpoint={url}");
+    let served = dir.join("endpoint");
+    let endpoint_sets: Vec<&str> = with(&[
+        "teacher.d_model=0",
+        "teacher.train_size=0",
+        "teacher.top_logprobs=5",
+        "mix.mode=replace",
+        "generate.n_prompts=60",
+    ])
+    .into_iter()
+    .chain([endpoint.as_str()])
+    .collect();
+    run_recipe("distill.toml", &served, &endpoint_sets);
+    let text =
+        std::fs::read_to_string(served.join("rounds/round-01/teacher_logprobs.jsonl")).unwrap();
+    assert_eq!(text.lines().count(), 60);
+    for l in text.lines() {
+        let v: serde_json::Value = serde_json::from_str(l).unwrap();
+        for t in v["tokens"].as_array().unwrap() {
+            let top = t["top"].as_array().unwrap();
+            // The sampled token is always included, so up to k + 1 (as the OpenAI API does).
+            assert!(!top.is_empty() && top.len() <= 6, "{t}");
+            let mass: f64 = top.iter().map(|x| x[1].as_f64().unwrap().exp()).sum();
+            assert!(mass <= 1.0 + 1e-4, "top-5 mass {mass}");
+        }
+    }
+    let e = read_csv(&served);
+    // A sample whose token the server prints as "" (an undertrained teacher's `<unk>`) cannot
+    // be matched to the student's tokens: counted, and trained on hard labels.
+    let aligned: f64 = e[1]["distill/aligned_fraction"].parse().unwrap();
+    assert!(aligned > 0.8, "aligned {aligned}");
+    assert_eq!(e[1]["data/synthetic_fraction"], "1.0");
+    assert!(e[1]["train/loss"].parse::<f64>().unwrap().is_finite());
+    // An endpoint scores only its own samples: no held-out KL, no teacher loss.
+    assert!(
+        e[1].get("distill/kl_to_teacher")
+            .is_none_or(|v| v.is_empty())
+    );
+    drop(server);
 
     // A checkpoint whose tokenizer is not the student's: refused before anything trains.
     let bad = dir.join("bad");

@@ -70,6 +70,22 @@ pub struct Request {
     pub seed: u64,
     /// Stop strings (may be empty).
     pub stop: Vec<String>,
+    /// Ask for the `top_logprobs` most likely tokens at every generated position (0 = none;
+    /// the API allows up to 20). Not part of the cache key when 0.
+    #[serde(skip_serializing_if = "is_zero")]
+    pub top_logprobs: usize,
+}
+
+fn is_zero(k: &usize) -> bool {
+    *k == 0
+}
+
+/// One generated token as the server reports it: the token and its most likely alternatives
+/// (token, log-probability), as the server spells tokens (vLLM's `token_id:N` or text).
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct TokenLogprobs {
+    pub token: String,
+    pub top: Vec<(String, f64)>,
 }
 
 /// One generation result.
@@ -80,6 +96,9 @@ pub struct Completion {
     pub finish_reason: String,
     pub prompt_tokens: u64,
     pub completion_tokens: u64,
+    /// Per generated token, when the request asked for `top_logprobs`.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub logprobs: Vec<TokenLogprobs>,
 }
 
 /// What a batch of requests cost.
@@ -137,7 +156,81 @@ fn body(cfg: &EndpointConfig, r: &Request) -> serde_json::Value {
     if !r.stop.is_empty() {
         v["stop"] = serde_json::json!(r.stop);
     }
+    if r.top_logprobs > 0 {
+        if cfg.chat {
+            v["logprobs"] = serde_json::json!(true);
+            v["top_logprobs"] = serde_json::json!(r.top_logprobs);
+        } else {
+            v["logprobs"] = serde_json::json!(r.top_logprobs);
+        }
+    }
     v
+}
+
+/// The per-token log-probs of a choice: completions (`logprobs.tokens` and
+/// `logprobs.top_logprobs`, one `{token: logprob}` object per token) or chat
+/// (`logprobs.content[i].token` and `.top_logprobs[j].{token, logprob}`).
+fn parse_logprobs(
+    chat: bool,
+    choice: &serde_json::Value,
+) -> std::result::Result<Vec<TokenLogprobs>, String> {
+    let lp = &choice["logprobs"];
+    if lp.is_null() {
+        return Ok(vec![]);
+    }
+    let bad = |what: &str| format!("logprobs in the response: {what}");
+    if chat {
+        let content = lp["content"]
+            .as_array()
+            .ok_or_else(|| bad("no content list"))?;
+        content
+            .iter()
+            .map(|t| {
+                let token = t["token"]
+                    .as_str()
+                    .ok_or_else(|| bad("a token is not a string"))?;
+                let top = t["top_logprobs"]
+                    .as_array()
+                    .map(|alts| {
+                        alts.iter()
+                            .filter_map(|a| {
+                                Some((a["token"].as_str()?.to_string(), a["logprob"].as_f64()?))
+                            })
+                            .collect()
+                    })
+                    .unwrap_or_default();
+                Ok(TokenLogprobs {
+                    token: token.to_string(),
+                    top,
+                })
+            })
+            .collect()
+    } else {
+        let tokens = lp["tokens"]
+            .as_array()
+            .ok_or_else(|| bad("no tokens list"))?;
+        let tops = lp["top_logprobs"].as_array();
+        tokens
+            .iter()
+            .enumerate()
+            .map(|(i, t)| {
+                let token = t.as_str().ok_or_else(|| bad("a token is not a string"))?;
+                let top = tops
+                    .and_then(|v| v.get(i))
+                    .and_then(|o| o.as_object())
+                    .map(|o| {
+                        o.iter()
+                            .filter_map(|(k, v)| Some((k.clone(), v.as_f64()?)))
+                            .collect()
+                    })
+                    .unwrap_or_default();
+                Ok(TokenLogprobs {
+                    token: token.to_string(),
+                    top,
+                })
+            })
+            .collect()
+    }
 }
 
 /// Cache key: SHA-256 of (model, endpoint kind, prompt, parameters, seed).
@@ -174,7 +267,7 @@ fn write_cache(cfg: &EndpointConfig, r: &Request, c: &Completion) -> Result<()> 
 }
 
 /// Read the generated text, finish reason and token usage of a response.
-fn parse(chat: bool, text: &str) -> std::result::Result<Completion, String> {
+fn parse(chat: bool, text: &str, want_logprobs: bool) -> std::result::Result<Completion, String> {
     let v: serde_json::Value =
         serde_json::from_str(text).map_err(|e| format!("invalid JSON: {e}"))?;
     let choice = &v["choices"][0];
@@ -194,6 +287,14 @@ fn parse(chat: bool, text: &str) -> std::result::Result<Completion, String> {
             .to_string(),
         prompt_tokens: v["usage"]["prompt_tokens"].as_u64().unwrap_or(0),
         completion_tokens: v["usage"]["completion_tokens"].as_u64().unwrap_or(0),
+        logprobs: match parse_logprobs(chat, choice)? {
+            lp if want_logprobs && lp.is_empty() && !text.is_empty() => {
+                return Err(
+                    "the response has no logprobs although top_logprobs was asked for (does the server return logprobs?)".into(),
+                );
+            }
+            lp => lp,
+        },
     })
 }
 
@@ -261,7 +362,7 @@ fn attempt(
         }
     };
     match status {
-        200..=299 => match parse(cfg.chat, &text) {
+        200..=299 => match parse(cfg.chat, &text, r.top_logprobs > 0) {
             Ok(c) => Attempt::Done(c),
             Err(e) => Attempt::Retry(redact(&e, key)),
         },
@@ -412,6 +513,7 @@ mod tests {
             top_p: 1.0,
             seed,
             stop: vec![],
+            top_logprobs: 0,
         }
     }
 
@@ -443,6 +545,7 @@ mod tests {
         let c = parse(
             false,
             r#"{"choices":[{"text":"hi","finish_reason":"stop"}],"usage":{"prompt_tokens":3,"completion_tokens":1}}"#,
+            false,
         )
         .unwrap();
         assert_eq!((c.text.as_str(), c.finish_reason.as_str()), ("hi", "stop"));
@@ -450,11 +553,43 @@ mod tests {
         let c = parse(
             true,
             r#"{"choices":[{"message":{"role":"assistant","content":"yo"},"finish_reason":"length"}]}"#,
+            false,
         )
         .unwrap();
         assert_eq!(c.text, "yo");
-        assert!(parse(false, "{\"choices\":[]}").is_err());
-        assert!(parse(false, "not json").is_err());
+        assert!(parse(false, "{\"choices\":[]}", false).is_err());
+        assert!(parse(false, "not json", false).is_err());
+    }
+
+    /// The OpenAI API's two logprobs layouts (as vLLM and `didact serve` send them).
+    #[test]
+    fn parses_top_logprobs_of_completions_and_chat() {
+        let c = parse(
+            false,
+            r#"{"choices":[{"text":"ab","finish_reason":"stop","logprobs":{"tokens":["a","b"],"token_logprobs":[-0.1,-0.2],"top_logprobs":[{"a":-0.1,"c":-2.5},{"b":-0.2,"a":-1.9}]}}]}"#,
+            true,
+        )
+        .unwrap();
+        assert_eq!(c.logprobs.len(), 2);
+        assert_eq!(c.logprobs[1].token, "b");
+        let mut top = c.logprobs[1].top.clone();
+        top.sort_by(|x, y| x.0.cmp(&y.0));
+        assert_eq!(top, vec![("a".to_string(), -1.9), ("b".to_string(), -0.2)]);
+        let c = parse(
+            true,
+            r#"{"choices":[{"message":{"content":"a"},"finish_reason":"stop","logprobs":{"content":[{"token":"a","logprob":-0.3,"top_logprobs":[{"token":"a","logprob":-0.3},{"token":"z","logprob":-1.5}]}]}}]}"#,
+            true,
+        )
+        .unwrap();
+        assert_eq!(c.logprobs[0].top[1], ("z".to_string(), -1.5));
+        // Asked for and not sent: an error, not a silent fallback.
+        let err = parse(
+            false,
+            r#"{"choices":[{"text":"hi","finish_reason":"stop"}]}"#,
+            true,
+        )
+        .unwrap_err();
+        assert!(err.contains("no logprobs"), "{err}");
     }
 
     #[test]

@@ -73,6 +73,7 @@ impl Lineage {
                 TeacherPlan::Trained(_) => ModelRef::Teacher,
                 TeacherPlan::Hf(dir) => ModelRef::Pretrained(dir.clone()),
                 TeacherPlan::Oracle => ModelRef::Oracle,
+                TeacherPlan::Endpoint { .. } => ModelRef::Endpoint,
             }),
             generator_endpoint: matches!(plan.generate.generator, Generator::Endpoint(_)),
             judge_endpoint: plan

@@ -91,7 +91,8 @@ pub fn run_round(run: &mut Runner<'_>, r: u32) -> Result<Metrics> {
             done,
         )?;
     }
-    if let (0, Some(t)) = (r, run.plan.generate.teacher()) {
+    let measured = |t: &&TeacherPlan| !matches!(t, TeacherPlan::Endpoint { .. });
+    if let (0, Some(t)) = (r, run.plan.generate.teacher().filter(measured)) {
         let out = match t {
             TeacherPlan::Trained(_) => dir.teacher(),
             _ => dir.file(0, "teacher_metrics.json"),
@@ -243,11 +244,17 @@ impl Runner<'_> {
         });
         let work = Work::of_round(&plan.train, plan.dpo.as_ref(), kd, pretrained, r);
         let live = match (&work.kd, self.lineage.teacher()) {
-            (Some(_), Some(t)) => Some(LiveTeacher::open(&self.env, &t, self.task)?),
+            (Some(_), Some(t)) => Some(LiveTeacher::open(&self.env, &t, self.task, r)?),
             _ => None,
         };
         let teacher = live.as_ref().map(|t| t.as_teacher(&self.env));
-        let (model, log) = train::run(&self.env, &work, start, rows, pairs, teacher.as_deref(), r)?;
+        let (model, mut log) =
+            train::run(&self.env, &work, start, rows, pairs, teacher.as_deref(), r)?;
+        if let Some(LiveTeacher::Table(t)) = &live {
+            let aligned = 1.0 - t.misaligned as f64 / t.samples.max(1) as f64;
+            log.distill
+                .insert("distill/aligned_fraction".into(), aligned);
+        }
         write_json(&dir.file(r, "train_log.json"), &log)?;
         didact_model::any::save(&dir.model(r), self.env.cfg, &model, self.env.tok)?;
         Ok(((), log.metrics()))
@@ -291,8 +298,12 @@ impl Runner<'_> {
                 .filter(|(_, v)| v.is_finite()),
         );
         m.extend(self.lineage.metrics(r));
-        if let Some(t) = self.lineage.teacher() {
-            let live = LiveTeacher::open(&self.env, &t, self.task)?;
+        let scoring_teacher = self
+            .lineage
+            .teacher()
+            .filter(|t| *t != crate::lineage::ModelRef::Endpoint);
+        if let Some(t) = scoring_teacher {
+            let live = LiveTeacher::open(&self.env, &t, self.task, r)?;
             let bs = self.plan.eval.batch_size;
             let kl = distill::kl_metric(
                 &self.env,

@@ -284,12 +284,16 @@ fn fit_lengths(plan: &RunPlan, task: &mut Task, tok: &Tok, max_len: usize) -> Re
 
 /// Every endpoint's key variable must be set now, not when round 1 first calls it.
 fn check_endpoint_keys(plan: &RunPlan) -> Result<()> {
-    use didact_recipe::{Generator, JudgeBy};
+    use didact_recipe::{Generator, JudgeBy, TeacherPlan};
     let generator = match &plan.generate.generator {
         Generator::Endpoint(e) => e
             .api_key_env
             .as_deref()
             .map(|v| (v, "generate.api_key_env")),
+        Generator::Teacher(TeacherPlan::Endpoint { endpoint, .. }) => endpoint
+            .api_key_env
+            .as_deref()
+            .map(|v| (v, "teacher.api_key_env")),
         _ => None,
     };
     let judge = match plan.judge.as_ref().map(|j| &j.by) {

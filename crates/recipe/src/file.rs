@@ -136,7 +136,8 @@ impl Default for SelfInstructSection {
 /// `[teacher]`: distillation. A teacher is one of: a model of this shape trained in round 0
 /// on the real data (`d_model > 0`; `rounds/round-00/teacher/`), a Hugging Face checkpoint
 /// directory (`hf`; its tokenizer must be the student's), or, in the Markov world, the exact
-/// source (`oracle = true`: its true next-token distribution, the best any teacher can do).
+/// source (`oracle = true`: its true next-token distribution, the best any teacher can do), or
+/// an OpenAI-compatible endpoint returning top-k log-probs (`endpoint = URL`).
 /// Round 0 measures it (`teacher/*`); every later round generates with it instead of the
 /// current model, and `[distill] loss` trains the student on its token distributions.
 /// Vocabulary, `max_seq_len`, `rope_theta` and the tokenizer are the student's.
@@ -161,6 +162,15 @@ pub struct TeacherSection {
     pub hf: String,
     /// The Markov world's true source as the teacher.
     pub oracle: bool,
+    /// An OpenAI-compatible server as the teacher (base URL up to `/v1`; "" = none): it writes
+    /// every round's samples with its `top_logprobs` most likely tokens at each position, and
+    /// `[distill]` trains on those (sparse KD; connection settings from `[generate]`).
+    pub endpoint: String,
+    pub endpoint_model: String,
+    /// Name of the environment variable holding the API key (never the key itself).
+    pub api_key_env: String,
+    /// How many alternatives per token an endpoint teacher returns (1..=20, the API's limit).
+    pub top_logprobs: usize,
 }
 
 impl Default for TeacherSection {
@@ -176,6 +186,10 @@ impl Default for TeacherSection {
             train_size: 0,
             hf: String::new(),
             oracle: false,
+            endpoint: String::new(),
+            endpoint_model: "default".into(),
+            api_key_env: String::new(),
+            top_logprobs: 20,
         }
     }
 }

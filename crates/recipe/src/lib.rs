@@ -348,9 +348,10 @@ pub fn sweep_points(file: &RecipeFile, name: &str) -> Result<Vec<SweepPoint>, Re
                     options.push((shown, point_name(std::slice::from_ref(&kv)), vec![kv]));
                 }
                 (1, toml::Value::Table(arm)) => {
-                    let arm_name = arm.get("name").and_then(|n| n.as_str()).ok_or_else(|| {
-                        bad("each arm needs a `name = \"…\"` (a string)")
-                    })?;
+                    let arm_name = arm
+                        .get("name")
+                        .and_then(|n| n.as_str())
+                        .ok_or_else(|| bad("each arm needs a `name = \"…\"` (a string)"))?;
                     let mut sets = Vec::new();
                     for (k, v) in arm.iter().filter(|(k, _)| *k != "name") {
                         if k.split('.').count() != 2 {

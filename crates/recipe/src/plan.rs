@@ -191,6 +191,11 @@ pub enum TeacherPlan {
     Hf(PathBuf),
     /// The Markov world's true source.
     Oracle,
+    /// An OpenAI-compatible server returning `top_logprobs` alternatives per token.
+    Endpoint {
+        endpoint: EndpointPlan,
+        top_logprobs: usize,
+    },
 }
 
 /// A teacher trained in round 0.

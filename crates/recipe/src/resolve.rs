@@ -552,12 +552,17 @@ fn generate(c: &Checker<'_>, f: &RecipeFile) -> R<GeneratePlan> {
 }
 
 fn has_teacher(te: &TeacherSection) -> bool {
-    te.d_model > 0 || !te.hf.is_empty() || te.oracle
+    te.d_model > 0 || !te.hf.is_empty() || te.oracle || !te.endpoint.is_empty()
 }
 
 fn teacher(c: &Checker<'_>, f: &RecipeFile) -> R<Option<TeacherPlan>> {
     let te = &f.teacher;
-    let sources = [te.d_model > 0, !te.hf.is_empty(), te.oracle];
+    let sources = [
+        te.d_model > 0,
+        !te.hf.is_empty(),
+        te.oracle,
+        !te.endpoint.is_empty(),
+    ];
     if !has_teacher(te) {
         c.check(
             te.train_size == 0,
@@ -567,13 +572,38 @@ fn teacher(c: &Checker<'_>, f: &RecipeFile) -> R<Option<TeacherPlan>> {
         )?;
         return Ok(None);
     }
-    let key = ["d_model", "hf", "oracle"][sources.iter().position(|&b| b).expect("one")];
+    let key =
+        ["d_model", "hf", "oracle", "endpoint"][sources.iter().position(|&b| b).expect("one")];
     c.check(
         sources.iter().filter(|&&b| b).count() == 1,
         "teacher",
         key,
-        "one teacher source: d_model > 0 (trained in round 0), hf = DIR, or oracle = true",
+        "one teacher source: d_model > 0 (trained in round 0), hf = DIR, oracle = true, or endpoint = URL",
     )?;
+    if !te.endpoint.is_empty() {
+        c.check(
+            is_base_url(&te.endpoint),
+            "teacher",
+            "endpoint",
+            "an http:// or https:// base URL (e.g. http://127.0.0.1:8000/v1)",
+        )?;
+        c.check(
+            (1..=20).contains(&te.top_logprobs),
+            "teacher",
+            "top_logprobs",
+            "1..=20 (the OpenAI API's limit)",
+        )?;
+        let endpoint = endpoint(
+            &f.generate,
+            &te.endpoint,
+            &te.endpoint_model,
+            &te.api_key_env,
+        );
+        return Ok(Some(TeacherPlan::Endpoint {
+            endpoint,
+            top_logprobs: te.top_logprobs,
+        }));
+    }
     c.check(
         te.train_size == 0 || (te.d_model > 0 && f.data.path.is_empty()),
         "teacher",
@@ -668,6 +698,27 @@ fn distill(c: &Checker<'_>, f: &RecipeFile, g: &GeneratePlan) -> R<Option<Distil
         "loss",
         "\"none\" when train.algo = \"dpo\" (distillation replaces the rounds' SFT)",
     )?;
+    if let Some(TeacherPlan::Endpoint { .. }) = g.teacher() {
+        // An endpoint scores only what it wrote: the rows must be its samples, as it wrote them.
+        c.check(
+            d.on_policy == 0.0,
+            "distill",
+            "on_policy",
+            "0 with an endpoint teacher (it gives log-probs only of its own samples, not of the student's)",
+        )?;
+        c.check(
+            d.temperature == 1.0,
+            "distill",
+            "temperature",
+            "1 with an endpoint teacher (its log-probs are at temperature 1)",
+        )?;
+        c.check(
+            f.mix.mode == "replace",
+            "mix",
+            "mode",
+            "\"replace\" with an endpoint teacher and [distill] (the student trains on the teacher's samples, whose log-probs it has)",
+        )?;
+    }
     Ok(Some(DistillPlan {
         beta: match d.loss.as_str() {
             "forward" => 0.0,

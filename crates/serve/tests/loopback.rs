@@ -34,6 +34,7 @@ fn requests() -> Vec<Request> {
             top_p: 1.0,
             seed: 100 + i,
             stop: vec![],
+            top_logprobs: 0,
         })
         .collect()
 }

@@ -83,6 +83,22 @@ pub fn generate_endpoint(
     job: &ResponseJob<'_>,
     on_done: impl Fn(usize) + Sync,
 ) -> didact_endpoint::Result<(Vec<Sample>, didact_endpoint::Stats)> {
+    let (samples, _, stats) = generate_endpoint_logprobs(cfg, job, 0, on_done)?;
+    Ok((samples, stats))
+}
+
+/// [`generate_endpoint`], also asking for the `top_logprobs` most likely tokens at every
+/// generated position (a distillation teacher's distribution); one list per sample.
+pub fn generate_endpoint_logprobs(
+    cfg: &didact_endpoint::EndpointConfig,
+    job: &ResponseJob<'_>,
+    top_logprobs: usize,
+    on_done: impl Fn(usize) + Sync,
+) -> didact_endpoint::Result<(
+    Vec<Sample>,
+    Vec<Vec<didact_endpoint::TokenLogprobs>>,
+    didact_endpoint::Stats,
+)> {
     let mut requests = Vec::with_capacity(job.prompts.len() * job.n_per_prompt);
     for p in job.prompts {
         for _ in 0..job.n_per_prompt {
@@ -93,28 +109,27 @@ pub fn generate_endpoint(
                 top_p: job.params.top_p as f64,
                 seed: row_seed(job.seed, job.stream, requests.len() as u64),
                 stop: vec![],
+                top_logprobs,
             });
         }
     }
     let (done, stats) = didact_endpoint::complete_all(cfg, &requests, on_done)?;
-    let samples = done
-        .into_iter()
-        .zip(requests)
-        .enumerate()
-        .map(|(i, (c, r))| {
-            let mut scores = BTreeMap::new();
-            let stopped = c.finish_reason == "stop";
-            scores.insert("gen/stopped".to_string(), if stopped { 1.0 } else { 0.0 });
-            Sample {
-                id: format!("r{}-{i}", job.round),
-                round: job.round,
-                prompt: r.prompt,
-                completion: c.text,
-                n_tokens: c.completion_tokens as usize,
-                scores,
-                dropped: None,
-            }
-        })
-        .collect();
-    Ok((samples, stats))
+    let mut samples = Vec::with_capacity(done.len());
+    let mut logprobs = Vec::with_capacity(done.len());
+    for (i, (c, r)) in done.into_iter().zip(requests).enumerate() {
+        let mut scores = BTreeMap::new();
+        let stopped = c.finish_reason == "stop";
+        scores.insert("gen/stopped".to_string(), if stopped { 1.0 } else { 0.0 });
+        samples.push(Sample {
+            id: format!("r{}-{i}", job.round),
+            round: job.round,
+            prompt: r.prompt,
+            completion: c.text,
+            n_tokens: c.completion_tokens as usize,
+            scores,
+            dropped: None,
+        });
+        logprobs.push(c.logprobs);
+    }
+    Ok((samples, logprobs, stats))
 }

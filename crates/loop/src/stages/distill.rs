@@ -1,7 +1,9 @@
 //! The distillation teacher at work in rounds: opening it (round 0's trained checkpoint, a
-//! Hugging Face directory whose tokenizer must be the student's, or the Markov world's true
-//! source), the oracle's exact next-token distributions, a round's token-level training
-//! (`[distill]`) and `distill/kl_to_teacher` on the held-out rows.
+//! Hugging Face directory whose tokenizer must be the student's, the Markov world's true
+//! source, or the top-k log-probs an endpoint teacher sent with its samples), the oracle's
+//! exact next-token distributions, a round's token-level training (`[distill]`) and
+//! `distill/kl_to_teacher` on the held-out rows (not for an endpoint: it scores only its own
+//! samples).
 
 use crate::env::Env;
 use crate::error::{LoopError, Result};
@@ -20,17 +22,22 @@ use didact_train::{
 use std::collections::HashMap;
 use std::path::Path;
 
-/// A teacher ready to answer: a model, or the true source.
+/// A teacher ready to answer: a model, the true source, or an endpoint's recorded top-k.
 pub enum LiveTeacher<'a> {
     Model(Box<Lm>),
     Oracle(Oracle<'a>),
+    Table(TopKTable),
 }
 
 impl<'a> LiveTeacher<'a> {
-    /// Open the run's teacher (`lineage.teacher()`).
-    pub fn open(env: &Env<'_>, source: &ModelRef, task: &'a Task) -> Result<Self> {
+    /// Open the run's teacher (`lineage.teacher()`) for round `r`.
+    pub fn open(env: &Env<'_>, source: &ModelRef, task: &'a Task, r: u32) -> Result<Self> {
         match source {
             ModelRef::Oracle => Ok(LiveTeacher::Oracle(Oracle::new(task, env.tok)?)),
+            ModelRef::Endpoint => Ok(LiveTeacher::Table(TopKTable::read(
+                env,
+                &env.dir.file(r, crate::stages::generate::TEACHER_LOGPROBS),
+            )?)),
             ModelRef::Pretrained(dir) => {
                 check_hf_teacher(dir, env.tok, env.max_len())?;
                 Ok(LiveTeacher::Model(Box::new(env.load(source)?)))
@@ -48,7 +55,134 @@ impl<'a> LiveTeacher<'a> {
                 device: env.device,
             }),
             LiveTeacher::Oracle(o) => Box::new(o),
+            LiveTeacher::Table(t) => Box::new(t),
         }
+    }
+}
+
+/// An endpoint teacher's top-k log-probs of its own samples, keyed by the row's token ids as
+/// `Env::tokenize` lays them out. At a position it gave no distribution for (the stop token,
+/// which the API does not report, or a row it did not write) the teacher is the row's own
+/// next token with probability 1 — the hard label, so the divergence there is the NLL.
+pub struct TopKTable {
+    rows: HashMap<Vec<u32>, Vec<Vec<(u32, f32)>>>,
+    /// Candidates per position (the most any position has).
+    k: usize,
+    vocab: usize,
+    /// Samples whose tokens, re-tokenized, were not the teacher's (trained on hard labels).
+    pub misaligned: usize,
+    pub samples: usize,
+}
+
+impl TopKTable {
+    /// Read a round's `teacher_logprobs.jsonl`.
+    pub fn read(env: &Env<'_>, path: &Path) -> Result<Self> {
+        let text = std::fs::read_to_string(path).map_err(crate::error::io(path))?;
+        let vocab = env.tok.vocab_size();
+        let id_of = |t: &str| -> Option<u32> {
+            match t.strip_prefix("token_id:") {
+                Some(n) => n.parse().ok(),
+                None => env.tok.inner().token_to_id(t),
+            }
+            .filter(|&id| (id as usize) < vocab)
+        };
+        let mut rows = HashMap::new();
+        let (mut k, mut misaligned, mut samples) = (1, 0, 0);
+        for (i, line) in text.lines().enumerate() {
+            let s: crate::stages::generate::SampleLogprobs =
+                serde_json::from_str(line).map_err(|e| LoopError::RunDir {
+                    path: path.to_path_buf(),
+                    msg: format!("line {}: {e}", i + 1),
+                })?;
+            samples += 1;
+            let mut ids = env.tok.encode(&s.prompt)?;
+            let completion = env.tok.encode(&s.completion)?;
+            let theirs: Vec<Option<u32>> = s.tokens.iter().map(|t| id_of(&t.token)).collect();
+            if theirs.iter().copied().collect::<Option<Vec<u32>>>() != Some(completion.clone()) {
+                misaligned += 1;
+                continue;
+            }
+            let tops: Vec<Vec<(u32, f32)>> = s
+                .tokens
+                .iter()
+                .map(|t| {
+                    let mut c: Vec<(u32, f32)> = Vec::new();
+                    for (tok, lp) in &t.top {
+                        if let Some(id) = id_of(tok)
+                            && !c.iter().any(|x| x.0 == id)
+                        {
+                            c.push((id, *lp as f32));
+                        }
+                    }
+                    c
+                })
+                .collect();
+            k = tops.iter().map(Vec::len).max().unwrap_or(1).max(k);
+            ids.extend(completion);
+            ids.push(env.tok.eos_id);
+            rows.insert(ids, tops);
+        }
+        Ok(TopKTable {
+            rows,
+            k: k.min(vocab),
+            vocab,
+            misaligned,
+            samples,
+        })
+    }
+}
+
+impl Teacher for &TopKTable {
+    fn view(
+        &self,
+        rows: &[&TokenRow],
+        max_len: usize,
+        device: &Device,
+    ) -> didact_train::Result<TeacherView> {
+        let t = rows
+            .iter()
+            .map(|r| r.ids.len().min(max_len))
+            .max()
+            .unwrap_or(2)
+            .max(2)
+            - 1;
+        let k = self.k;
+        let mut ids = Vec::with_capacity(rows.len() * t * k);
+        let mut logp = Vec::with_capacity(rows.len() * t * k);
+        let floor = MIN_PROB.ln() as f32;
+        for row in rows {
+            let tops = self.rows.get(&row.ids);
+            for j in 0..t {
+                let next = row.ids.get(j + 1).copied().unwrap_or(0);
+                let told = (j + 1)
+                    .checked_sub(row.n_prompt)
+                    .and_then(|c| tops.and_then(|t| t.get(c)))
+                    .filter(|c| !c.is_empty());
+                let mut cands: Vec<(u32, f32)> = match told {
+                    Some(c) => c.iter().take(k).copied().collect(),
+                    None => vec![(next, 0.0)],
+                };
+                // Distinct fillers with no teacher mass, so every position has k buckets.
+                let mut filler = 0u32;
+                while cands.len() < k && (filler as usize) < self.vocab {
+                    if !cands.iter().any(|c| c.0 == filler) {
+                        cands.push((filler, floor));
+                    }
+                    filler += 1;
+                }
+                ids.extend(cands.iter().map(|c| c.0 as i64));
+                logp.extend(cands.iter().map(|c| c.1));
+            }
+        }
+        let shape = [rows.len(), t, k];
+        Ok(TeacherView::TopK {
+            ids: Tensor::<3, Int>::from_data(TensorData::new(ids, shape), device),
+            logp: Tensor::from_data(TensorData::new(logp, shape), device),
+        })
+    }
+
+    fn is_top_k(&self) -> bool {
+        true
     }
 }
 

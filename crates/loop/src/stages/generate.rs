@@ -16,16 +16,32 @@ use crate::task::Task;
 use didact_core::{Metrics, Sample, write_atomic};
 use didact_data::markov::MarkovWorld;
 use didact_model::Lm;
-use didact_recipe::{GeneratePlan, Generator, SelfInstructPlan};
-use didact_synth::{ResponseJob, generate_endpoint, generate_responses};
+use didact_recipe::{GeneratePlan, Generator, SelfInstructPlan, TeacherPlan};
+use didact_synth::{ResponseJob, generate_endpoint_logprobs, generate_responses};
 use rand::SeedableRng;
 use rand_chacha::ChaCha8Rng;
 
-/// Who writes: a loaded model, the true source, or an endpoint client.
+/// Who writes: a loaded model, the true source, or an endpoint client (asking for
+/// `top_logprobs` alternatives per token when it is a distillation teacher).
 pub enum Writer {
     Model(Box<Lm>),
     Source(MarkovWorld),
-    Endpoint(didact_endpoint::EndpointConfig),
+    Endpoint {
+        cfg: didact_endpoint::EndpointConfig,
+        top_logprobs: usize,
+    },
+}
+
+/// The file of a round's endpoint-teacher log-probs (one JSON line per sample).
+pub const TEACHER_LOGPROBS: &str = "teacher_logprobs.jsonl";
+
+/// One line of [`TEACHER_LOGPROBS`]: a sample and its tokens' top-k log-probs.
+#[derive(Debug, Clone, serde::Serialize, serde::Deserialize)]
+pub struct SampleLogprobs {
+    pub id: String,
+    pub prompt: String,
+    pub completion: String,
+    pub tokens: Vec<didact_endpoint::TokenLogprobs>,
 }
 
 impl Writer {
@@ -37,10 +53,20 @@ impl Writer {
         task: &Task,
     ) -> Result<Writer> {
         match (&plan.generator, source) {
-            (Generator::Endpoint(e), ModelRef::Endpoint) => Ok(Writer::Endpoint(endpoint_config(
-                e,
-                env.dir.cache("endpoint"),
-            ))),
+            (Generator::Endpoint(e), ModelRef::Endpoint) => Ok(Writer::Endpoint {
+                cfg: endpoint_config(e, env.dir.cache("endpoint")),
+                top_logprobs: 0,
+            }),
+            (
+                Generator::Teacher(TeacherPlan::Endpoint {
+                    endpoint,
+                    top_logprobs,
+                }),
+                ModelRef::Endpoint,
+            ) => Ok(Writer::Endpoint {
+                cfg: endpoint_config(endpoint, env.dir.cache("endpoint")),
+                top_logprobs: *top_logprobs,
+            }),
             (_, ModelRef::Oracle) => match &task.markov {
                 Some(w) => Ok(Writer::Source(w.clone())),
                 None => Err(LoopError::RunDir {
@@ -60,24 +86,45 @@ impl Writer {
         stats: &mut Metrics,
         on_done: impl Fn(usize) + Sync,
     ) -> Result<Vec<Sample>> {
-        match self {
-            Writer::Model(m) => Ok(generate_responses(
-                m.as_ref(),
-                env.max_len(),
-                env.tok,
-                job,
-                env.device,
-                on_done,
-            )?),
-            Writer::Source(w) => Ok(from_source(w, job, on_done)),
-            Writer::Endpoint(cfg) => {
-                let (samples, s) = generate_endpoint(cfg, job, on_done)?;
+        Ok(self.respond_with_logprobs(env, job, stats, on_done)?.0)
+    }
+
+    /// [`Writer::respond`], with an endpoint teacher's per-token log-probs (empty otherwise).
+    pub fn respond_with_logprobs(
+        &self,
+        env: &Env<'_>,
+        job: &ResponseJob<'_>,
+        stats: &mut Metrics,
+        on_done: impl Fn(usize) + Sync,
+    ) -> Result<(Vec<Sample>, Vec<SampleLogprobs>)> {
+        let samples = match self {
+            Writer::Model(m) => {
+                generate_responses(m.as_ref(), env.max_len(), env.tok, job, env.device, on_done)?
+            }
+            Writer::Source(w) => from_source(w, job, on_done),
+            Writer::Endpoint { cfg, top_logprobs } => {
+                let (samples, lps, s) =
+                    generate_endpoint_logprobs(cfg, job, *top_logprobs, on_done)?;
                 for (k, v) in s.metrics("endpoint") {
                     *stats.entry(k).or_insert(0.0) += v;
                 }
-                Ok(samples)
+                let lps = match top_logprobs {
+                    0 => vec![],
+                    _ => samples
+                        .iter()
+                        .zip(lps)
+                        .map(|(s, tokens)| SampleLogprobs {
+                            id: s.id.clone(),
+                            prompt: s.prompt.clone(),
+                            completion: s.completion.clone(),
+                            tokens,
+                        })
+                        .collect(),
+                };
+                return Ok((samples, lps));
             }
-        }
+        };
+        Ok((samples, vec![]))
     }
 }
 
@@ -135,8 +182,18 @@ pub fn run(
                 &format!("r{r} generate"),
                 env.quiet,
             );
-            let s = writer.respond(env, &job, &mut stats, |n| pb.inc(n as u64))?;
+            let (s, lps) =
+                writer.respond_with_logprobs(env, &job, &mut stats, |n| pb.inc(n as u64))?;
             pb.finish_and_clear();
+            if !lps.is_empty() {
+                let path = env.dir.file(r, TEACHER_LOGPROBS);
+                let mut text = String::new();
+                for l in &lps {
+                    text.push_str(&serde_json::to_string(l).expect("json"));
+                    text.push('\n');
+                }
+                write_atomic(&path, text.as_bytes()).map_err(io(&path))?;
+            }
             s
         }
         Some(si) => self_instruct(env, si, &job, writer, &mut stats)?,

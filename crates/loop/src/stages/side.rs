@@ -42,6 +42,7 @@ pub fn teacher(
                 env,
                 &crate::lineage::ModelRef::Pretrained(dir.clone()),
                 task,
+                0,
             )?;
             let crate::stages::distill::LiveTeacher::Model(model) = teacher else {
                 unreachable!("a checkpoint opens as a model")
@@ -61,6 +62,8 @@ pub fn teacher(
                 didact_model::burn::module::Module::num_params(model.as_ref()) as f64,
             );
         }
+        // It scores only its own samples: nothing to measure on held-out text.
+        TeacherPlan::Endpoint { .. } => {}
         TeacherPlan::Oracle => {
             if let Some(loss) = crate::stages::distill::oracle_loss_real(task) {
                 m.insert("teacher/loss_real".into(), loss);
