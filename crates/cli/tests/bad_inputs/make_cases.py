@@ -33,6 +33,7 @@ FLOATS = {
     "judge": ["min", "max", "min_score"],
     "mix": ["synthetic_ratio"],
     "teacher": ["lr"],
+    "distill": ["beta", "temperature", "on_policy"],
     "self_instruct": ["rouge_threshold"],
     "data": ["eval_fraction"],
 }
@@ -100,6 +101,25 @@ recipe("combo/judge-scorer-without-judge", '[train]\nalgo = "dpo"\n[generate]\nn
 recipe("combo/teacher-and-endpoint", '[teacher]\nd_model = 64\n[generate]\nendpoint = "http://127.0.0.1:9/v1"\n', "generate.endpoint")
 recipe("combo/new-tokens-over-context", "[model]\nmax_seq_len = 16\n[generate]\nmax_new_tokens = 16\n", "generate.max_new_tokens")
 recipe("combo/verifier-on-dataset", '[data]\npath = "{dir}/d.jsonl"\n[train]\nalgo = "dpo"\n[generate]\nn_per_prompt = 2\n', "dpo.scorer")
+# Distillation (issue 17): every teacher source and loss refused by key, before round 0.
+MARKOV = '[world]\nkind = "markov"\n'
+recipe("distill/unknown-loss", '[teacher]\noracle = true\n' + MARKOV + '[distill]\nloss = "kl"\n', "distill.loss")
+recipe("distill/beta-0", '[teacher]\noracle = true\n' + MARKOV + '[distill]\nloss = "jsd"\nbeta = 0.0\n', "distill.beta")
+recipe("distill/temperature-0", '[teacher]\noracle = true\n' + MARKOV + '[distill]\nloss = "forward"\ntemperature = 0.0\n', "distill.temperature")
+recipe("distill/on-policy-2", '[teacher]\noracle = true\n' + MARKOV + '[distill]\nloss = "forward"\non_policy = 2.0\n', "distill.on_policy")
+recipe("distill/loss-without-teacher", '[distill]\nloss = "forward"\n', "distill.loss")
+recipe("distill/loss-with-dpo", '[teacher]\noracle = true\n' + MARKOV + '[distill]\nloss = "forward"\n[train]\nalgo = "dpo"\n[generate]\nn_per_prompt = 2\n[dpo]\nscorer = "rules"\n', "distill.loss")
+recipe("teacher/two-sources", '[teacher]\nd_model = 64\noracle = true\n' + MARKOV, "teacher.d_model")
+recipe("teacher/oracle-arithmetic", '[teacher]\noracle = true\n', "teacher.oracle")
+recipe("teacher/oracle-bpe", '[teacher]\noracle = true\n' + MARKOV + '[model]\ntokenizer = "bpe"\n', "teacher.oracle")
+recipe("teacher/train-size-without-trained", '[teacher]\noracle = true\ntrain_size = 100\n' + MARKOV, "teacher.train_size")
+recipe("teacher/hf-missing", '[teacher]\nhf = "{dir}/no-such-teacher"\n' + MARKOV, "no-such-teacher")
+recipe("teacher/hf-other-tokenizer", '[teacher]\nhf = "{shared}/fixtures/llama"\n' + MARKOV, "tokenizer is not the student's")
+recipe("teacher/endpoint-url", '[teacher]\nendpoint = "localhost:8000"\n', "teacher.endpoint")
+recipe("teacher/endpoint-top-logprobs", '[teacher]\nendpoint = "http://127.0.0.1:9/v1"\ntop_logprobs = 21\n', "teacher.top_logprobs")
+recipe("teacher/endpoint-on-policy", '[teacher]\nendpoint = "http://127.0.0.1:9/v1"\n[mix]\nmode = "replace"\n[distill]\nloss = "forward"\non_policy = 0.5\n', "distill.on_policy")
+recipe("teacher/endpoint-mix", '[teacher]\nendpoint = "http://127.0.0.1:9/v1"\n[distill]\nloss = "forward"\n', "mix.mode")
+recipe("teacher/endpoint-key-unset", '[teacher]\nendpoint = "http://127.0.0.1:9/v1"\napi_key_env = "DIDACT_CORPUS_UNSET_KEY"\n', "teacher.api_key_env")
 recipe("combo/endpoint-key-unset", '[generate]\nendpoint = "http://127.0.0.1:9/v1"\napi_key_env = "DIDACT_CORPUS_UNSET_KEY"\n', "generate.api_key_env")
 
 # 5. Datasets: malformed rows are named file:line; empty or all-bad files say why.
