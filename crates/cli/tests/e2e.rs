@@ -1014,6 +1014,7 @@ fn distillation_from_a_trained_a_checkpoint_and_the_oracle_teacher() {
         "world.train_size=300",
         "train.base_steps=120",
         "train.steps=120",
+        "train.batch_size=16",
         "generate.n_prompts=20",
         "eval.n_samples=50",
         "eval.eval_size=100",
