@@ -20,6 +20,7 @@ use rand::{Rng, SeedableRng};
 use rand_chacha::ChaCha8Rng;
 
 /// What a teacher says about a batch, on the batch's device.
+#[allow(clippy::large_enum_variant)] // built once per micro-batch and consumed at once
 pub enum TeacherView {
     /// Its logits at every position (`[B, T, V]`), tempered like the student's.
     Logits(Tensor<3>),
