@@ -26,6 +26,9 @@ pub struct Series {
     pub points: Vec<(f64, f64)>,
     /// Points to mark (e.g. rounds where a collapse alert fired), drawn as red crosses.
     pub marks: Vec<(f64, f64)>,
+    /// (x, low, high): an interval around the line (a confidence interval over seeds), drawn
+    /// as a shaded band in the line's colour.
+    pub band: Vec<(f64, f64, f64)>,
 }
 
 /// A line chart.
@@ -92,7 +95,13 @@ fn ranges(chart: &Chart) -> Result<((f64, f64), (f64, f64))> {
     let all: Vec<(f64, f64)> = chart
         .series
         .iter()
-        .flat_map(|s| finite(&s.points).chain(finite(&s.marks)))
+        .flat_map(|s| {
+            let band = s.band.iter().flat_map(|&(x, lo, hi)| [(x, lo), (x, hi)]);
+            let band: Vec<(f64, f64)> = band.collect();
+            finite(&s.points)
+                .chain(finite(&s.marks))
+                .chain(finite(&band).collect::<Vec<_>>())
+        })
         .collect();
     if all.is_empty() {
         return Err(ChartError::Empty(chart.title.clone()));
@@ -210,6 +219,25 @@ fn draw<DB: DrawingBackend>(
         let (r, g, b) = PALETTE[i % PALETTE.len()];
         let color = RGBColor(r, g, b);
         let pts: Vec<(f64, f64)> = finite(&s.points).collect();
+        let mut band: Vec<(f64, f64, f64)> = s
+            .band
+            .iter()
+            .copied()
+            .filter(|(x, lo, hi)| x.is_finite() && lo.is_finite() && hi.is_finite())
+            .collect();
+        band.sort_by(|a, b| a.0.total_cmp(&b.0));
+        if band.len() >= 2 {
+            let outline: Vec<(f64, f64)> = band
+                .iter()
+                .map(|&(x, lo, _)| (x, lo))
+                .chain(band.iter().rev().map(|&(x, _, hi)| (x, hi)))
+                .collect();
+            c.draw_series(std::iter::once(Polygon::new(
+                outline,
+                color.mix(0.18).filled(),
+            )))
+            .map_err(err)?;
+        }
         c.draw_series(LineSeries::new(pts.clone(), color.stroke_width(3)))
             .map_err(err)?
             .label(&s.label)
@@ -283,11 +311,13 @@ mod tests {
                     label: "replace".into(),
                     points: vec![(0.0, 1.0), (1.0, 1.5), (2.0, f64::NAN), (3.0, 2.5)],
                     marks: vec![(3.0, 2.5)],
+                    band: vec![],
                 },
                 Series {
                     label: "accumulate".into(),
                     points: vec![(0.0, 1.0), (1.0, 1.05), (2.0, 1.1), (3.0, 1.1)],
                     marks: vec![],
+                    band: vec![],
                 },
             ],
             x_categories: vec![],
@@ -327,6 +357,24 @@ mod tests {
         assert_eq!(names.len(), 2, "no temporary files left: {names:?}");
     }
 
+    /// A band is drawn as one filled polygon in the line's colour and widens the y range.
+    #[test]
+    fn a_confidence_band_is_shaded_and_in_range() {
+        let dir = tempfile::tempdir().unwrap();
+        let mut c = chart();
+        c.series[1].band = vec![(0.0, 0.5, 1.5), (1.0, 0.9, 1.2), (3.0, 1.0, 4.0)];
+        assert_eq!(ranges(&c).unwrap().1.1, padded(0.5, 4.0).1);
+        write(&c, &dir.path().join("band")).unwrap();
+        let svg = std::fs::read_to_string(dir.path().join("band.svg")).unwrap();
+        assert_eq!(svg.matches("<polygon").count(), 1, "one band");
+        let polygon = &svg[svg.find("<polygon").unwrap()..];
+        let polygon = &polygon[..polygon.find('>').unwrap()];
+        assert!(
+            polygon.contains("opacity=\"0.18\""),
+            "translucent: {polygon}"
+        );
+    }
+
     #[test]
     fn categorical_x_and_empty_charts() {
         let dir = tempfile::tempdir().unwrap();
@@ -344,6 +392,7 @@ mod tests {
                 label: "x".into(),
                 points: vec![(0.0, f64::NAN)],
                 marks: vec![],
+                band: vec![],
             }],
             ..Chart::default()
         };

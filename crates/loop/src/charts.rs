@@ -207,6 +207,7 @@ pub fn round_charts(runs: &[RunData], out: &Path, only: &[String]) -> Result<Vec
                         .filter(|(_, metric, _)| metric == name)
                         .filter_map(|(r, _, _)| value(*r).map(|v| (*r as f64, v)))
                         .collect(),
+                    band: vec![],
                 }
             })
             .collect();
@@ -236,8 +237,45 @@ fn x_key(s: &SweepData) -> usize {
         .unwrap_or(0)
 }
 
-/// Every final metric against the swept value; returns (x key, metric names charted).
+/// A sweep with a `run.seed` key as one point per group of replicates (the means), with each
+/// mean's 95 % confidence half-width by point name.
+fn over_seeds(s: &SweepData) -> Option<(SweepData, Vec<Metrics>)> {
+    let at = s
+        .keys
+        .iter()
+        .position(|k| k == crate::replicates::SEED_KEY)?;
+    let pts: Vec<(Vec<String>, &Metrics)> = s.points.iter().map(|p| (p.1.clone(), &p.2)).collect();
+    let groups = crate::replicates::group(&pts, at);
+    let keys = s
+        .keys
+        .iter()
+        .filter(|k| k.as_str() != crate::replicates::SEED_KEY)
+        .cloned()
+        .collect();
+    let cis = groups.iter().map(|g| g.ci95.clone()).collect();
+    let points = groups
+        .into_iter()
+        .map(|g| (g.values.join("_"), g.values, g.mean))
+        .collect();
+    let agg = SweepData {
+        dir: s.dir.clone(),
+        keys,
+        points,
+    };
+    Some((agg, cis))
+}
+
+/// Every final metric against the swept value (over seeds: the means, with 95 % confidence
+/// bands); returns (x key, metric names charted).
 pub fn sweep_charts(s: &SweepData, out: &Path, only: &[String]) -> Result<(String, Vec<String>)> {
+    let (agg, cis);
+    let (s, cis): (&SweepData, Option<&[Metrics]>) = match over_seeds(s) {
+        Some(x) => {
+            (agg, cis) = x;
+            (&agg, Some(&cis[..]))
+        }
+        None => (s, None),
+    };
     if s.keys.is_empty() || s.points.is_empty() {
         return Ok((String::new(), vec![]));
     }
@@ -293,17 +331,30 @@ pub fn sweep_charts(s: &SweepData, out: &Path, only: &[String]) -> Result<(Strin
         let series = lines
             .iter()
             .map(|l| {
-                let mut points: Vec<(f64, f64)> = s
-                    .points
-                    .iter()
-                    .filter(|p| &line_of(&p.1) == l)
-                    .filter_map(|p| p.2.get(name).map(|v| (x_of(&p.1[k]), *v)))
+                let mine = || {
+                    s.points
+                        .iter()
+                        .enumerate()
+                        .filter(|(_, p)| &line_of(&p.1) == l)
+                };
+                let mut points: Vec<(f64, f64)> = mine()
+                    .filter_map(|(_, p)| p.2.get(name).map(|v| (x_of(&p.1[k]), *v)))
                     .collect();
                 points.sort_by(|a, b| a.0.total_cmp(&b.0));
+                let band = match cis {
+                    Some(cis) => mine()
+                        .filter_map(|(i, p)| {
+                            let (m, c) = (p.2.get(name)?, cis[i].get(name)?);
+                            Some((x_of(&p.1[k]), m - c, m + c))
+                        })
+                        .collect(),
+                    None => vec![],
+                };
                 Series {
                     label: l.clone(),
                     points,
                     marks: vec![],
+                    band,
                 }
             })
             .collect();
@@ -408,4 +459,50 @@ pub fn write_report(dirs: &[PathBuf], out: &Path, only: &[String]) -> Result<Str
     let p = out.join("report.md");
     write_atomic(&p, md.as_bytes()).map_err(io(&p))?;
     Ok(md)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// A sweep over `mix.mode` × `run.seed`: the chart has one point per mode (the mean over
+    /// seeds) and a shaded 95 % band; without seeds, no band.
+    #[test]
+    fn seed_replicates_are_charted_as_means_with_bands() {
+        let m = |x: f64| -> Metrics { [("eval/loss_real".to_string(), x)].into() };
+        let pt = |mode: &str, seed: &str, x: f64| {
+            (
+                format!("{mode}-{seed}"),
+                vec![mode.to_string(), seed.to_string()],
+                m(x),
+            )
+        };
+        let s = SweepData {
+            dir: PathBuf::from("sweep"),
+            keys: vec!["mix.synthetic_ratio".into(), "run.seed".into()],
+            points: vec![
+                pt("0.0", "1", 1.0),
+                pt("0.0", "2", 1.2),
+                pt("0.5", "1", 2.0),
+                pt("0.5", "2", 2.4),
+            ],
+        };
+        let dir = std::env::temp_dir().join(format!("didact-bands-{}", std::process::id()));
+        let (key, names) = sweep_charts(&s, &dir, &[]).unwrap();
+        assert_eq!((key.as_str(), names.len()), ("mix.synthetic_ratio", 1));
+        let svg = std::fs::read_to_string(dir.join("eval-loss_real.svg")).unwrap();
+        assert_eq!(svg.matches("<polygon").count(), 1, "one band");
+        let single = SweepData {
+            keys: vec!["mix.synthetic_ratio".into()],
+            points: vec![
+                ("a".into(), vec!["0.0".into()], m(1.0)),
+                ("b".into(), vec!["0.5".into()], m(2.0)),
+            ],
+            ..s
+        };
+        sweep_charts(&single, &dir, &[]).unwrap();
+        let svg = std::fs::read_to_string(dir.join("eval-loss_real.svg")).unwrap();
+        assert_eq!(svg.matches("<polygon").count(), 0);
+        let _ = std::fs::remove_dir_all(dir);
+    }
 }

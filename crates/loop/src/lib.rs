@@ -3,7 +3,7 @@
 //! each stage's output written atomically and recorded in `journal.jsonl` so a killed run
 //! resumes at the first unfinished stage. `lineage.rs` decides which checkpoint each role
 //! uses, `seeds.rs` names every random stream, `layout.rs` every path. Also `train-rm`
-//! (`rm.rs`), sweeps and reports. Knows nothing of command-line parsing.
+//! (`rm.rs`), sweeps (seed replicates: `replicates.rs`) and reports. Knows nothing of command-line parsing.
 
 pub mod charts;
 pub mod env;
@@ -13,6 +13,7 @@ pub mod layout;
 pub mod lineage;
 pub mod memory;
 pub mod progress;
+pub mod replicates;
 pub mod report;
 pub mod rm;
 pub mod round;

@@ -3,6 +3,9 @@
 //! number of points at a time), then
 //! `comparison.csv` (point, swept values, every final-round metric), `comparison.md` and the
 //! report (`report.md`, `charts/`: metrics by round per point, final metrics by swept value).
+//! A `"run.seed"` key makes replicates: `comparison_seeds.csv` has each group's mean and 95 %
+//! confidence half-width per metric (`replicates.rs`), `comparison.md` shows mean ± CI, and
+//! the final-metric charts draw the means with shaded bands.
 
 use crate::error::{Result, io};
 use crate::report;
@@ -118,7 +121,20 @@ pub fn run_sweep(
     let keys: Vec<String> = base.file.sweep.keys().cloned().collect();
     let csv_path = opts.out.join("comparison.csv");
     write_atomic(&csv_path, comparison_csv(&keys, &finals).as_bytes()).map_err(io(&csv_path))?;
-    let md = comparison_md(&recipe, &finals);
+    let mut md = comparison_md(&recipe, &finals);
+    if let Some(at) = keys.iter().position(|k| k == crate::replicates::SEED_KEY) {
+        let pts: Vec<(Vec<String>, &Metrics)> =
+            finals.iter().map(|(_, v, m)| (v.clone(), m)).collect();
+        let groups = crate::replicates::group(&pts, at);
+        let others: Vec<String> = keys
+            .iter()
+            .filter(|k| k.as_str() != crate::replicates::SEED_KEY)
+            .cloned()
+            .collect();
+        let path = opts.out.join("comparison_seeds.csv");
+        write_atomic(&path, seeds_csv(&others, &groups).as_bytes()).map_err(io(&path))?;
+        md.push_str(&seeds_md(&others, &groups));
+    }
     let md_path = opts.out.join("comparison.md");
     write_atomic(&md_path, md.as_bytes()).map_err(io(&md_path))?;
     crate::charts::write_report(std::slice::from_ref(&opts.out), &opts.out, &[])?;
@@ -160,6 +176,68 @@ fn comparison_csv(keys: &[String], finals: &[(String, Vec<String>, Metrics)]) ->
     csv
 }
 
+/// The other keys' values, `seeds`, then each metric's mean and `<metric>:ci95` (the 95 %
+/// confidence half-width; empty for one seed).
+fn seeds_csv(keys: &[String], groups: &[crate::replicates::Group]) -> String {
+    let mut names: Vec<&String> = groups.iter().flat_map(|g| g.mean.keys()).collect();
+    names.sort();
+    names.dedup();
+    let mut header: Vec<String> = keys.to_vec();
+    header.push("seeds".into());
+    for n in &names {
+        header.push(n.to_string());
+        header.push(format!("{n}:ci95"));
+    }
+    let mut csv = header.join(",") + "\n";
+    let cell = |m: &Metrics, n: &str| m.get(n).map(|v| v.to_string()).unwrap_or_default();
+    for g in groups {
+        let mut row: Vec<String> = g.values.iter().map(|v| v.replace(',', ";")).collect();
+        row.push(g.seeds.to_string());
+        for n in &names {
+            row.push(cell(&g.mean, n));
+            row.push(cell(&g.ci95, n));
+        }
+        csv.push_str(&(row.join(",") + "\n"));
+    }
+    csv
+}
+
+fn seeds_md(keys: &[String], groups: &[crate::replicates::Group]) -> String {
+    let shown: Vec<&str> = [
+        "eval/loss_real",
+        "eval/accuracy",
+        "truth/kl",
+        "diversity/distinct_2",
+    ]
+    .into_iter()
+    .filter(|k| groups.iter().any(|g| g.mean.contains_key(*k)))
+    .collect();
+    let mut md = format!(
+        "\n## Over seeds (mean ± 95 % CI, comparison_seeds.csv)\n\n| {} | seeds | {} |\n|{}---:|{}\n",
+        keys.join(" | "),
+        shown.join(" | "),
+        "---|".repeat(keys.len()),
+        "---:|".repeat(shown.len())
+    );
+    for g in groups {
+        let cells: Vec<String> = shown
+            .iter()
+            .map(|k| match (g.mean.get(*k), g.ci95.get(*k)) {
+                (Some(m), Some(c)) => format!("{m:.4} ± {c:.4}"),
+                (Some(m), None) => format!("{m:.4}"),
+                _ => "–".into(),
+            })
+            .collect();
+        md.push_str(&format!(
+            "| {} | {} | {} |\n",
+            g.values.join(" | "),
+            g.seeds,
+            cells.join(" | ")
+        ));
+    }
+    md
+}
+
 fn comparison_md(recipe: &str, finals: &[(String, Vec<String>, Metrics)]) -> String {
     let metrics = metric_names(finals);
     let shown: Vec<&str> = [
@@ -191,4 +269,34 @@ fn comparison_md(recipe: &str, finals: &[(String, Vec<String>, Metrics)]) -> Str
         md.push_str(&format!("| {name} | {} |\n", cells.join(" | ")));
     }
     md
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn seed_groups_are_written_with_means_and_half_widths() {
+        let m = |x: f64| -> Metrics { [("eval/loss_real".to_string(), x)].into() };
+        let (a, b, c) = (m(1.0), m(3.0), m(5.0));
+        let pts = vec![
+            (vec!["replace".to_string(), "1".to_string()], &a),
+            (vec!["replace".to_string(), "2".to_string()], &b),
+            (vec!["accumulate".to_string(), "1".to_string()], &c),
+        ];
+        let groups = crate::replicates::group(&pts, 1);
+        let csv = seeds_csv(&["mix.mode".to_string()], &groups);
+        let lines: Vec<&str> = csv.lines().collect();
+        assert_eq!(
+            lines[0],
+            "mix.mode,seeds,eval/loss_real,eval/loss_real:ci95"
+        );
+        assert_eq!(
+            lines[1],
+            format!("replace,2,2,{}", 12.706 * 2f64.sqrt() / 2f64.sqrt())
+        );
+        assert_eq!(lines[2], "accumulate,1,5,");
+        let md = seeds_md(&["mix.mode".to_string()], &groups);
+        assert!(md.contains("| replace | 2 | 2.0000 ± 12.7060 |"), "{md}");
+    }
 }
