@@ -41,10 +41,21 @@ pub struct Batch {
     pub n_tokens: usize,
 }
 
+/// Input positions `T` of a batch of `rows` truncated to `max_len` (the longest row minus
+/// one, at least 1): what a teacher's view of the batch must cover.
+pub fn positions(rows: &[&TokenRow], max_len: usize) -> usize {
+    rows.iter()
+        .map(|r| r.ids.len().min(max_len))
+        .max()
+        .unwrap_or(2)
+        .max(2)
+        - 1
+}
+
 /// Build a batch from rows, truncating each to `max_len` tokens.
 pub fn make_batch(rows: &[&TokenRow], max_len: usize, pad_id: u32, device: &Device) -> Batch {
     let lens: Vec<usize> = rows.iter().map(|r| r.ids.len().min(max_len)).collect();
-    let t = lens.iter().copied().max().unwrap_or(2).max(2) - 1;
+    let t = positions(rows, max_len);
     let b = rows.len();
     let mut inputs = vec![pad_id as i64; b * t];
     let mut targets = vec![pad_id as i64; b * t];

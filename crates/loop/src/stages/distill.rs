@@ -17,7 +17,7 @@ use didact_recipe::DistillPlan;
 use didact_train::kd_loss::MIN_PROB;
 use didact_train::{
     KdConfig, KdObjective, KdReport, ModelTeacher, Teacher, TeacherView, TokenRow, kl_to_teacher,
-    train_kd,
+    positions, train_kd,
 };
 use std::collections::HashMap;
 use std::path::Path;
@@ -57,6 +57,14 @@ impl<'a> LiveTeacher<'a> {
             LiveTeacher::Oracle(o) => Box::new(o),
             LiveTeacher::Table(t) => Box::new(t),
         }
+    }
+}
+
+/// A top-k view from host candidate ids and log-probs laid out `[B, T, K]`.
+fn top_k_view(ids: Vec<i64>, logp: Vec<f32>, shape: [usize; 3], device: &Device) -> TeacherView {
+    TeacherView::TopK {
+        ids: Tensor::<3, Int>::from_data(TensorData::new(ids, shape), device),
+        logp: Tensor::from_data(TensorData::new(logp, shape), device),
     }
 }
 
@@ -139,13 +147,7 @@ impl Teacher for &TopKTable {
         max_len: usize,
         device: &Device,
     ) -> didact_train::Result<TeacherView> {
-        let t = rows
-            .iter()
-            .map(|r| r.ids.len().min(max_len))
-            .max()
-            .unwrap_or(2)
-            .max(2)
-            - 1;
+        let t = positions(rows, max_len);
         let k = self.k;
         let mut ids = Vec::with_capacity(rows.len() * t * k);
         let mut logp = Vec::with_capacity(rows.len() * t * k);
@@ -174,11 +176,7 @@ impl Teacher for &TopKTable {
                 logp.extend(cands.iter().map(|c| c.1));
             }
         }
-        let shape = [rows.len(), t, k];
-        Ok(TeacherView::TopK {
-            ids: Tensor::<3, Int>::from_data(TensorData::new(ids, shape), device),
-            logp: Tensor::from_data(TensorData::new(logp, shape), device),
-        })
+        Ok(top_k_view(ids, logp, [rows.len(), t, k], device))
     }
 
     fn is_top_k(&self) -> bool {
@@ -268,13 +266,7 @@ impl Teacher for &Oracle<'_> {
         max_len: usize,
         device: &Device,
     ) -> didact_train::Result<TeacherView> {
-        let t = rows
-            .iter()
-            .map(|r| r.ids.len().min(max_len))
-            .max()
-            .unwrap_or(2)
-            .max(2)
-            - 1;
+        let t = positions(rows, max_len);
         let k = self.ids.len();
         let mut ids = Vec::with_capacity(rows.len() * t * k);
         let mut logp = Vec::with_capacity(rows.len() * t * k);
@@ -291,11 +283,7 @@ impl Teacher for &Oracle<'_> {
                 logp.extend(p.iter().map(|&x| x.max(MIN_PROB).ln() as f32));
             }
         }
-        let shape = [rows.len(), t, k];
-        Ok(TeacherView::TopK {
-            ids: Tensor::<3, Int>::from_data(TensorData::new(ids, shape), device),
-            logp: Tensor::from_data(TensorData::new(logp, shape), device),
-        })
+        Ok(top_k_view(ids, logp, [rows.len(), t, k], device))
     }
 
     fn is_top_k(&self) -> bool {
