@@ -176,6 +176,30 @@ enum Cmd {
         #[arg(long, hide = true)]
         probe_only: bool,
     },
+    /// Calibrate the collapse detector: replay a recipe's `[detector]` rules over finished runs
+    /// known to be stable and runs known to collapse (e.g. the seeds of an accumulate/replace
+    /// sweep) and write OUT/calibration.csv and OUT/calibration.md — per rule the false-alarm
+    /// rate, the detection round on each collapsing run, and the metric's round-0 seed-to-seed
+    /// standard deviation (the rule's `noise_sd`). Rules come from --recipe (default: the first
+    /// stable run's recipe.resolved.toml); --set tries other rules without rerunning anything.
+    ///
+    /// Example: didact calibrate --stable runs/s/mode-accumulate_seed-* --collapsing runs/s/mode-replace_seed-* --out runs/calib
+    Calibrate {
+        /// Run directories that must not alarm.
+        #[arg(long, num_args = 1.., required = true)]
+        stable: Vec<PathBuf>,
+        /// Run directories that must be detected.
+        #[arg(long, num_args = 1.., required = true)]
+        collapsing: Vec<PathBuf>,
+        /// The recipe whose `[detector]` rules are replayed.
+        #[arg(long)]
+        recipe: Option<PathBuf>,
+        #[arg(long = "set", value_name = "KEY=VALUE")]
+        set: Vec<String>,
+        /// Where calibration.csv and calibration.md go.
+        #[arg(long)]
+        out: PathBuf,
+    },
     /// Print each run's metrics table and write report.md + charts/ (SVG and PNG): every
     /// metric against round, one line per run, collapse alerts marked; for a sweep directory
     /// also every final metric against the swept value.
@@ -347,6 +371,45 @@ fn cmd_report(dirs: Vec<PathBuf>, out: Option<PathBuf>, metrics: Vec<String>) ->
     Ok(())
 }
 
+fn cmd_calibrate(
+    stable: Vec<PathBuf>,
+    collapsing: Vec<PathBuf>,
+    recipe: Option<PathBuf>,
+    set: Vec<String>,
+    out: PathBuf,
+) -> Result<()> {
+    let recipe = recipe.unwrap_or_else(|| stable[0].join("recipe.resolved.toml"));
+    let rules = didact_recipe::load(&recipe, &set)?.plan.detector;
+    if rules.is_empty() {
+        anyhow::bail!("{}: no [detector] rules to calibrate", recipe.display());
+    }
+    let load = |dirs: &[PathBuf]| -> Result<Vec<Vec<(u32, didact_core::Metrics)>>> {
+        dirs.iter()
+            .map(|d| {
+                let r = load_rounds(d)?;
+                if r.len() < 2 {
+                    anyhow::bail!("{}: fewer than two finished rounds", d.display());
+                }
+                Ok(r)
+            })
+            .collect()
+    };
+    let (s, c) = (load(&stable)?, load(&collapsing)?);
+    let sv: Vec<&[(u32, didact_core::Metrics)]> = s.iter().map(|x| x.as_slice()).collect();
+    let cv: Vec<&[(u32, didact_core::Metrics)]> = c.iter().map(|x| x.as_slice()).collect();
+    let rows = didact_loop::calibrate::calibrate(&rules, &sv, &cv);
+    let names =
+        |d: &[PathBuf]| -> Vec<String> { d.iter().map(|p| p.display().to_string()).collect() };
+    let (sn, cn) = (names(&stable), names(&collapsing));
+    didact_loop::calibrate::write(&out, &rows, &sn, &cn)?;
+    println!("{}", didact_loop::calibrate::markdown(&rows, &sn, &cn));
+    eprintln!(
+        "wrote {} and calibration.md",
+        out.join("calibration.csv").display()
+    );
+    Ok(())
+}
+
 fn cmd_serve(
     model: PathBuf,
     addr: String,
@@ -403,6 +466,13 @@ fn main() -> ExitCode {
             chars,
         } => tools::cmd_metrics(input, field, reference, chars),
         Cmd::Report { dirs, out, metrics } => cmd_report(dirs, out, metrics),
+        Cmd::Calibrate {
+            stable,
+            collapsing,
+            recipe,
+            set,
+            out,
+        } => cmd_calibrate(stable, collapsing, recipe, set, out),
         Cmd::Doctor {
             device,
             probe_only: true,

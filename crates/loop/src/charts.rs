@@ -1,7 +1,9 @@
 //! The report of one or more run directories (and sweep directories, expanded to their
 //! points): `report.md` and `charts/` — every metric against round with one line per run and
 //! the rounds where a collapse alert on that metric fired marked; for a sweep, every final
-//! metric against the swept value. Reads only what runs wrote to disk.
+//! metric against the swept value. A sweep over `run.seed` is charted by round as one line per
+//! group of replicates — the mean over seeds with a shaded 95 % confidence band. Reads only
+//! what runs wrote to disk.
 
 use crate::error::{LoopError, Result, io};
 use crate::report;
@@ -11,13 +13,16 @@ use didact_core::{Metrics, write_atomic};
 use std::collections::BTreeSet;
 use std::path::{Path, PathBuf};
 
-/// One run as the report sees it.
+/// One run as the report sees it (or a group of seed replicates: the mean by round).
+#[derive(Clone)]
 pub struct RunData {
     pub label: String,
     pub dir: PathBuf,
     pub rounds: Vec<(u32, Metrics)>,
     /// (round, metric, the alert's line) from `alerts.jsonl`.
     pub alerts: Vec<(u32, String, String)>,
+    /// A replicate group's 95 % confidence half-width of each mean by round (empty for a run).
+    pub ci95: Vec<(u32, Metrics)>,
 }
 
 /// A sweep directory: its points' swept values and final metrics (`comparison.csv`).
@@ -78,6 +83,7 @@ pub fn read_run(dir: &Path, label: &str) -> Result<RunData> {
         dir: dir.to_path_buf(),
         rounds,
         alerts: read_alerts(dir)?,
+        ci95: vec![],
     })
 }
 
@@ -207,7 +213,14 @@ pub fn round_charts(runs: &[RunData], out: &Path, only: &[String]) -> Result<Vec
                         .filter(|(_, metric, _)| metric == name)
                         .filter_map(|(r, _, _)| value(*r).map(|v| (*r as f64, v)))
                         .collect(),
-                    band: vec![],
+                    band: run
+                        .ci95
+                        .iter()
+                        .filter_map(|(r, ci)| {
+                            let (m, c) = (value(*r)?, ci.get(name)?);
+                            Some((*r as f64, m - c, m + c))
+                        })
+                        .collect(),
                 }
             })
             .collect();
@@ -224,6 +237,80 @@ pub fn round_charts(runs: &[RunData], out: &Path, only: &[String]) -> Result<Vec
         }
     }
     Ok(done)
+}
+
+/// The lines of the by-round charts: every run, except that the points of a sweep over
+/// `run.seed` become one line per group of replicates (mean by round, 95 % CI half-widths).
+pub fn by_round_lines(runs: &[RunData], sweeps: &[SweepData]) -> Vec<RunData> {
+    let mut grouped: Vec<PathBuf> = Vec::new();
+    let mut groups: Vec<RunData> = Vec::new();
+    for s in sweeps {
+        let Some(at) = s.keys.iter().position(|k| k == crate::replicates::SEED_KEY) else {
+            continue;
+        };
+        let others = |v: &[String]| -> Vec<String> {
+            v.iter()
+                .enumerate()
+                .filter(|(i, _)| *i != at)
+                .map(|(_, x)| x.clone())
+                .collect()
+        };
+        let mut keys: Vec<Vec<String>> = Vec::new();
+        for p in &s.points {
+            if !keys.contains(&others(&p.1)) {
+                keys.push(others(&p.1));
+            }
+        }
+        for key in keys {
+            let members: Vec<&RunData> = s
+                .points
+                .iter()
+                .filter(|p| others(&p.1) == key)
+                .filter_map(|p| runs.iter().find(|r| r.dir == s.dir.join(&p.0)))
+                .collect();
+            grouped.extend(members.iter().map(|r| r.dir.clone()));
+            groups.push(replicate_mean(&key.join("_"), &s.dir, &members));
+        }
+    }
+    runs.iter()
+        .filter(|r| !grouped.contains(&r.dir))
+        .cloned()
+        .chain(groups)
+        .collect()
+}
+
+/// Mean and 95 % CI half-width of every metric by round over `members`.
+fn replicate_mean(label: &str, dir: &Path, members: &[&RunData]) -> RunData {
+    let rounds: BTreeSet<u32> = members
+        .iter()
+        .flat_map(|m| m.rounds.iter().map(|(r, _)| *r))
+        .collect();
+    let (mut mean, mut ci95) = (Vec::new(), Vec::new());
+    for r in rounds {
+        let at: Vec<&Metrics> = members
+            .iter()
+            .filter_map(|m| m.rounds.iter().find(|(x, _)| *x == r).map(|(_, v)| v))
+            .collect();
+        let names: BTreeSet<&String> = at.iter().flat_map(|m| m.keys()).collect();
+        let (mut mr, mut cr) = (Metrics::new(), Metrics::new());
+        for n in names {
+            let vals: Vec<f64> = at.iter().filter_map(|m| m.get(n).copied()).collect();
+            let (m, c) = crate::replicates::mean_ci(&vals);
+            mr.insert(n.clone(), m);
+            if c.is_finite() {
+                cr.insert(n.clone(), c);
+            }
+        }
+        mean.push((r, mr));
+        ci95.push((r, cr));
+    }
+    RunData {
+        label: format!("{label} (mean of {} seeds)", members.len()),
+        dir: dir.to_path_buf(),
+        rounds: mean,
+        alerts: vec![],
+        ci95,
+    }
 }
 
 /// The swept key on the x axis: the first key whose values are all numbers and not all equal,
@@ -403,7 +490,7 @@ fn ordered(names: &[String]) -> Vec<&String> {
 pub fn write_report(dirs: &[PathBuf], out: &Path, only: &[String]) -> Result<String> {
     let (runs, sweeps) = collect(dirs)?;
     let charts = out.join("charts");
-    let charted = round_charts(&runs, &charts, only)?;
+    let charted = round_charts(&by_round_lines(&runs, &sweeps), &charts, only)?;
     let mut md = String::from(
         "# didact report\n\n| run | directory | rounds | alerts |\n|---|---|---:|---:|\n",
     );
@@ -503,6 +590,64 @@ mod tests {
         sweep_charts(&single, &dir, &[]).unwrap();
         let svg = std::fs::read_to_string(dir.join("eval-loss_real.svg")).unwrap();
         assert_eq!(svg.matches("<polygon").count(), 0);
+        let _ = std::fs::remove_dir_all(dir);
+    }
+
+    /// The by-round lines of a seeded sweep: one per group, the mean by round with its band.
+    #[test]
+    fn seed_replicates_by_round_are_one_line_per_group_with_a_band() {
+        let run = |name: &str, losses: &[f64]| RunData {
+            label: name.into(),
+            dir: PathBuf::from("sw").join(name),
+            rounds: losses
+                .iter()
+                .enumerate()
+                .map(|(r, &l)| (r as u32, [("eval/loss_real".to_string(), l)].into()))
+                .collect(),
+            alerts: vec![],
+            ci95: vec![],
+        };
+        let runs = vec![
+            run("a_1", &[1.0, 1.1]),
+            run("a_2", &[1.2, 1.3]),
+            run("b_1", &[2.0, 2.0]),
+            run("other", &[5.0]),
+        ];
+        let pt = |n: &str, mode: &str, seed: &str| {
+            (
+                n.to_string(),
+                vec![mode.to_string(), seed.to_string()],
+                Metrics::new(),
+            )
+        };
+        let s = SweepData {
+            dir: PathBuf::from("sw"),
+            keys: vec!["mix.mode".into(), "run.seed".into()],
+            points: vec![
+                pt("a_1", "a", "1"),
+                pt("a_2", "a", "2"),
+                pt("b_1", "b", "1"),
+            ],
+        };
+        let lines = by_round_lines(&runs, std::slice::from_ref(&s));
+        let labels: Vec<&str> = lines.iter().map(|l| l.label.as_str()).collect();
+        assert_eq!(
+            labels,
+            ["other", "a (mean of 2 seeds)", "b (mean of 1 seeds)"]
+        );
+        let a = &lines[1];
+        assert!((a.rounds[1].1["eval/loss_real"] - 1.2).abs() < 1e-12);
+        // two seeds: t(1) = 12.706 × sd 0.1414 / √2 = 1.2706
+        assert!((a.ci95[0].1["eval/loss_real"] - 1.2706).abs() < 1e-3);
+        assert!(lines[2].ci95[0].1.is_empty(), "one seed: no band");
+        let dir = std::env::temp_dir().join(format!("didact-round-bands-{}", std::process::id()));
+        round_charts(&lines, &dir, &[]).unwrap();
+        let svg = std::fs::read_to_string(dir.join("eval-loss_real.svg")).unwrap();
+        assert_eq!(
+            svg.matches("<polygon").count(),
+            1,
+            "a band for the two-seed group"
+        );
         let _ = std::fs::remove_dir_all(dir);
     }
 }

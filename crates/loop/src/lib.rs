@@ -5,6 +5,7 @@
 //! uses, `seeds.rs` names every random stream, `layout.rs` every path. Also `train-rm`
 //! (`rm.rs`), sweeps (seed replicates: `replicates.rs`) and reports. Knows nothing of command-line parsing.
 
+pub mod calibrate;
 pub mod charts;
 pub mod env;
 pub mod error;

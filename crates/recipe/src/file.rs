@@ -625,6 +625,17 @@ pub struct RuleSpec {
     /// `warn` (report), `rollback` (the next round starts from the rule's best round) or `stop`.
     #[serde(default = "default_action")]
     pub action: String,
+    /// The metric's seed-to-seed standard deviation (absolute units, as `didact calibrate`
+    /// measures it): the change must also exceed 3·√2·noise_sd. 0 = no noise guard.
+    #[serde(default)]
+    pub noise_sd: f64,
+    /// Consecutive rounds the condition must hold before the rule fires.
+    #[serde(default = "default_rule_rounds")]
+    pub rounds: u32,
+}
+
+fn default_rule_rounds() -> u32 {
+    1
 }
 
 fn default_action() -> String {

@@ -966,11 +966,25 @@ fn detector(c: &Checker<'_>, d: &DetectorSection) -> R<Vec<didact_metrics::detec
             "rules",
             "a metric column name such as `eval/ppl_real`",
         )?;
+        c.check(
+            r.noise_sd >= 0.0 && r.noise_sd.is_finite(),
+            "detector",
+            "rules",
+            "noise_sd >= 0 (the metric's seed-to-seed standard deviation)",
+        )?;
+        c.check(
+            (1..=100).contains(&r.rounds),
+            "detector",
+            "rules",
+            "rounds in 1..=100 (consecutive rounds the condition must hold)",
+        )?;
         rules.push(Rule {
             metric: r.metric.clone(),
             kind,
             pct: r.pct,
             action,
+            noise_sd: r.noise_sd,
+            rounds: r.rounds,
         });
     }
     Ok(rules)

@@ -210,6 +210,19 @@ cli("resume-with-other-recipe", ["run", "{repo}/recipes/smoke.toml", "--resume",
     files={"o/recipe.resolved.toml": "[run]\nname = \"other\"\n", "o/journal.jsonl": ""})
 cli("run-into-existing", ["run", "{repo}/recipes/smoke.toml", "--out", "{dir}/o"], "--resume", files={"o/journal.jsonl": ""})
 
+# Detector rules (issue 18): the noise guard and persistence are checked by key; calibrate
+# needs runs and rules.
+RULE = '[detector]\nrules = [{{ metric = "eval/loss_real", kind = "rise_over_best", pct = 5.0, {} }}]\n'
+recipe("detector/noise_sd-negative", RULE.format("noise_sd = -0.1"), "noise_sd >= 0")
+recipe("detector/noise_sd-nan", RULE.format("noise_sd = nan"), "noise_sd")
+recipe("detector/rounds-zero", RULE.format("rounds = 0"), "rounds in 1..=100")
+recipe("detector/rounds-float", RULE.format("rounds = 1.5"), "line 2")
+recipe("detector/unknown-field", RULE.format("sigma = 2"), "sigma")
+cli("calibrate-not-a-run", ["calibrate", "--stable", "{dir}", "--collapsing", "{dir}", "--recipe", "{repo}/recipes/collapse-replace.toml", "--out", "{dir}/c"], "not a run directory")
+cli("calibrate-no-rules", ["calibrate", "--stable", "{dir}", "--collapsing", "{dir}", "--recipe", "{repo}/recipes/smoke.toml", "--out", "{dir}/c"], "no [detector] rules")
+cli("calibrate-no-collapsing", ["calibrate", "--stable", "{dir}", "--out", "{dir}/c"], "--collapsing", exit=2)
+cli("calibrate-bad-rule-set", ["calibrate", "--stable", "{dir}", "--collapsing", "{dir}", "--recipe", "{repo}/recipes/collapse-replace.toml", "--set", "detector.rules=[{metric = \"x\", kind = \"up\", pct = 1.0}]", "--out", "{dir}/c"], "detector.rules")
+
 # Memory: each key within its bounds, the whole run far beyond any laptop.
 recipe("memory/d65536-256-layers", "[model]\nd_model = 65536\nn_layers = 256\nn_heads = 256\nn_kv_heads = 256\n", "parameters_and_adamw")
 recipe("memory/70b-shape", "[model]\nd_model = 8192\nn_layers = 64\nn_heads = 64\nn_kv_heads = 8\nd_ff = 28672\n", "needs an estimated")

@@ -59,12 +59,7 @@ mod tests {
     }
 
     fn rule(action: Action) -> Rule {
-        Rule {
-            metric: "eval/loss_real".into(),
-            kind: RuleKind::RiseOverBest,
-            pct: 5.0,
-            action,
-        }
+        Rule::new("eval/loss_real", RuleKind::RiseOverBest, 5.0, action)
     }
 
     #[test]
