@@ -2,10 +2,12 @@
 """Run didact's throughput benchmark and the PyTorch eager reference side by side, on the same
 number of threads, and print tokens/s with ratios (markdown).
 
-Usage: python3 benches/compare.py [--threads 2] [--skip-rust] [--tch]
+Usage: python3 benches/compare.py [--threads 2] [--skip-rust] [--tch] [--json]
 Needs `python3 -m pip install torch` for the reference column. `--tch` also builds didact with
 LibTorch (`--features didact-model/tch`, torch 2.9.0 importable by this python) and adds the
-`tch-cpu` column: didact's own code on PyTorch's CPU kernels.
+`tch-cpu` column: didact's own code on PyTorch's CPU kernels. `--json` prints one JSON object
+instead of the table: per job (`train`, `dpo`, `sample`) didact's default backend (flex) tok/s,
+PyTorch eager tok/s and their `ratio`, all from this run (plus every backend measured).
 """
 import argparse
 import json
@@ -68,9 +70,13 @@ def main():
     ap.add_argument("--threads", type=int, default=2)
     ap.add_argument("--skip-rust", action="store_true", help="reuse the last criterion results")
     ap.add_argument("--tch", action="store_true", help="also build and measure the tch-cpu device")
+    ap.add_argument("--json", action="store_true", help="one JSON object instead of the markdown table")
     a = ap.parse_args()
     rs = rust(a.threads, a.skip_rust, a.tch)
     tr = torch_ref(a.threads)
+    if a.json:
+        print(json.dumps(as_json(rs, tr, a.threads), indent=2))
+        return
     print(f"\nthreads: {a.threads}; shape: vocab 512, d_model 256, 4 layers, 4/2 heads, seq 128, batch 16")
     if tr:
         print(f"torch {tr['torch_version']}")
@@ -82,6 +88,27 @@ def main():
         f, n, c = rs[(job, "flex")], rs[(job, "ndarray")], rs[(job, "tch-cpu")]
         t = tr[f"{job}_tokens_per_s"] if tr else float("nan")
         print(f"| {job} | {num(f)} | {num(n)} | {num(c)} | {num(t)} | {ratio(f, n)} | {ratio(f, t)} | {ratio(c, t)} |")
+
+
+def as_json(rs, tr, threads):
+    """Per job: didact's default backend, PyTorch eager and their ratio (null: not measured)."""
+    clean = lambda x: None if x != x else round(x, 1)  # noqa: E731 (NaN → null)
+    out = {
+        "threads": threads,
+        "shape": {"vocab": 512, "d_model": 256, "n_layers": 4, "n_heads": 4, "n_kv_heads": 2, "seq": 128, "batch": 16},
+        "torch_version": tr["torch_version"] if tr else None,
+        "default_backend": "flex",
+    }
+    for job in TOKENS:
+        d = rs[(job, "flex")]
+        t = tr[f"{job}_tokens_per_s"] if tr else float("nan")
+        out[job] = {
+            "didact_tokens_per_s": clean(d),
+            "pytorch_tokens_per_s": clean(t),
+            "ratio": None if d != d or t != t else round(d / t, 3),
+            "backends_tokens_per_s": {b: clean(rs[(job, b)]) for b in BACKENDS},
+        }
+    return out
 
 
 if __name__ == "__main__":
