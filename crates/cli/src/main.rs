@@ -10,6 +10,7 @@ use std::process::ExitCode;
 
 mod doctor;
 mod tools;
+mod train;
 
 #[derive(Parser)]
 #[command(
@@ -176,6 +177,13 @@ enum Cmd {
         #[arg(long, hide = true)]
         probe_only: bool,
     },
+    /// Train a checkpoint once, outside a run: SFT on `prompt`/`completion` (or `messages`,
+    /// `text`) rows or DPO on `prompt`/`chosen`/`rejected` rows (reference = the starting
+    /// checkpoint), written as an HF directory with train_log.json. Also what a recipe's
+    /// `[train] external` command can call.
+    ///
+    /// Example: didact train --model runs/quickstart-s1/rounds/round-00/model --data rows.jsonl --out runs/ft --steps 200
+    Train(train::TrainArgs),
     /// Calibrate the collapse detector: replay a recipe's `[detector]` rules over finished runs
     /// known to be stable and runs known to collapse (e.g. the seeds of an accumulate/replace
     /// sweep) and write OUT/calibration.csv and OUT/calibration.md — per rule the false-alarm
@@ -459,6 +467,7 @@ fn main() -> ExitCode {
             device,
         } => tools::cmd_score(model, input, reward, device),
         Cmd::Generate(args) => tools::cmd_generate(args),
+        Cmd::Train(args) => train::cmd_train(args),
         Cmd::Metrics {
             input,
             field,

@@ -1380,3 +1380,198 @@ fn self_instruct_rounds_grow_the_pool() {
     }
     let _ = std::fs::remove_dir_all(dir);
 }
+
+/// `[train] external` with `didact train` as the external command and the round's optimizer
+/// settings passed through: the rounds equal the in-process ones metric for metric; the round's
+/// TRL JSONL and the command's log are kept; a finished external stage is not rerun on resume;
+/// a failing command and a checkpoint of another shape are errors naming the round.
+#[test]
+fn an_external_trainer_round_equals_the_in_process_round() {
+    let (inproc, ext) = (scratch("ext-in"), scratch("ext-out"));
+    let base = ["train.base_steps=200", "run.rounds=2"];
+    run_recipe("smoke.toml", &inproc, &base);
+    let counter = ext.with_extension("calls");
+    let _ = std::fs::remove_file(&counter);
+    let command = format!(
+        "echo call >> {} && {BIN} train --model {{model}} --data {{data}} --out {{out}} --steps {{steps}} --lr {{lr}} --batch-size {{batch_size}} --grad-accum {{grad_accum}} --warmup-steps {{warmup_steps}} --min-lr-ratio {{min_lr_ratio}} --weight-decay {{weight_decay}} --grad-clip {{grad_clip}} --seed {{seed}} --quiet",
+        counter.display()
+    );
+    let external = format!("train.external={{command={command:?}}}");
+    let sets = [base[0], base[1], external.as_str()];
+    run_recipe("smoke.toml", &ext, &sets);
+    let calls = || std::fs::read_to_string(&counter).unwrap().lines().count();
+    assert_eq!(calls(), 2, "one external call per round ≥ 1");
+    let same = |rows: Vec<BTreeMap<String, String>>| -> Vec<BTreeMap<String, String>> {
+        deterministic(&rows)
+            .into_iter()
+            .map(|r| {
+                r.into_iter()
+                    .filter(|(k, _)| !k.starts_with("external/"))
+                    .collect()
+            })
+            .collect()
+    };
+    let rows = read_csv(&ext);
+    assert_eq!(
+        same(read_csv(&inproc)),
+        same(rows.clone()),
+        "external = in-process"
+    );
+    assert_eq!(rows[1]["external/rows"], rows[1]["data/train_rows"]);
+    let data = std::fs::read_to_string(ext.join("rounds/round-01/external/data.jsonl")).unwrap();
+    let first: serde_json::Value = serde_json::from_str(data.lines().next().unwrap()).unwrap();
+    assert!(first["prompt"].is_string() && first["completion"].is_string());
+    assert!(ext.join("rounds/round-01/external/log.txt").exists());
+
+    // Cut the journal after round 1's train stage: resume reruns round 2's command only.
+    let lines = journal_lines(&ext);
+    let keep = 1 + lines
+        .iter()
+        .position(|l| l.contains("\"round\":1") && l.contains("\"stage\":\"train\""))
+        .unwrap();
+    std::fs::write(ext.join("journal.jsonl"), lines[..keep].join("\n") + "\n").unwrap();
+    let recipe = smoke();
+    let mut args = vec![
+        "run",
+        recipe.to_str().unwrap(),
+        "--out",
+        ext.to_str().unwrap(),
+        "--quiet",
+        "--resume",
+    ];
+    for s in &sets {
+        args.extend(["--set", s]);
+    }
+    run_ok(&args);
+    assert_eq!(
+        calls(),
+        3,
+        "round 1's finished external stage was not rerun"
+    );
+    assert_eq!(same(read_csv(&inproc)), same(read_csv(&ext)));
+
+    // A failing command, and a checkpoint of another shape.
+    for (cmd, want) in [
+        ("echo boom >&2; exit 3 # {data} {model} {out}", "boom"),
+        (
+            "cp -r {model} {out} && sed -i 's/\"num_hidden_layers\": 2/\"num_hidden_layers\": 3/' {out}/config.json # {data}",
+            "different model",
+        ),
+    ] {
+        let dir = scratch("ext-bad");
+        let set = format!("train.external={{command={cmd:?}}}");
+        let out = didact(&[
+            "run",
+            recipe.to_str().unwrap(),
+            "--out",
+            dir.to_str().unwrap(),
+            "--quiet",
+            "--set",
+            base[0],
+            "--set",
+            base[1],
+            "--set",
+            &set,
+        ]);
+        let err = String::from_utf8_lossy(&out.stderr);
+        assert_eq!(out.status.code(), Some(1), "{err}");
+        assert!(err.contains("round 1") && err.contains(want), "{err}");
+        let _ = std::fs::remove_dir_all(dir);
+    }
+    for d in [inproc, ext] {
+        let _ = std::fs::remove_dir_all(d);
+    }
+    let _ = std::fs::remove_file(counter);
+}
+
+/// `didact train`: SFT and DPO from a checkpoint into an HF directory that loads back, with
+/// its log; a DPO file given to SFT names the line.
+#[test]
+fn train_command_sft_and_dpo_write_a_loadable_checkpoint() {
+    let dir = scratch("train-cmd");
+    run_recipe(
+        "smoke.toml",
+        &dir.join("run"),
+        &["train.base_steps=100", "run.rounds=0"],
+    );
+    let model = dir.join("run/rounds/round-00/model");
+    std::fs::write(
+        dir.join("sft.jsonl"),
+        (0..20)
+            .map(|i| {
+                format!(
+                    "{{\"prompt\": \"{i}+1=\", \"completion\": \"{}\"}}\n",
+                    i + 1
+                )
+            })
+            .collect::<String>(),
+    )
+    .unwrap();
+    std::fs::write(
+        dir.join("dpo.jsonl"),
+        (0..20)
+            .map(|i| {
+                format!(
+                    "{{\"prompt\": \"{i}+1=\", \"chosen\": \"{}\", \"rejected\": \"{}\"}}\n",
+                    i + 1,
+                    i + 2
+                )
+            })
+            .collect::<String>(),
+    )
+    .unwrap();
+    let p = |x: &str| dir.join(x).to_str().unwrap().to_string();
+    for (algo, data) in [("sft", "sft.jsonl"), ("dpo", "dpo.jsonl")] {
+        let out = run_ok(&[
+            "train",
+            "--model",
+            model.to_str().unwrap(),
+            "--data",
+            &p(data),
+            "--out",
+            &p(algo),
+            "--algo",
+            algo,
+            "--steps",
+            "10",
+            "--batch-size",
+            "4",
+            "--quiet",
+        ]);
+        let v: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
+        assert!(v["train/loss"].as_f64().unwrap().is_finite(), "{v}");
+        for f in [
+            "config.json",
+            "model.safetensors",
+            "tokenizer.json",
+            "train_log.json",
+        ] {
+            assert!(dir.join(algo).join(f).exists(), "{algo}: {f}");
+        }
+        // the result is a checkpoint like any other
+        run_ok(&[
+            "generate",
+            "--model",
+            &p(algo),
+            "--prompt",
+            "3+1=",
+            "--greedy",
+        ]);
+    }
+    let out = didact(&[
+        "train",
+        "--model",
+        model.to_str().unwrap(),
+        "--data",
+        &p("dpo.jsonl"),
+        "--out",
+        &p("x"),
+        "--quiet",
+    ]);
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert!(
+        out.status.code() == Some(1) && err.contains("dpo.jsonl:1"),
+        "{err}"
+    );
+    let _ = std::fs::remove_dir_all(dir);
+}

@@ -33,6 +33,11 @@ impl RunDir {
         self.round(r).join("model")
     }
 
+    /// Round `r`'s external-trainer work directory (data, start checkpoint, output, log).
+    pub fn external(&self, r: u32) -> PathBuf {
+        self.round(r).join("external")
+    }
+
     /// Round 0's distillation teacher.
     pub fn teacher(&self) -> PathBuf {
         self.round(0).join("teacher")

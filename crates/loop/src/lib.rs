@@ -9,6 +9,7 @@ pub mod calibrate;
 pub mod charts;
 pub mod env;
 pub mod error;
+pub mod job;
 pub mod journal;
 pub mod layout;
 pub mod lineage;

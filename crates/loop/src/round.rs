@@ -13,11 +13,11 @@ use crate::seeds::Stream;
 use crate::stages::distill::{self, LiveTeacher};
 use crate::stages::generate::Writer;
 use crate::stages::train::Work;
-use crate::stages::{evaluate, filter, generate, judge, mix, pair, side, train};
+use crate::stages::{evaluate, external, filter, generate, judge, mix, pair, side, train};
 use crate::task::Task;
 use didact_core::{Example, Metrics, Pair, Sample, write_atomic};
 use didact_data::table;
-use didact_recipe::{ModelPlan, PairScorer, RunPlan, TeacherPlan};
+use didact_recipe::{Algo, ModelPlan, PairScorer, RunPlan, TeacherPlan};
 use std::path::Path;
 use std::time::Instant;
 
@@ -234,6 +234,9 @@ impl Runner<'_> {
     /// The train stage: from the training start (`lineage`), saved with its log.
     fn train(&self, rows: &[Example], pairs: &[Pair], r: u32) -> Result<((), Metrics)> {
         let (plan, dir) = (self.plan, self.env.dir);
+        if let (Some(ext), true) = (&plan.train.external, r >= 1) {
+            return self.train_external(ext, rows, pairs, r);
+        }
         let start = self
             .env
             .load(&self.lineage.model_for(Role::TrainStart, r))?;
@@ -255,6 +258,38 @@ impl Runner<'_> {
             log.distill
                 .insert("distill/aligned_fraction".into(), aligned);
         }
+        write_json(&dir.file(r, "train_log.json"), &log)?;
+        didact_model::any::save(&dir.model(r), self.env.cfg, &model, self.env.tok)?;
+        Ok(((), log.metrics()))
+    }
+
+    /// The train stage through `[train] external` (a DPO round without pairs trains nothing,
+    /// as in-process).
+    fn train_external(
+        &self,
+        ext: &didact_recipe::ExternalPlan,
+        rows: &[Example],
+        pairs: &[Pair],
+        r: u32,
+    ) -> Result<((), Metrics)> {
+        let (plan, dir) = (self.plan, self.env.dir);
+        let start = self.lineage.model_for(Role::TrainStart, r);
+        let algo = plan.train.algo;
+        let dpo = plan.dpo.as_ref().filter(|_| algo == Algo::Dpo);
+        let (model, log) = if dpo.is_some() && pairs.is_empty() {
+            (self.env.load(&start)?, train::TrainLog::none())
+        } else {
+            let inputs = external::Inputs {
+                plan: ext,
+                algo,
+                start: &start,
+                rows,
+                pairs,
+                optim: dpo.map_or(&plan.train.round, |d| &d.optim),
+                seed: self.env.seed(Stream::SftOrder, r as u64),
+            };
+            external::run(&self.env, &inputs, r)?
+        };
         write_json(&dir.file(r, "train_log.json"), &log)?;
         didact_model::any::save(&dir.model(r), self.env.cfg, &model, self.env.tok)?;
         Ok(((), log.metrics()))

@@ -374,6 +374,26 @@ pub struct TrainSection {
     /// What later rounds train: `sft` on the mixed set, `dpo` on this round's preference pairs
     /// (`[dpo]`), or `sft+dpo` (SFT, then DPO). Round 0 is always SFT on real data.
     pub algo: String,
+    /// Rounds ≥ 1 train outside didact: `{ command = "… {data} … {model} … {out} …" }` (see
+    /// `ExternalSpec`).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub external: Option<ExternalSpec>,
+}
+
+/// `[train] external`: a command that trains a round (TRL, torchtune, accelerate, torchrun,
+/// `sbatch --wait`, a Ray job, or `didact train`). Placeholders: `{data}` (the round's rows as
+/// TRL JSONL: `prompt`/`completion` for SFT, `prompt`/`chosen`/`rejected` for DPO), `{model}`
+/// (the start checkpoint, an HF directory), `{out}` (where the trained HF checkpoint must be
+/// written), `{round}`, `{seed}` (the round's data-order seed), and the round's optimizer
+/// settings `{steps}`, `{lr}`, `{batch_size}`, `{grad_accum}`, `{warmup_steps}`,
+/// `{min_lr_ratio}`, `{weight_decay}`, `{grad_clip}`. Run by `sh -c`.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct ExternalSpec {
+    pub command: String,
+    /// Seconds before the command is killed (0 = no limit).
+    #[serde(default)]
+    pub timeout_s: f64,
 }
 
 impl Default for TrainSection {
@@ -394,6 +414,7 @@ impl Default for TrainSection {
             grad_clip: 1.0,
             init: "continue".into(),
             algo: "sft".into(),
+            external: None,
         }
     }
 }

@@ -169,6 +169,17 @@ pub struct TrainPlan {
     pub base: OptimConfig,
     /// Later rounds' SFT (`steps`, `round_lr` or `lr`).
     pub round: OptimConfig,
+    /// Rounds ≥ 1 train through this command instead of in-process.
+    pub external: Option<ExternalPlan>,
+}
+
+/// `[train] external`, resolved.
+#[derive(Debug, Clone, PartialEq)]
+pub struct ExternalPlan {
+    /// The command template (placeholders in `file::ExternalSpec`).
+    pub command: String,
+    /// Kill the command after this long (`None`: no limit).
+    pub timeout_s: Option<f64>,
 }
 
 /// Who writes a round's samples.

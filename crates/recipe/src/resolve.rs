@@ -126,6 +126,12 @@ pub fn resolve(
     let mix = mix(&c, &f.mix)?;
     let dpo = dpo(&c, f, &source)?;
     let distill = distill(&c, f, &generate)?;
+    c.check(
+        train.external.is_none() || distill.is_none(),
+        "train",
+        "external",
+        "no [distill] (token-level distillation needs the teacher in-process)",
+    )?;
     let reward = reward(&c, f)?;
     let detector = detector(&c, &f.detector)?;
     check_eval(&c, &f.eval)?;
@@ -460,7 +466,40 @@ fn train(c: &Checker<'_>, t: &TrainSection) -> R<TrainPlan> {
         init,
         base: optim(t, t.base_steps, t.batch_size, t.lr, t.grad_accum),
         round: optim(t, t.steps, t.batch_size, round_lr, t.grad_accum),
+        external: external(c, t, algo)?,
     })
+}
+
+/// `[train] external`: the command names where its inputs and output go, and trains one
+/// objective.
+fn external(c: &Checker<'_>, t: &TrainSection, algo: Algo) -> R<Option<ExternalPlan>> {
+    let Some(e) = &t.external else {
+        return Ok(None);
+    };
+    for p in ["{data}", "{model}", "{out}"] {
+        c.check(
+            e.command.contains(p),
+            "train",
+            "external",
+            &format!("a command with {p} in it ({{data}}: the round's TRL JSONL, {{model}}: the start checkpoint, {{out}}: where the trained HF checkpoint goes)"),
+        )?;
+    }
+    c.check(
+        algo != Algo::SftThenDpo,
+        "train",
+        "external",
+        "train.algo `sft` or `dpo` (one external command trains one objective; `sft+dpo` would need two)",
+    )?;
+    c.check(
+        e.timeout_s >= 0.0 && e.timeout_s.is_finite(),
+        "train",
+        "external",
+        "timeout_s >= 0 seconds (0 = no limit)",
+    )?;
+    Ok(Some(ExternalPlan {
+        command: e.command.clone(),
+        timeout_s: (e.timeout_s > 0.0).then_some(e.timeout_s),
+    }))
 }
 
 /// The transport settings of `[generate]` with another server's address, model and key.

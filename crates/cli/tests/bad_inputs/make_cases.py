@@ -223,6 +223,23 @@ cli("calibrate-no-rules", ["calibrate", "--stable", "{dir}", "--collapsing", "{d
 cli("calibrate-no-collapsing", ["calibrate", "--stable", "{dir}", "--out", "{dir}/c"], "--collapsing", exit=2)
 cli("calibrate-bad-rule-set", ["calibrate", "--stable", "{dir}", "--collapsing", "{dir}", "--recipe", "{repo}/recipes/collapse-replace.toml", "--set", "detector.rules=[{metric = \"x\", kind = \"up\", pct = 1.0}]", "--out", "{dir}/c"], "detector.rules")
 
+# External trainer (issue 16): the command names its inputs and output; one objective.
+recipe("external/no-out", '[train]\nexternal = { command = "trl sft {data} {model}" }\n', "{out}")
+recipe("external/no-data", '[train]\nexternal = { command = "trl sft {model} {out}" }\n', "{data}")
+recipe("external/sft+dpo", '[train]\nalgo = "sft+dpo"\nexternal = { command = "x {data} {model} {out}" }\n[generate]\nn_per_prompt = 2\n', "sft+dpo")
+recipe("external/timeout-negative", '[train]\nexternal = { command = "x {data} {model} {out}", timeout_s = -1.0 }\n', "timeout_s")
+recipe("external/unknown-field", '[train]\nexternal = { command = "x {data} {model} {out}", gpus = 8 }\n', "gpus")
+recipe("external/with-distill", '[train]\nexternal = { command = "x {data} {model} {out}" }\n[world]\nkind = "markov"\n[teacher]\noracle = true\n[distill]\nloss = "forward"\n', "no [distill]")
+cli("train-missing-model", ["train", "--model", "{dir}/nope", "--data", "{dir}/d.jsonl", "--out", "{dir}/o"], "nope", files={"d.jsonl": '{"prompt": "a", "completion": "b"}\n'})
+cli("train-bad-algo", ["train", "--model", "{dir}/m", "--data", "{dir}/d.jsonl", "--out", "{dir}/o", "--algo", "ppo"], "--algo", copies=GOOD, files={"d.jsonl": '{"prompt": "a", "completion": "b"}\n'})
+cli("train-lr-nan", ["train", "--model", "{dir}/m", "--data", "{dir}/d.jsonl", "--out", "{dir}/o", "--lr", "nan"], "--lr", copies=GOOD, files={"d.jsonl": '{"prompt": "a", "completion": "b"}\n'})
+cli("train-steps-zero", ["train", "--model", "{dir}/m", "--data", "{dir}/d.jsonl", "--out", "{dir}/o", "--steps", "0"], "--steps", copies=GOOD, files={"d.jsonl": '{"prompt": "a", "completion": "b"}\n'})
+cli("train-bad-loss", ["train", "--model", "{dir}/m", "--data", "{dir}/d.jsonl", "--out", "{dir}/o", "--algo", "dpo", "--loss", "kto"], "--loss", copies=GOOD, files={"d.jsonl": '{"prompt": "a", "chosen": "b", "rejected": "c"}\n'})
+cli("train-dpo-rows-for-sft", ["train", "--model", "{dir}/m", "--data", "{dir}/d.jsonl", "--out", "{dir}/o"], "d.jsonl:1", copies=GOOD, files={"d.jsonl": '{"prompt": "a", "chosen": "b", "rejected": "c"}\n'})
+cli("train-sft-rows-for-dpo", ["train", "--model", "{dir}/m", "--data", "{dir}/d.jsonl", "--out", "{dir}/o", "--algo", "dpo"], "d.jsonl:1", copies=GOOD, files={"d.jsonl": '{"prompt": "a", "completion": "b"}\n'})
+cli("train-empty-data", ["train", "--model", "{dir}/m", "--data", "{dir}/d.jsonl", "--out", "{dir}/o", "--on-error", "skip"], "no prompt/completion rows", copies=GOOD, files={"d.jsonl": '{"oops": 1}\n'})
+cli("train-row-too-long", ["train", "--model", "{dir}/m", "--data", "{dir}/d.jsonl", "--out", "{dir}/o"], "longer than the model's context", copies=GOOD, files={"d.jsonl": json.dumps({"prompt": "a", "completion": "word " * 2000}) + "\n"})
+
 # Memory: each key within its bounds, the whole run far beyond any laptop.
 recipe("memory/d65536-256-layers", "[model]\nd_model = 65536\nn_layers = 256\nn_heads = 256\nn_kv_heads = 256\n", "parameters_and_adamw")
 recipe("memory/70b-shape", "[model]\nd_model = 8192\nn_layers = 64\nn_heads = 64\nn_kv_heads = 8\nd_ff = 28672\n", "needs an estimated")

@@ -10,6 +10,7 @@
 pub mod detect;
 pub mod distill;
 pub mod evaluate;
+pub mod external;
 pub mod filter;
 pub mod generate;
 pub mod judge;

@@ -37,6 +37,9 @@ pub struct TrainLog {
     /// Distillation's (`distill/*`) when the round distilled.
     #[serde(default)]
     pub distill: BTreeMap<String, f64>,
+    /// An external trainer's (`external/*`) when the round trained outside didact.
+    #[serde(default)]
+    pub external: BTreeMap<String, f64>,
 }
 
 /// JSON has no NaN: serde_json writes it as `null`; read `null` back as NaN.
@@ -46,7 +49,7 @@ fn f64_or_nan<'de, D: serde::Deserializer<'de>>(d: D) -> std::result::Result<f64
 
 impl TrainLog {
     /// A round that did not train.
-    fn none() -> Self {
+    pub fn none() -> Self {
         TrainLog {
             final_loss: f64::NAN,
             last_grad_norm: f64::NAN,
@@ -65,6 +68,7 @@ impl TrainLog {
         m.insert("train/tokens_per_s".into(), self.tokens_per_s);
         m.extend(self.dpo.clone());
         m.extend(self.distill.clone());
+        m.extend(self.external.clone());
         m.retain(|_, v| v.is_finite());
         m
     }
@@ -176,6 +180,7 @@ fn sft(
         tokens_per_s: report.tokens_per_s(),
         dpo: BTreeMap::new(),
         distill: BTreeMap::new(),
+        external: BTreeMap::new(),
     };
     Ok((model, log))
 }
@@ -207,6 +212,7 @@ fn distil(
         tokens_per_s: d.tokens_per_s(),
         dpo: BTreeMap::new(),
         distill,
+        external: BTreeMap::new(),
     };
     Ok((model, log))
 }
