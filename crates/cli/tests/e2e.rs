@@ -1418,7 +1418,8 @@ fn an_external_trainer_round_equals_the_in_process_round() {
         "external = in-process"
     );
     assert_eq!(rows[1]["external/rows"], rows[1]["data/train_rows"]);
-    let data = std::fs::read_to_string(ext.join("rounds/round-01/external/data.jsonl")).unwrap();
+    let data =
+        std::fs::read_to_string(ext.join("rounds/round-01/external/data/train.jsonl")).unwrap();
     let first: serde_json::Value = serde_json::from_str(data.lines().next().unwrap()).unwrap();
     assert!(first["prompt"].is_string() && first["completion"].is_string());
     assert!(ext.join("rounds/round-01/external/log.txt").exists());

@@ -49,6 +49,16 @@ impl DpoLoss {
             _ => None,
         }
     }
+
+    /// The recipe's (and TRL's `loss_type`) name.
+    pub fn name(self) -> &'static str {
+        match self {
+            Self::Sigmoid => "sigmoid",
+            Self::Ipo => "ipo",
+            Self::Hinge => "hinge",
+            Self::Robust => "robust",
+        }
+    }
 }
 
 /// What to do with a malformed dataset row.

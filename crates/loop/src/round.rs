@@ -286,6 +286,7 @@ impl Runner<'_> {
                 rows,
                 pairs,
                 optim: dpo.map_or(&plan.train.round, |d| &d.optim),
+                dpo,
                 seed: self.env.seed(Stream::SftOrder, r as u64),
             };
             external::run(&self.env, &inputs, r)?

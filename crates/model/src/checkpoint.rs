@@ -285,7 +285,7 @@ pub fn save_with_extra(
 }
 
 /// Write a checkpoint directory atomically (temp dir + rename): `model.safetensors` from named
-/// f32 tensors, `config.json`, `tokenizer.json`.
+/// f32 tensors, `config.json`, `tokenizer.json`, `tokenizer_config.json`.
 pub fn write_dir(dir: &Path, tensors: Vec<NamedTensor>, config: &Value, tok: &Tok) -> Result<()> {
     let parent = dir.parent().unwrap_or(Path::new("."));
     std::fs::create_dir_all(parent).map_err(|e| ModelError::io(parent, e))?;
@@ -324,6 +324,9 @@ pub fn write_dir(dir: &Path, tensors: Vec<NamedTensor>, config: &Value, tok: &To
     std::fs::write(tmp.join("config.json"), cfg_json)
         .map_err(|e| ModelError::io(tmp.join("config.json"), e))?;
     tok.save(&tmp.join("tokenizer.json"))?;
+    let tc = serde_json::to_string_pretty(&tok.hf_tokenizer_config()).expect("json");
+    std::fs::write(tmp.join("tokenizer_config.json"), tc)
+        .map_err(|e| ModelError::io(tmp.join("tokenizer_config.json"), e))?;
     // fsync every file and both directories; replace an older checkpoint; on any error above
     // the temp directory is removed when `guard` drops.
     guard.persist(dir).map_err(|e| ModelError::io(dir, e))

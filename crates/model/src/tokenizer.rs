@@ -115,6 +115,18 @@ impl Tok {
             .map_err(|e| ModelError::Tokenizer(format!("{}: {e}", path.display())))
     }
 
+    /// `tokenizer_config.json` for transformers (`AutoTokenizer` then knows the stop and pad
+    /// tokens, which TRL's trainers need).
+    pub fn hf_tokenizer_config(&self) -> serde_json::Value {
+        let name = |id: u32| self.inner.id_to_token(id);
+        serde_json::json!({
+            "tokenizer_class": "PreTrainedTokenizerFast",
+            "eos_token": name(self.eos_id),
+            "pad_token": name(self.pad_id),
+            "clean_up_tokenization_spaces": false,
+        })
+    }
+
     /// Token ids of `text`, without special tokens added.
     pub fn encode(&self, text: &str) -> Result<Vec<u32>> {
         let enc = self.inner.encode(text, false).map_err(tk_err)?;

@@ -384,9 +384,11 @@ pub struct TrainSection {
 /// `sbatch --wait`, a Ray job, or `didact train`). Placeholders: `{data}` (the round's rows as
 /// TRL JSONL: `prompt`/`completion` for SFT, `prompt`/`chosen`/`rejected` for DPO), `{model}`
 /// (the start checkpoint, an HF directory), `{out}` (where the trained HF checkpoint must be
-/// written), `{round}`, `{seed}` (the round's data-order seed), and the round's optimizer
+/// written), `{round}`, `{seed}` (the round's data-order seed; `{seed32}`: its low 32 bits, for tools seeding
+/// numpy such as TRL), and the round's optimizer
 /// settings `{steps}`, `{lr}`, `{batch_size}`, `{grad_accum}`, `{warmup_steps}`,
-/// `{min_lr_ratio}`, `{weight_decay}`, `{grad_clip}`. Run by `sh -c`.
+/// `{min_lr_ratio}`, `{weight_decay}`, `{grad_clip}` (a DPO round's `[dpo]` optimizer), and for
+/// DPO `{beta}`, `{rpo_alpha}`, `{loss}`. Run by `sh -c`.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct ExternalSpec {

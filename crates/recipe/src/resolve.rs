@@ -476,9 +476,14 @@ fn external(c: &Checker<'_>, t: &TrainSection, algo: Algo) -> R<Option<ExternalP
     let Some(e) = &t.external else {
         return Ok(None);
     };
-    for p in ["{data}", "{model}", "{out}"] {
+    let has_data = e.command.contains("{data}") || e.command.contains("{data_dir}");
+    for (p, ok) in [
+        ("{data} (or {data_dir})", has_data),
+        ("{model}", e.command.contains("{model}")),
+        ("{out}", e.command.contains("{out}")),
+    ] {
         c.check(
-            e.command.contains(p),
+            ok,
             "train",
             "external",
             &format!("a command with {p} in it ({{data}}: the round's TRL JSONL, {{model}}: the start checkpoint, {{out}}: where the trained HF checkpoint goes)"),

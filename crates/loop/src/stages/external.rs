@@ -1,8 +1,9 @@
 //! The external-trainer stage (`[train] external`): a round's training handed to another
 //! engine — TRL, torchtune, accelerate/torchrun, `sbatch --wait`, a Ray job, or `didact train`.
-//! The round's rows are written as TRL JSONL (`prompt`/`completion` for SFT, `prompt`/`chosen`/
-//! `rejected` for DPO) and the start checkpoint is an HF directory; the command runs under
-//! `sh -c` (output to `rounds/NN/external/log.txt`, killed after `timeout_s`); the checkpoint
+//! The round's rows are written as TRL JSONL — `prompt`/`completion` for SFT, `prompt`/
+//! `chosen`/`rejected` for DPO — in `external/data/train.jsonl` (alone in its directory, so
+//! `datasets.load_dataset(dir)` finds it); the start checkpoint is an HF directory; the
+//! command runs under `sh -c` (output to `rounds/NN/external/log.txt`, killed after `timeout_s`); the checkpoint
 //! it writes to `{out}` must have the start's config (architecture and every shape; loading
 //! then checks each tensor's name and shape) and, when it ships one, the run's tokenizer. Its
 //! metrics come from `train_log.json` (`didact train`) or `trainer_state.json` (the HF Trainer
@@ -15,7 +16,7 @@ use crate::lineage::ModelRef;
 use crate::stages::train::TrainLog;
 use didact_core::{Example, OptimConfig, Pair, write_atomic};
 use didact_model::{Lm, Tok};
-use didact_recipe::{Algo, ExternalPlan};
+use didact_recipe::{Algo, DpoPlan, ExternalPlan};
 use std::path::{Path, PathBuf};
 use std::process::{Command, Stdio};
 use std::time::{Duration, Instant};
@@ -28,6 +29,8 @@ pub struct Inputs<'a> {
     pub rows: &'a [Example],
     pub pairs: &'a [Pair],
     pub optim: &'a OptimConfig,
+    /// A DPO round's objective (`{beta}`, `{rpo_alpha}`, `{loss}`).
+    pub dpo: Option<&'a DpoPlan>,
     pub seed: u64,
 }
 
@@ -90,9 +93,11 @@ pub fn command_line(
 ) -> String {
     template
         .replace("{data}", &absolute(data))
+        .replace("{data_dir}", &absolute(data.parent().unwrap_or(data)))
         .replace("{model}", &absolute(model))
         .replace("{out}", &absolute(out))
         .replace("{round}", &r.to_string())
+        .replace("{seed32}", &(i.seed & 0xffff_ffff).to_string())
         .replace("{seed}", &i.seed.to_string())
         .replace("{steps}", &i.optim.steps.to_string())
         .replace("{lr}", &i.optim.lr.to_string())
@@ -102,6 +107,18 @@ pub fn command_line(
         .replace("{min_lr_ratio}", &i.optim.min_lr_ratio.to_string())
         .replace("{weight_decay}", &i.optim.weight_decay.to_string())
         .replace("{grad_clip}", &i.optim.grad_clip.to_string())
+        .replace(
+            "{beta}",
+            &i.dpo.map_or(String::new(), |d| d.beta.to_string()),
+        )
+        .replace(
+            "{rpo_alpha}",
+            &i.dpo.map_or(String::new(), |d| d.rpo_alpha.to_string()),
+        )
+        .replace(
+            "{loss}",
+            &i.dpo.map_or(String::new(), |d| d.loss.name().to_string()),
+        )
 }
 
 /// The last `n` lines of the log, for an error message.
@@ -194,7 +211,9 @@ fn check_output(env: &Env<'_>, start: &Path, out: &Path, r: u32) -> Result<()> {
     Ok(())
 }
 
-/// The trainer's own log: `train_log.json` (didact train) or `trainer_state.json` (HF Trainer).
+/// The trainer's own log: `train_log.json` (didact train), else `trainer_state.json` (HF
+/// Trainer) in `out` or in its last `checkpoint-N/` (TRL's commands save it there with
+/// `--save_strategy steps`).
 fn read_log(out: &Path) -> Result<TrainLog> {
     let didact = out.join("train_log.json");
     if didact.exists() {
@@ -203,22 +222,45 @@ fn read_log(out: &Path) -> Result<TrainLog> {
             .map_err(|e| fail(&didact, format!("invalid train log: {e}")));
     }
     let mut log = TrainLog::none();
-    let hf = out.join("trainer_state.json");
-    if hf.exists() {
-        let text = std::fs::read_to_string(&hf).map_err(io(&hf))?;
-        let v: serde_json::Value =
-            serde_json::from_str(&text).map_err(|e| fail(&hf, format!("invalid JSON: {e}")))?;
-        let history = v["log_history"].as_array().cloned().unwrap_or_default();
-        log.step_losses = history.iter().filter_map(|h| h["loss"].as_f64()).collect();
-        log.final_loss = log.step_losses.last().copied().unwrap_or(f64::NAN);
-        log.steps = v["global_step"].as_u64().unwrap_or(0) as usize;
-        log.last_grad_norm = history
-            .iter()
-            .rev()
-            .find_map(|h| h["grad_norm"].as_f64())
-            .unwrap_or(f64::NAN);
-    }
+    let Some(hf) = trainer_state(out) else {
+        return Ok(log);
+    };
+    let text = std::fs::read_to_string(&hf).map_err(io(&hf))?;
+    let v: serde_json::Value =
+        serde_json::from_str(&text).map_err(|e| fail(&hf, format!("invalid JSON: {e}")))?;
+    let history = v["log_history"].as_array().cloned().unwrap_or_default();
+    log.step_losses = history.iter().filter_map(|h| h["loss"].as_f64()).collect();
+    log.final_loss = log.step_losses.last().copied().unwrap_or(f64::NAN);
+    log.steps = v["global_step"].as_u64().unwrap_or(0) as usize;
+    log.last_grad_norm = history
+        .iter()
+        .rev()
+        .find_map(|h| h["grad_norm"].as_f64())
+        .unwrap_or(f64::NAN);
     Ok(log)
+}
+
+/// `out/trainer_state.json`, or the one of the highest `out/checkpoint-N/`.
+fn trainer_state(out: &Path) -> Option<PathBuf> {
+    let top = out.join("trainer_state.json");
+    if top.exists() {
+        return Some(top);
+    }
+    std::fs::read_dir(out)
+        .ok()?
+        .filter_map(|e| e.ok())
+        .filter_map(|e| {
+            let n = e
+                .file_name()
+                .to_string_lossy()
+                .strip_prefix("checkpoint-")?
+                .parse::<u64>()
+                .ok()?;
+            Some((n, e.path().join("trainer_state.json")))
+        })
+        .filter(|(_, p)| p.exists())
+        .max_by_key(|(n, _)| *n)
+        .map(|(_, p)| p)
 }
 
 /// Train round `r` through the external command; returns the trained model and its log.
@@ -228,7 +270,9 @@ pub fn run(env: &Env<'_>, i: &Inputs<'_>, r: u32) -> Result<(Lm, TrainLog)> {
         std::fs::remove_dir_all(&work).map_err(io(&work))?;
     }
     std::fs::create_dir_all(&work).map_err(io(&work))?;
-    let data = work.join("data.jsonl");
+    let data_dir = work.join("data");
+    std::fs::create_dir_all(&data_dir).map_err(io(&data_dir))?;
+    let data = data_dir.join("train.jsonl");
     write_atomic(&data, trl_jsonl(i.algo, i.rows, i.pairs).as_bytes()).map_err(io(&data))?;
     let model = start_dir(env, i.start, &work)?;
     let out = work.join("out");
