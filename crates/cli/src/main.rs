@@ -62,6 +62,11 @@ enum Cmd {
         /// Points run at the same time; they share `[run] threads` (default 1).
         #[arg(long, default_value_t = 1)]
         jobs: usize,
+        /// Hand each point's `didact run …` to this command, `{cmd}` standing for it (shell-
+        /// quoted words): `sbatch --wait --wrap "{cmd}"`, `ssh gpu1 "{cmd}"`, `bash -c "{cmd}"`. With
+        /// --jobs N, N launches wait at once.
+        #[arg(long)]
+        launcher: Option<String>,
     },
     /// Train and evaluate a Bradley-Terry reward model from the recipe's `[reward]` section
     /// (preference pairs: prompt/chosen/rejected, or HH-RLHF dialogues). Writes OUT/rm/ (HF
@@ -300,8 +305,21 @@ fn cmd_sweep(
     set: Vec<String>,
     quiet: bool,
     jobs: usize,
+    launcher: Option<String>,
 ) -> Result<()> {
     let (base, device) = setup(&recipe, &set)?;
+    let launcher = match launcher {
+        Some(t) if !t.contains("{cmd}") => {
+            anyhow::bail!(
+                "--launcher: expected a command with {{cmd}} in it (the point's didact run), got {t:?}"
+            )
+        }
+        Some(template) => Some(didact_loop::sweep::Launcher {
+            template,
+            exe: std::env::current_exe().context("locating the didact binary")?,
+        }),
+        None => None,
+    };
     let out =
         out.unwrap_or_else(|| PathBuf::from("runs").join(format!("{}-sweep", base.plan.name)));
     let opts = didact_loop::sweep::SweepOptions {
@@ -311,6 +329,7 @@ fn cmd_sweep(
         quiet,
         threads: rayon::current_num_threads(),
         jobs,
+        launcher,
     };
     let md = didact_loop::sweep::run_sweep(&base, &opts, &device, |msg| eprintln!("{msg}"))?;
     println!("{md}");
@@ -453,7 +472,8 @@ fn main() -> ExitCode {
             set,
             quiet,
             jobs,
-        } => cmd_sweep(recipe, out, set, quiet, jobs),
+            launcher,
+        } => cmd_sweep(recipe, out, set, quiet, jobs, launcher),
         Cmd::TrainRm {
             recipe,
             out,

@@ -1576,3 +1576,80 @@ fn train_command_sft_and_dpo_write_a_loadable_checkpoint() {
     );
     let _ = std::fs::remove_dir_all(dir);
 }
+
+fn words(v: &[String]) -> Vec<&str> {
+    v.iter().map(|s| s.as_str()).collect()
+}
+
+/// `didact sweep --launcher`: each point's `didact run` goes through the launcher command
+/// (here a local `bash -c`, as `sbatch --wait --wrap` or `ssh host` would take it), the
+/// results land in the same sweep directory, the metrics equal an in-process sweep's, and a
+/// rerun resumes every point instead of training again; a failing launcher names the point.
+#[test]
+fn sweep_through_a_launcher_equals_the_in_process_sweep() {
+    let (inproc, launched) = (scratch("sweep-in"), scratch("sweep-launch"));
+    let counter = launched.with_extension("launches");
+    let _ = std::fs::remove_file(&counter);
+    let base = |dir: &Path| -> Vec<String> {
+        [
+            "sweep",
+            "recipes/smoke.toml",
+            "--out",
+            dir.to_str().unwrap(),
+            "--quiet",
+            "--set",
+            "run.rounds=1",
+            "--set",
+            "train.base_steps=200",
+            "--set",
+            r#"sweep."mix.mode"=["replace", "accumulate"]"#,
+        ]
+        .map(String::from)
+        .to_vec()
+    };
+    run_ok(&words(&base(&inproc)));
+    let mut args = base(&launched);
+    args.extend([
+        "--launcher".to_string(),
+        format!(
+            "bash -c \"echo launched >> {}; {{cmd}}\"",
+            counter.display()
+        ),
+    ]);
+    run_ok(&words(&args));
+    let launches = || std::fs::read_to_string(&counter).unwrap().lines().count();
+    assert_eq!(launches(), 2);
+    for p in ["mode-replace", "mode-accumulate"] {
+        assert_eq!(
+            deterministic(&read_csv(&inproc.join(p))),
+            deterministic(&read_csv(&launched.join(p))),
+            "{p}"
+        );
+        assert!(
+            launched.join(format!("{p}.toml")).exists(),
+            "the point's recipe"
+        );
+    }
+    let csv = |d: &Path| std::fs::read_to_string(d.join("comparison.csv")).unwrap();
+    assert_eq!(csv(&inproc).lines().count(), csv(&launched).lines().count());
+    // A rerun resumes: every stage is journaled, nothing trains again.
+    let journal = std::fs::read_to_string(launched.join("mode-replace/journal.jsonl")).unwrap();
+    run_ok(&words(&args));
+    assert_eq!(launches(), 4);
+    let again = std::fs::read_to_string(launched.join("mode-replace/journal.jsonl")).unwrap();
+    assert_eq!(journal, again, "a finished point is not recomputed");
+    let mut bad = base(&scratch("sweep-bad"));
+    bad.extend(["--launcher".to_string(), "false {cmd}".to_string()]);
+    let out = didact(&words(&bad));
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert!(
+        out.status.code() == Some(1)
+            && err.contains("mode-replace")
+            && err.contains("launcher failed"),
+        "{err}"
+    );
+    for d in [inproc, launched] {
+        let _ = std::fs::remove_dir_all(d);
+    }
+    let _ = std::fs::remove_file(counter);
+}

@@ -5,7 +5,9 @@
 //! report (`report.md`, `charts/`: metrics by round per point, final metrics by swept value).
 //! A `"run.seed"` key makes replicates: `comparison_seeds.csv` has each group's mean and 95 %
 //! confidence half-width per metric (`replicates.rs`), `comparison.md` shows mean ± CI, and
-//! the final-metric charts draw the means with shaded bands.
+//! the final-metric charts draw the means with shaded bands. With a launcher each point's
+//! `didact run` is handed to a command (`sbatch --wait`, `ssh host`, a Ray job) and its result
+//! read back from the point's directory, so a sweep spreads over a cluster.
 
 use crate::error::{Result, io};
 use crate::report;
@@ -26,6 +28,73 @@ pub struct SweepOptions {
     pub threads: usize,
     /// Points run at the same time (at least 1).
     pub jobs: usize,
+    /// Hand each point to this command instead of running it in-process: `{cmd}` is replaced
+    /// by the point's `didact run …` (shell-quoted), e.g. `sbatch --wait --wrap "{cmd}"`,
+    /// `ssh gpu1 "{cmd}"`, `bash -c "{cmd}"`.
+    pub launcher: Option<Launcher>,
+}
+
+/// `didact sweep --launcher`: the template and the didact binary the points run with.
+pub struct Launcher {
+    pub template: String,
+    pub exe: PathBuf,
+}
+
+/// `s` as one single-quoted shell word.
+fn shell_quote(s: &str) -> String {
+    format!("'{}'", s.replace('\'', "'\\''"))
+}
+
+/// Run one point through the launcher: its resolved recipe is written beside its directory
+/// (`<point>.toml`), the launcher runs `didact run <point>.toml --out <point> --quiet
+/// [--resume]`, and the point's last round is read back from disk.
+fn launch_point(
+    l: &Launcher,
+    loaded: &Loaded,
+    dir: &std::path::Path,
+    name: &str,
+) -> Result<Metrics> {
+    let parent = dir.parent().unwrap_or(std::path::Path::new("."));
+    std::fs::create_dir_all(parent).map_err(io(parent))?;
+    let recipe = parent.join(format!("{name}.toml"));
+    write_atomic(&recipe, didact_recipe::to_toml(&loaded.file).as_bytes()).map_err(io(&recipe))?;
+    let mut words = vec![
+        l.exe.display().to_string(),
+        "run".into(),
+        recipe.display().to_string(),
+        "--out".into(),
+        dir.display().to_string(),
+        "--quiet".into(),
+    ];
+    if dir.join("journal.jsonl").exists() {
+        words.push("--resume".into());
+    }
+    let cmd: Vec<String> = words.iter().map(|w| shell_quote(w)).collect();
+    let line = l.template.replace("{cmd}", &cmd.join(" "));
+    let status = std::process::Command::new("sh")
+        .arg("-c")
+        .arg(&line)
+        .stdin(std::process::Stdio::null())
+        .status()
+        .map_err(io(std::path::Path::new("sh")))?;
+    let bad = |msg: String| crate::error::LoopError::RunDir {
+        path: dir.to_path_buf(),
+        msg,
+    };
+    if !status.success() {
+        return Err(bad(format!(
+            "point {name}: the launcher failed ({status}): {line}"
+        )));
+    }
+    let rounds = crate::run::load_rounds(dir)?;
+    let want = loaded.plan.rounds as usize + 1;
+    if rounds.len() < want {
+        return Err(bad(format!(
+            "point {name}: the launcher returned with {} of {want} rounds finished: {line}",
+            rounds.len()
+        )));
+    }
+    Ok(rounds.last().map(|(_, m)| m.clone()).unwrap_or_default())
 }
 
 /// Run the grid, `opts.jobs` points at a time (they share the backend's thread pool); returns
@@ -61,6 +130,9 @@ pub fn run_sweep(
         let loaded = didact_recipe::load(&opts.recipe, &sets)?;
         let dir = opts.out.join(&name);
         say(format!("[{}/{}] {name}", i + 1, points.len()));
+        if let Some(l) = &opts.launcher {
+            return launch_point(l, &loaded, &dir, &name);
+        }
         let run_opts = RunOptions {
             out: dir.clone(),
             resume: dir.join("journal.jsonl").exists(),

@@ -240,6 +240,8 @@ cli("train-sft-rows-for-dpo", ["train", "--model", "{dir}/m", "--data", "{dir}/d
 cli("train-empty-data", ["train", "--model", "{dir}/m", "--data", "{dir}/d.jsonl", "--out", "{dir}/o", "--on-error", "skip"], "no prompt/completion rows", copies=GOOD, files={"d.jsonl": '{"oops": 1}\n'})
 cli("train-row-too-long", ["train", "--model", "{dir}/m", "--data", "{dir}/d.jsonl", "--out", "{dir}/o"], "longer than the model's context", copies=GOOD, files={"d.jsonl": json.dumps({"prompt": "a", "completion": "word " * 2000}) + "\n"})
 
+cli("sweep-launcher-without-cmd", ["sweep", "{repo}/recipes/synthetic-ratio-ablation.toml", "--out", "{dir}/s", "--launcher", "sbatch --wait"], "{cmd}")
+
 # Memory: each key within its bounds, the whole run far beyond any laptop.
 recipe("memory/d65536-256-layers", "[model]\nd_model = 65536\nn_layers = 256\nn_heads = 256\nn_kv_heads = 256\n", "parameters_and_adamw")
 recipe("memory/70b-shape", "[model]\nd_model = 8192\nn_layers = 64\nn_heads = 64\nn_kv_heads = 8\nd_ff = 28672\n", "needs an estimated")
