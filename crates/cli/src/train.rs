@@ -55,6 +55,10 @@ pub struct TrainArgs {
     /// Malformed rows: `fail` (name file:line) or `skip` (drop and count).
     #[arg(long, default_value = "fail")]
     on_error: String,
+    /// SFT: pack several rows per sequence (each keeps its positions and attends only to
+    /// itself: the same loss with less padding).
+    #[arg(long)]
+    packing: bool,
     /// `cpu`, `flex`, `ndarray`, `cuda`, `tch`, `tch-cpu`.
     #[arg(long, default_value = "cpu")]
     device: String,
@@ -151,6 +155,7 @@ pub fn cmd_train(a: TrainArgs) -> Result<()> {
         },
         seed: a.seed,
         on_error,
+        pack: a.packing,
         quiet: a.quiet,
     };
     let log = didact_loop::job::run(&job, &device)?;

@@ -78,6 +78,7 @@ fn data() -> Batching {
         max_len: 32,
         pad_id: 0,
         seed: 3,
+        pack: false,
     }
 }
 

@@ -68,6 +68,7 @@ pub fn batching() -> Batching {
         max_len: SEQ,
         pad_id: 0,
         seed: 0,
+        pack: false,
     }
 }
 

@@ -38,6 +38,7 @@ impl Env<'_> {
             max_len: self.max_len(),
             pad_id: self.tok.pad_id,
             seed: self.seed(stream, index),
+            pack: false,
         }
     }
 

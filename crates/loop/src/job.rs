@@ -36,6 +36,8 @@ pub struct Job {
     pub seed: u64,
     /// Malformed rows: `fail` names file:line, `skip` drops and counts them.
     pub on_error: OnError,
+    /// SFT: pack rows into full sequences (`didact_train::make_packed_batch`).
+    pub pack: bool,
     pub quiet: bool,
 }
 
@@ -84,6 +86,7 @@ pub fn run(job: &Job, device: &Device) -> Result<TrainLog> {
         max_len,
         pad_id: tok.pad_id,
         seed: job.seed,
+        pack: job.pack,
     };
     let empty = |what: &str, skipped: usize, first: &[String]| {
         bad(

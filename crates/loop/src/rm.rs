@@ -113,6 +113,7 @@ impl Fit<'_> {
             max_len: len,
             pad_id: pad,
             seed: Stream::RmOrder.seed(self.seed, 0),
+            pack: false,
         };
         let pb = bar(self.plan.optim.steps as u64, "rm train", self.quiet);
         let (rm, rep) = train_rm(
@@ -165,6 +166,7 @@ impl Fit<'_> {
             max_len: self.cfg.max_seq_len,
             pad_id: self.tok.pad_id,
             seed: Stream::RmLmOrder.seed(self.seed, 0),
+            pack: false,
         };
         let pb = bar(opt.steps as u64, "rm backbone lm", self.quiet);
         let (b, rep) = train_sft(backbone, &lm_rows, opt, &data, self.device, on_loss(&pb))

@@ -374,6 +374,9 @@ pub struct TrainSection {
     /// What later rounds train: `sft` on the mixed set, `dpo` on this round's preference pairs
     /// (`[dpo]`), or `sft+dpo` (SFT, then DPO). Round 0 is always SFT on real data.
     pub algo: String,
+    /// SFT packs each micro-batch's rows into as few `max_seq_len` sequences as fit (each row
+    /// keeps its positions and attends only to itself: the same loss, less padding).
+    pub packing: bool,
     /// Rounds ≥ 1 train outside didact: `{ command = "… {data} … {model} … {out} …" }` (see
     /// `ExternalSpec`).
     #[serde(skip_serializing_if = "Option::is_none")]
@@ -416,6 +419,7 @@ impl Default for TrainSection {
             grad_clip: 1.0,
             init: "continue".into(),
             algo: "sft".into(),
+            packing: false,
             external: None,
         }
     }

@@ -169,6 +169,8 @@ pub struct TrainPlan {
     pub base: OptimConfig,
     /// Later rounds' SFT (`steps`, `round_lr` or `lr`).
     pub round: OptimConfig,
+    /// SFT micro-batches are packed (`didact_train::make_packed_batch`).
+    pub packing: bool,
     /// Rounds ≥ 1 train through this command instead of in-process.
     pub external: Option<ExternalPlan>,
 }

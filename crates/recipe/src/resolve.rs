@@ -466,6 +466,7 @@ fn train(c: &Checker<'_>, t: &TrainSection) -> R<TrainPlan> {
         init,
         base: optim(t, t.base_steps, t.batch_size, t.lr, t.grad_accum),
         round: optim(t, t.steps, t.batch_size, round_lr, t.grad_accum),
+        packing: t.packing,
         external: external(c, t, algo)?,
     })
 }

@@ -1,6 +1,7 @@
 //! Tokenized rows and padded batches for completion-only language-model losses.
 
-use didact_model::burn::tensor::{Device, Int, Tensor, TensorData};
+use didact_model::burn::tensor::{Bool, Device, Int, Tensor, TensorData};
+use didact_model::llama::Positions;
 use rand::SeedableRng;
 use rand::seq::SliceRandom;
 use rand_chacha::ChaCha8Rng;
@@ -39,6 +40,23 @@ pub struct Batch {
     pub n_target: usize,
     /// Number of non-pad input tokens (throughput accounting).
     pub n_tokens: usize,
+    /// A packed batch's per-row position ids `[B, T]` and block-diagonal causal mask
+    /// `[B, 1, T, T]` (`true` = may not attend); `None` = plain causal from position 0.
+    pub packed: Option<(Tensor<2, Int>, Tensor<4, Bool>)>,
+}
+
+impl Batch {
+    /// How the model sees the batch's positions.
+    pub fn positions(&self) -> Positions {
+        match &self.packed {
+            None => Positions::causal(),
+            Some((ids, mask)) => Positions {
+                ids: Some(ids.clone()),
+                start: 0,
+                mask: Some(mask.clone()),
+            },
+        }
+    }
 }
 
 /// Input positions `T` of a batch of `rows` truncated to `max_len` (the longest row minus
@@ -79,6 +97,97 @@ pub fn make_batch(rows: &[&TokenRow], max_len: usize, pad_id: u32, device: &Devi
         mask: Tensor::from_data(TensorData::new(mask, [b, t]), device),
         n_target,
         n_tokens,
+        packed: None,
+    }
+}
+
+/// Pack rows (each truncated to `max_len` tokens) into as few sequences as first-fit-
+/// decreasing finds, each as long as the batch's longest row (what `make_batch` pads every row
+/// to — so a packed batch never has more positions, nor longer attention rows, than the
+/// padded one): each row keeps its own positions (0, 1, …)
+/// and attends only to itself (a block-diagonal causal mask), so every row's loss is what it
+/// is alone — with less padding than `make_batch`. A padding position attends to itself only
+/// (a fully masked row would be NaN).
+pub fn make_packed_batch(
+    rows: &[&TokenRow],
+    max_len: usize,
+    pad_id: u32,
+    device: &Device,
+) -> Batch {
+    let seg = |r: &TokenRow| r.ids.len().min(max_len).saturating_sub(1);
+    let cap = rows
+        .iter()
+        .map(|r| seg(r))
+        .max()
+        .unwrap_or(1)
+        .max(1)
+        .max(max_len.saturating_sub(1));
+    let mut order: Vec<usize> = (0..rows.len()).collect();
+    order.sort_by_key(|&i| std::cmp::Reverse(seg(rows[i])));
+    // bins[k] = (used, [row index…])
+    let mut bins: Vec<(usize, Vec<usize>)> = Vec::new();
+    for i in order {
+        let n = seg(rows[i]);
+        match bins.iter_mut().find(|(used, _)| used + n <= cap) {
+            Some(bin) => {
+                bin.0 += n;
+                bin.1.push(i);
+            }
+            None => bins.push((n, vec![i])),
+        }
+    }
+    let t = bins.iter().map(|(u, _)| *u).max().unwrap_or(1).max(1);
+    let b = bins.len().max(1);
+    let mut inputs = vec![pad_id as i64; b * t];
+    let mut targets = vec![pad_id as i64; b * t];
+    let mut mask = vec![0f32; b * t];
+    let mut pos = vec![0i64; b * t];
+    let mut segment = vec![usize::MAX; b * t];
+    let (mut n_target, mut n_tokens) = (0, 0);
+    for (k, (_, members)) in bins.iter().enumerate() {
+        let mut at = 0;
+        for &i in members {
+            let row = rows[i];
+            let n = seg(row);
+            for j in 0..n {
+                let x = k * t + at + j;
+                inputs[x] = row.ids[j] as i64;
+                targets[x] = row.ids[j + 1] as i64;
+                pos[x] = j as i64;
+                segment[x] = i;
+                if j + 1 >= row.n_prompt {
+                    mask[x] = 1.0;
+                    n_target += 1;
+                }
+            }
+            at += n;
+            n_tokens += n;
+        }
+    }
+    let mut blocked = vec![true; b * t * t];
+    for k in 0..b {
+        for q in 0..t {
+            let sq = segment[k * t + q];
+            for key in 0..t {
+                let allowed = if sq == usize::MAX {
+                    key == q
+                } else {
+                    key <= q && segment[k * t + key] == sq
+                };
+                blocked[(k * t + q) * t + key] = !allowed;
+            }
+        }
+    }
+    Batch {
+        inputs: Tensor::from_data(TensorData::new(inputs, [b, t]), device),
+        targets: Tensor::from_data(TensorData::new(targets, [b, t]), device),
+        mask: Tensor::from_data(TensorData::new(mask, [b, t]), device),
+        n_target,
+        n_tokens,
+        packed: Some((
+            Tensor::from_data(TensorData::new(pos, [b, t]), device),
+            Tensor::from_data(TensorData::new(blocked, [b, 1, t, t]), device),
+        )),
     }
 }
 
@@ -133,5 +242,33 @@ mod tests {
         assert_eq!(a.n_target_in(4), 1, "truncated to 5,6,7,8: loss on 8 only");
         let tg: Vec<i32> = batch.targets.into_data().try_to_vec().unwrap();
         assert_eq!(tg, vec![6, 7, 8, 1, 9, 1, 0, 0]);
+    }
+
+    #[test]
+    fn packing_fills_sequences_and_keeps_each_rows_positions() {
+        let device = Device::flex();
+        let row = |n: usize, p: usize| TokenRow {
+            ids: (0..n as u32).map(|x| x + 3).collect(),
+            n_prompt: p,
+        };
+        let (a, b, c) = (row(6, 2), row(4, 1), row(3, 1)); // segments 5, 3, 2
+        let batch = make_packed_batch(&[&a, &b, &c], 64, 0, &device);
+        // capacity 5 (the longest row): a alone, then b + c (3 + 2)
+        assert_eq!(batch.inputs.dims(), [2, 5]);
+        assert_eq!(batch.n_tokens, 10);
+        assert_eq!(
+            batch.n_target,
+            make_batch(&[&a, &b, &c], 6, 0, &device).n_target
+        );
+        let (pos, blocked) = batch.packed.unwrap();
+        let pos: Vec<i64> = pos.into_data().convert::<i64>().to_vec().unwrap();
+        assert_eq!(pos, vec![0, 1, 2, 3, 4, 0, 1, 2, 0, 1]);
+        let m: Vec<bool> = blocked.into_data().to_vec().unwrap();
+        let allowed = |k: usize, q: usize, key: usize| !m[(k * 5 + q) * 5 + key];
+        assert!(
+            allowed(1, 4, 3) && !allowed(1, 4, 2),
+            "c sees itself, not b"
+        );
+        assert!(allowed(1, 2, 0) && !allowed(1, 1, 2), "b is causal");
     }
 }

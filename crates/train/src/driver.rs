@@ -22,6 +22,9 @@ pub struct Batching {
     pub pad_id: u32,
     /// Seeds the order in which items are drawn.
     pub seed: u64,
+    /// SFT: pack each micro-batch's rows into as few sequences as fit (`batch::make_packed_batch`;
+    /// the same loss, less padding).
+    pub pack: bool,
 }
 
 /// One micro-batch's contribution to a step.

@@ -17,7 +17,7 @@ pub mod reward;
 pub mod schedule;
 pub mod sft;
 
-pub use batch::{Batch, TokenRow, make_batch, positions};
+pub use batch::{Batch, TokenRow, make_batch, make_packed_batch, positions};
 pub use bt_loss::{bt_loss, bt_loss_tensor};
 pub use didact_core::OptimConfig;
 pub use dpo::{DpoReport, PairRow, reference_logps, train_dpo};

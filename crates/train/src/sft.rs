@@ -3,7 +3,7 @@
 //! accumulation the loss of a window is the mean over all its completion tokens, so the result
 //! equals one big batch. Also the held-out loss and per-row log-probs every caller scores with.
 
-use crate::batch::{Batch, TokenRow, make_batch};
+use crate::batch::{Batch, TokenRow, make_batch, make_packed_batch};
 use crate::driver::{Batching, DriveReport, MicroLoss, drive};
 use crate::error::{Result, TrainError};
 use didact_core::OptimConfig;
@@ -21,7 +21,8 @@ pub type SftReport = DriveReport;
 /// # Shapes
 /// - logits `[B, T, V]`, targets/mask `[B, T]` → `[1]`
 pub fn batch_nll_sum<M: Decoder>(model: &M, batch: &Batch) -> Tensor<1> {
-    let logits = model.forward(batch.inputs.clone()); // [B, T, V]
+    let hidden = model.hidden(batch.inputs.clone(), &batch.positions(), None);
+    let logits = model.logits(hidden); // [B, T, V]
     let logp = log_softmax(logits, 2); // [B, T, V]
     let picked = logp.gather(2, batch.targets.clone().unsqueeze_dim(2)); // [B, T, 1]
     let picked = picked.squeeze_dim::<2>(2); // [B, T]
@@ -76,7 +77,11 @@ pub fn train_sft<M: Module + Decoder>(
                 .map(|&i| rows[i].n_target_in(data.max_len))
                 .sum();
             let micro: Vec<&TokenRow> = window[m].iter().map(|&i| rows[i]).collect();
-            let batch = make_batch(&micro, data.max_len, data.pad_id, ad);
+            let batch = if data.pack {
+                make_packed_batch(&micro, data.max_len, data.pad_id, ad)
+            } else {
+                make_batch(&micro, data.max_len, data.pad_id, ad)
+            };
             MicroLoss {
                 loss: batch_nll_sum(model, &batch).div_scalar(window_tokens.max(1) as f64),
                 tokens: batch.n_tokens,

@@ -46,6 +46,7 @@ fn data() -> Batching {
         max_len: 32,
         pad_id: 0,
         seed: 5,
+        pack: false,
     }
 }
 

@@ -162,6 +162,7 @@ fn distillation_moves_the_student_toward_its_teacher_off_and_on_policy() {
         max_len: 16,
         pad_id: 0,
         seed: 3,
+        pack: false,
     };
     let rows = rows();
     for (beta, on_policy) in [(0.0, 0.0), (1.0, 0.0), (0.5, 1.0)] {
@@ -253,6 +254,7 @@ fn a_top_k_teacher_at_another_temperature_is_refused() {
         max_len: 16,
         pad_id: 0,
         seed: 3,
+        pack: false,
     };
     let err = train_kd(student, &rows(), &opt(1), &data, &d, &TopK, &kd, |_, _| {})
         .err()

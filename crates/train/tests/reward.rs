@@ -42,6 +42,7 @@ fn data() -> Batching {
         max_len: 32,
         pad_id: 0,
         seed: 2,
+        pack: false,
     }
 }
 

@@ -50,6 +50,7 @@ fn data() -> Batching {
         max_len: 32,
         pad_id: 0,
         seed: 3,
+        pack: false,
     }
 }
 
@@ -107,4 +108,81 @@ fn nan_loss_stops_training_with_a_message() {
         "{err}"
     );
     assert!(err.to_string().contains("last good checkpoint"));
+}
+
+/// Rows of different lengths (a 2-token to a 13-token completion).
+fn ragged() -> Vec<TokenRow> {
+    (0..24u32)
+        .map(|i| {
+            let n = 2 + (i as usize * 7) % 12;
+            let mut ids = vec![3 + i % 5, 13, 3 + i % 7, 14];
+            ids.extend((0..n as u32).map(|k| 3 + (i + k) % 11));
+            ids.push(1);
+            TokenRow { ids, n_prompt: 4 }
+        })
+        .collect()
+}
+
+/// Packing (issue 16): a row's loss is what it is alone, whatever its neighbours in the
+/// packed sequence (block-diagonal mask, positions reset per row) — for Llama and GPT-2.
+#[test]
+fn a_packed_rows_loss_is_unchanged_by_its_neighbours() {
+    use didact_train::{make_batch, make_packed_batch, sft::batch_nll_sum};
+    let device = Device::flex();
+    let rows = ragged();
+    let refs: Vec<&TokenRow> = rows.iter().collect();
+    let check = |nll: &dyn Fn(&didact_train::Batch) -> f64| {
+        let packed = make_packed_batch(&refs, 32, 0, &device);
+        let padded = make_batch(&refs, 32, 0, &device);
+        assert!(
+            packed.inputs.dims()[0] * packed.inputs.dims()[1]
+                < padded.inputs.dims()[0] * padded.inputs.dims()[1]
+        );
+        assert_eq!(packed.n_target, padded.n_target);
+        let alone: f64 = refs
+            .iter()
+            .map(|r| nll(&make_batch(std::slice::from_ref(r), 32, 0, &device)))
+            .sum();
+        let together = nll(&packed);
+        assert!(
+            (alone - together).abs() < 1e-4 * alone.abs(),
+            "alone {alone} vs packed {together}"
+        );
+        // and a row's own loss inside a pack of two equals its loss alone
+        let two = make_packed_batch(&refs[..2], 32, 0, &device);
+        let pair = nll(&make_batch(&refs[..1], 32, 0, &device))
+            + nll(&make_batch(&refs[1..2], 32, 0, &device));
+        assert!((nll(&two) - pair).abs() < 1e-4 * pair.abs());
+    };
+    let llama = tiny().init(7, &device).unwrap();
+    check(&|b| batch_nll_sum(&llama, b).into_scalar::<f32>() as f64);
+    // GPT-2 (learned absolute positions): the transformers fixture (../shared/fixtures/gpt2).
+    let dir =
+        std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("../../../shared/fixtures/gpt2");
+    let (_, gpt2) = didact_model::gpt2::load(&dir, &device).unwrap();
+    check(&|b| batch_nll_sum(&gpt2, b).into_scalar::<f32>() as f64);
+}
+
+/// Training with packing follows the unpacked trajectory (the same loss per step, up to
+/// float summation order).
+#[test]
+fn packed_training_follows_the_padded_trajectory() {
+    let device = Device::flex();
+    let train = |pack: bool| {
+        let model = tiny().init(5, &device).unwrap();
+        let data = Batching { pack, ..data() };
+        train_sft(model, &ragged(), &cfg(8), &data, &device, |_, _| {})
+            .unwrap()
+            .1
+    };
+    let (padded, packed) = (train(false), train(true));
+    for (a, b) in padded.step_losses.iter().zip(&packed.step_losses) {
+        assert!(
+            (a - b).abs() < 1e-4 * a.abs(),
+            "{:?} vs {:?}",
+            padded.step_losses,
+            packed.step_losses
+        );
+    }
+    assert_eq!(padded.tokens, packed.tokens);
 }

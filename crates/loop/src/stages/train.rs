@@ -14,7 +14,7 @@ use didact_core::{Example, Metrics, OptimConfig, Pair};
 use didact_model::Lm;
 use didact_recipe::{DpoPlan, TrainPlan};
 use didact_train::dpo_loss::DpoObjective;
-use didact_train::{DpoReport, KdConfig, PairRow, Teacher, train_dpo, train_sft};
+use didact_train::{Batching, DpoReport, KdConfig, PairRow, Teacher, train_dpo, train_sft};
 use serde::{Deserialize, Serialize};
 use std::collections::BTreeMap;
 
@@ -80,6 +80,8 @@ pub struct Work<'a> {
     pub sft: Option<&'a OptimConfig>,
     pub dpo: Option<&'a DpoPlan>,
     pub kd: Option<KdConfig>,
+    /// SFT packs its micro-batches (`[train] packing`).
+    pub pack: bool,
 }
 
 impl<'a> Work<'a> {
@@ -95,11 +97,13 @@ impl<'a> Work<'a> {
                 sft: (!pretrained).then_some(&plan.base),
                 dpo: None,
                 kd: None,
+                pack: plan.packing,
             },
             _ => Work {
                 sft: plan.algo.sft().then_some(&plan.round),
                 dpo: dpo.filter(|_| plan.algo.dpo()),
                 kd: kd.filter(|_| plan.algo.sft()),
+                pack: plan.packing,
             },
         }
     }
@@ -131,7 +135,7 @@ pub fn run(
                 msg: "[distill] needs a teacher and none was opened".into(),
             });
         }
-        (Some(opt), None, _) => sft(env, opt, start, rows, r)?,
+        (Some(opt), None, _) => sft(env, opt, start, rows, work.pack, r)?,
         (None, _, _) => (start, TrainLog::none()),
     };
     if let Some(plan) = work.dpo
@@ -162,11 +166,15 @@ fn sft(
     opt: &OptimConfig,
     start: Lm,
     rows: &[Example],
+    pack: bool,
     r: u32,
 ) -> Result<(Lm, TrainLog)> {
     let rows = env.tokenize(rows)?;
     let pb = bar(opt.steps as u64, &format!("r{r} train"), env.quiet);
-    let data = env.batching(Stream::SftOrder, r as u64);
+    let data = Batching {
+        pack,
+        ..env.batching(Stream::SftOrder, r as u64)
+    };
     let (model, report) =
         train_sft(start, &rows, opt, &data, env.device, on_loss(&pb)).map_err(train_err(r))?;
     pb.finish_and_clear();
