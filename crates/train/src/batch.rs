@@ -261,9 +261,9 @@ mod tests {
             make_batch(&[&a, &b, &c], 6, 0, &device).n_target
         );
         let (pos, blocked) = batch.packed.unwrap();
-        let pos: Vec<i64> = pos.into_data().convert::<i64>().to_vec().unwrap();
+        let pos: Vec<i64> = pos.into_data().convert::<i64>().try_to_vec().unwrap();
         assert_eq!(pos, vec![0, 1, 2, 3, 4, 0, 1, 2, 0, 1]);
-        let m: Vec<bool> = blocked.into_data().to_vec().unwrap();
+        let m: Vec<bool> = blocked.into_data().try_to_vec().unwrap();
         let allowed = |k: usize, q: usize, key: usize| !m[(k * 5 + q) * 5 + key];
         assert!(
             allowed(1, 4, 3) && !allowed(1, 4, 2),
