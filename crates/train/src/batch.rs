@@ -115,13 +115,7 @@ pub fn make_packed_batch(
     device: &Device,
 ) -> Batch {
     let seg = |r: &TokenRow| r.ids.len().min(max_len).saturating_sub(1);
-    let cap = rows
-        .iter()
-        .map(|r| seg(r))
-        .max()
-        .unwrap_or(1)
-        .max(1)
-        .max(max_len.saturating_sub(1));
+    let cap = rows.iter().map(|r| seg(r)).max().unwrap_or(1).max(1);
     let mut order: Vec<usize> = (0..rows.len()).collect();
     order.sort_by_key(|&i| std::cmp::Reverse(seg(rows[i])));
     // bins[k] = (used, [row index…])
