@@ -131,6 +131,18 @@ impl ArithmeticWorld {
         self.distinct(n, self.ood_digits, EVAL_SEED ^ 0x00d, &HashSet::new())
     }
 
+    /// Fixed problems whose operands have exactly `digits` digits (accuracy by length),
+    /// distinct prompts, none of them a held-out one.
+    pub fn length_set(&self, digits: u32, n: usize, held_out: &[Example]) -> Vec<Example> {
+        let banned: HashSet<&str> = held_out.iter().map(|e| e.prompt.as_str()).collect();
+        self.distinct(
+            n,
+            (digits, digits),
+            EVAL_SEED ^ (0x1e00 + digits as u64),
+            &banned,
+        )
+    }
+
     /// `n` training problems (seeded), never a held-out prompt. Prompts may repeat.
     pub fn train_set(&self, n: usize, seed: u64, held_out: &[Example]) -> Vec<Example> {
         let banned: HashSet<&str> = held_out.iter().map(|e| e.prompt.as_str()).collect();
@@ -285,5 +297,27 @@ mod tests {
         assert_ne!(w.train_set(10, 1, &eval), w.train_set(10, 2, &eval));
         let ood = w.ood_set(50);
         assert!(ood.iter().all(|e| e.prompt.len() >= 10), "4-digit operands");
+    }
+
+    #[test]
+    fn length_sets_have_operands_of_exactly_that_many_digits() {
+        let w = ArithmeticWorld {
+            ops: vec![Op::Add],
+            digits: (1, 3),
+            ood_digits: (4, 4),
+            rationales: false,
+        };
+        let eval = w.eval_set(50);
+        for n in 1..=6u32 {
+            let set = w.length_set(n, 20, &eval);
+            assert_eq!(set.len(), 20);
+            for e in &set {
+                let (a, b) = e.prompt.trim_end_matches('=').split_once('+').unwrap();
+                assert_eq!((a.len(), b.len()), (n as usize, n as usize), "{}", e.prompt);
+                assert!(!eval.iter().any(|x| x.prompt == e.prompt));
+                assert_eq!(verify(&e.prompt, &e.completion), Some(true));
+            }
+            assert_eq!(set, w.length_set(n, 20, &eval), "fixed");
+        }
     }
 }

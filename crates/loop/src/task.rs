@@ -18,6 +18,8 @@ pub struct Task {
     pub real_train: Vec<Example>,
     pub eval: Vec<Example>,
     pub ood: Vec<Example>,
+    /// Arithmetic world with `eval.by_length`: fixed problems per operand length.
+    pub by_length: Vec<(u32, Vec<Example>)>,
     pub world: Option<ArithmeticWorld>,
     /// The Markov-source world: real text whose true probabilities are known (`truth/*`).
     pub markov: Option<MarkovWorld>,
@@ -55,10 +57,17 @@ impl Task {
                 let ood = world.ood_set(plan.eval.ood_size);
                 let real_train =
                     world.train_set(*train_size, Stream::WorldTrainSet.seed(plan.seed, 0), &eval);
+                let by_length = match plan.eval.by_length {
+                    true => (digits.0.max(1)..=digits.1.max(ood_digits.1))
+                        .map(|n| (n, world.length_set(n, plan.eval.ood_size, &eval)))
+                        .collect(),
+                    false => vec![],
+                };
                 Ok(Task {
                     real_train,
                     eval,
                     ood,
+                    by_length,
                     world: Some(world),
                     markov: None,
                     skipped_rows: 0,
@@ -77,6 +86,7 @@ impl Task {
                     real_train: w.train_set(Stream::MarkovTrainSet.seed(plan.seed, 0)),
                     eval: w.eval_set(plan.eval.eval_size),
                     ood: vec![],
+                    by_length: vec![],
                     world: None,
                     markov: Some(w),
                     skipped_rows: 0,
@@ -128,6 +138,7 @@ impl Task {
                     real_train: rows,
                     eval,
                     ood: vec![],
+                    by_length: vec![],
                     world: None,
                     markov: None,
                     skipped_rows: loaded.skipped,

@@ -680,6 +680,9 @@ pub struct EvalSection {
     /// Samples drawn (at the generation temperature) for the diversity metrics.
     pub n_samples: usize,
     pub batch_size: usize,
+    /// Arithmetic world: greedy accuracy on `ood_size` fixed problems of each operand length
+    /// from the training digits' low end to the OOD digits' high end (`eval/accuracy_len_<n>`).
+    pub by_length: bool,
 }
 
 impl Default for EvalSection {
@@ -689,6 +692,7 @@ impl Default for EvalSection {
             ood_size: 200,
             n_samples: 200,
             batch_size: 128,
+            by_length: false,
         }
     }
 }

@@ -403,4 +403,6 @@ pub struct EvalPlan {
     pub ood_size: usize,
     pub n_samples: usize,
     pub batch_size: usize,
+    /// Accuracy by operand length (arithmetic world).
+    pub by_length: bool,
 }

@@ -135,6 +135,18 @@ pub fn resolve(
     let reward = reward(&c, f)?;
     let detector = detector(&c, &f.detector)?;
     check_eval(&c, &f.eval)?;
+    c.check(
+        !f.eval.by_length || matches!(source, Source::Arithmetic { .. }),
+        "eval",
+        "by_length",
+        "false unless the source is the arithmetic world (operand lengths)",
+    )?;
+    c.check(
+        !f.eval.by_length || f.eval.ood_size >= 1,
+        "eval",
+        "by_length",
+        "eval.ood_size >= 1 (the problems per length)",
+    )?;
     check_filter(&c, &f.filter)?;
     let fl = &f.filter;
     Ok(RunPlan {
@@ -165,6 +177,7 @@ pub fn resolve(
             ood_size: f.eval.ood_size,
             n_samples: f.eval.n_samples,
             batch_size: f.eval.batch_size,
+            by_length: f.eval.by_length,
         },
     })
 }

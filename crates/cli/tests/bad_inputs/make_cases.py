@@ -242,6 +242,9 @@ cli("train-row-too-long", ["train", "--model", "{dir}/m", "--data", "{dir}/d.jso
 
 cli("sweep-launcher-without-cmd", ["sweep", "{repo}/recipes/synthetic-ratio-ablation.toml", "--out", "{dir}/s", "--launcher", "sbatch --wait"], "{cmd}")
 
+recipe("eval/by_length-markov", '[world]\nkind = "markov"\n[eval]\nby_length = true\n', "eval.by_length")
+recipe("eval/by_length-no-ood", '[eval]\nby_length = true\nood_size = 0\n', "eval.by_length")
+
 # Memory: each key within its bounds, the whole run far beyond any laptop.
 recipe("memory/d65536-256-layers", "[model]\nd_model = 65536\nn_layers = 256\nn_heads = 256\nn_kv_heads = 256\n", "parameters_and_adamw")
 recipe("memory/70b-shape", "[model]\nd_model = 8192\nn_layers = 64\nn_heads = 64\nn_kv_heads = 8\nd_ff = 28672\n", "needs an estimated")

@@ -68,6 +68,10 @@ pub fn run(env: &Env<'_>, inp: &Inputs<'_>, r: u32) -> Result<Metrics> {
         "eval/accuracy_ood",
         accuracy(env, inp, &task.ood, &format!("r{r} eval ood"))?,
     );
+    for (n, rows) in &task.by_length {
+        let acc = accuracy(env, inp, rows, &format!("r{r} eval len {n}"))?;
+        put(&mut m, &format!("eval/accuracy_len_{n}"), acc);
+    }
 
     // Fresh samples at the generation settings, from fixed held-out prompts.
     let n = inp.plan.n_samples;
@@ -396,5 +400,43 @@ mod tests {
             m["eval/loss_real"] > 1.0,
             "random weights do not know arithmetic"
         );
+    }
+
+    /// `eval.by_length`: one accuracy per operand length, from the training digits' low end
+    /// to the OOD digits' high end, each on its own fixed problems.
+    #[test]
+    fn accuracy_by_length_has_one_metric_per_operand_length() {
+        let kit = Kit::new(
+            "evaluate-len",
+            &[
+                "eval.by_length=true",
+                "world.digits=[1, 2]",
+                "world.ood_digits=[4, 4]",
+            ],
+        );
+        let lengths: Vec<u32> = kit.task.by_length.iter().map(|(n, _)| *n).collect();
+        assert_eq!(lengths, vec![1, 2, 3, 4]);
+        for (n, rows) in &kit.task.by_length {
+            assert_eq!(rows.len(), 4, "ood_size problems per length");
+            for e in rows {
+                let a = e.prompt.split('+').next().unwrap();
+                assert_eq!(a.len(), *n as usize, "{}", e.prompt);
+            }
+        }
+        let (env, model) = (kit.env(), kit.model());
+        let inputs = Inputs {
+            plan: &kit.plan.eval,
+            sampling: &kit.plan.generate.sampling,
+            task: &kit.task,
+            model: &model,
+            reference: None,
+            train_rows: &kit.task.real_train,
+        };
+        let m = run(&env, &inputs, 0).unwrap();
+        for n in 1..=4 {
+            let a = m[&format!("eval/accuracy_len_{n}")];
+            assert!((0.0..=1.0).contains(&a), "len {n}: {a}");
+        }
+        assert!(!m.contains_key("eval/accuracy_len_5"));
     }
 }
