@@ -256,6 +256,34 @@ pub fn metrics_to_df(rounds: &[(u32, Metrics)]) -> DataFrame {
     DataFrame::new_infer_height(cols).expect("equal-length columns")
 }
 
+/// The per-round metrics of a `metrics.csv` written by `metrics_to_df` (e.g. a committed run
+/// summary that kept only that table): one entry per row, nulls left out.
+pub fn read_metrics_csv(path: &Path) -> Result<Vec<(u32, Metrics)>> {
+    let df = CsvReadOptions::default()
+        .with_has_header(true)
+        .try_into_reader_with_file_path(Some(path.to_path_buf()))
+        .and_then(|r| r.finish())
+        .map_err(pe(path))?;
+    let round = df
+        .column("round")
+        .and_then(|c| c.cast(&DataType::UInt32))
+        .map_err(pe(path))?;
+    let round = round.u32().map_err(pe(path))?;
+    let mut out: Vec<(u32, Metrics)> = Vec::with_capacity(df.height());
+    for (i, r) in round.iter().enumerate() {
+        let r = r.ok_or_else(|| missing(path, "round"))?;
+        let mut m = Metrics::new();
+        for col in df.columns().iter().filter(|c| c.name().as_str() != "round") {
+            let v = col.cast(&DataType::Float64).map_err(pe(path))?;
+            if let Some(x) = v.f64().map_err(pe(path))?.get(i) {
+                m.insert(col.name().to_string(), x);
+            }
+        }
+        out.push((r, m));
+    }
+    Ok(out)
+}
+
 pub fn write_samples(path: &Path, samples: &[Sample]) -> Result<()> {
     write_parquet(path, &mut samples_to_df(samples))
 }
@@ -418,6 +446,25 @@ mod tests {
         let df = metrics_to_df(&[(0, m0), (1, m1)]);
         assert_eq!(df.get_column_names()[0].as_str(), "round");
         assert_eq!(df.column("filter/kept_fraction").unwrap().null_count(), 1);
+    }
+
+    #[test]
+    fn metrics_csv_reads_back_what_was_written_without_the_nulls() {
+        let d = tmpdir("mcsv");
+        let mut m0 = Metrics::new();
+        m0.insert("eval/loss_real".into(), 1.875);
+        m0.insert("filter/kept_fraction".into(), f64::NAN);
+        let mut m1 = Metrics::new();
+        m1.insert("eval/loss_real".into(), 1.9921875);
+        m1.insert("filter/kept_fraction".into(), 0.5);
+        let p = d.join("metrics.csv");
+        write_csv(&p, &mut metrics_to_df(&[(0, m0.clone()), (3, m1.clone())])).unwrap();
+        m0.remove("filter/kept_fraction");
+        assert_eq!(read_metrics_csv(&p).unwrap(), vec![(0, m0), (3, m1)]);
+        std::fs::write(&p, "round,x\nzero,1\n").unwrap();
+        let err = read_metrics_csv(&p).unwrap_err().to_string();
+        assert!(err.contains("metrics.csv"), "{err}");
+        std::fs::remove_dir_all(&d).unwrap();
     }
 
     #[test]

@@ -28,6 +28,8 @@ pub struct Calibration {
     pub max_stable_change_pct: f64,
     /// Detection round on each collapsing run (`None`: never fired).
     pub detections: Vec<Option<u32>>,
+    /// First alert round on each stable run (`None`: never fired).
+    pub stable_first: Vec<Option<u32>>,
 }
 
 impl Calibration {
@@ -83,9 +85,29 @@ pub fn calibrate(rules: &[Rule], stable: &[&Series], collapsing: &[&Series]) -> 
                     .iter()
                     .map(|s| detector::first_alert(s, rule))
                     .collect(),
+                stable_first: stable
+                    .iter()
+                    .map(|s| detector::first_alert(s, rule))
+                    .collect(),
             }
         })
         .collect()
+}
+
+/// All rules together, as a run sees them: stable runs on which any rule fired, and the first
+/// round any rule fired on each collapsing run.
+pub fn any_rule(rows: &[Calibration]) -> (usize, Vec<Option<u32>>) {
+    let first = |pick: fn(&Calibration) -> &Vec<Option<u32>>| -> Vec<Option<u32>> {
+        let n = rows.first().map_or(0, |c| pick(c).len());
+        (0..n)
+            .map(|i| rows.iter().filter_map(|c| pick(c)[i]).min())
+            .collect()
+    };
+    let stable = first(|c| &c.stable_first);
+    (
+        stable.iter().filter(|x| x.is_some()).count(),
+        first(|c| &c.detections),
+    )
 }
 
 fn mean_sd(v: &[f64]) -> (f64, f64) {
@@ -99,6 +121,17 @@ fn mean_sd(v: &[f64]) -> (f64, f64) {
     }
     let var = v.iter().map(|x| (x - mean).powi(2)).sum::<f64>() / (n - 1.0);
     (mean, var.sqrt())
+}
+
+/// A number for the tables; a metric the runs never measured has none (empty in the CSV, `–`
+/// in the markdown).
+fn num(x: f64, md: Option<usize>) -> String {
+    match (x.is_finite(), md) {
+        (true, Some(p)) => format!("{x:.p$}"),
+        (true, None) => x.to_string(),
+        (false, Some(_)) => "–".to_string(),
+        (false, None) => String::new(),
+    }
 }
 
 fn detections_text(d: &[Option<u32>]) -> String {
@@ -119,14 +152,14 @@ pub fn csv(rows: &[Calibration]) -> String {
             c.rule.pct.to_string(),
             c.rule.noise_sd.to_string(),
             c.rule.rounds.to_string(),
-            c.round0_mean.to_string(),
-            c.round0_sd.to_string(),
+            num(c.round0_mean, None),
+            num(c.round0_sd, None),
             c.stable_runs.to_string(),
             c.false_alarms.to_string(),
             (c.false_alarms as f64 / c.stable_runs.max(1) as f64).to_string(),
             c.stable_alert_rounds.to_string(),
             c.stable_rounds.to_string(),
-            c.max_stable_change_pct.to_string(),
+            num(c.max_stable_change_pct, None),
             c.detections.len().to_string(),
             detected.to_string(),
             c.detected_by().map_or(String::new(), |r| r.to_string()),
@@ -134,6 +167,23 @@ pub fn csv(rows: &[Calibration]) -> String {
         ];
         out.push_str(&fields.join(","));
         out.push('\n');
+    }
+    if let Some(c) = rows.first() {
+        let (alarms, det) = any_rule(rows);
+        let by = det
+            .iter()
+            .copied()
+            .collect::<Option<Vec<u32>>>()
+            .and_then(|d| d.into_iter().max());
+        out.push_str(&format!(
+            "(any rule),,,,,,,{},{alarms},{},,,,{},{},{},{}\n",
+            c.stable_runs,
+            alarms as f64 / c.stable_runs.max(1) as f64,
+            det.len(),
+            det.iter().filter(|d| d.is_some()).count(),
+            by.map_or(String::new(), |r| r.to_string()),
+            detections_text(&det),
+        ));
     }
     out
 }
@@ -155,22 +205,43 @@ pub fn markdown(rows: &[Calibration], stable: &[String], collapsing: &[String]) 
     );
     for c in rows {
         md.push_str(&format!(
-            "| `{}` | {} | {} | {} | {} | {:.4} ± {:.4} | {}/{} | {}/{} | {:+.1} | {} | {} |\n",
+            "| `{}` | {} | {} | {} | {} | {} ± {} | {}/{} | {}/{} | {} | {} | {} |\n",
             c.rule.metric,
             c.rule.kind.name(),
             c.rule.pct,
             c.rule.noise_sd,
             c.rule.rounds,
-            c.round0_mean,
-            c.round0_sd,
+            num(c.round0_mean, Some(4)),
+            num(c.round0_sd, Some(4)),
             c.false_alarms,
             c.stable_runs,
             c.stable_alert_rounds,
             c.stable_rounds,
-            c.max_stable_change_pct,
+            if c.max_stable_change_pct.is_finite() {
+                format!("{:+.1}", c.max_stable_change_pct)
+            } else {
+                "–".to_string()
+            },
             detections_text(&c.detections),
-            c.detected_by()
-                .map_or("missed".to_string(), |r| format!("round {r}")),
+            match c.detected_by() {
+                Some(r) => format!("round {r}"),
+                None if c.round0_mean.is_nan() => "not measured".to_string(),
+                None => "missed".to_string(),
+            },
+        ));
+    }
+    if let Some(c) = rows.first() {
+        let (alarms, det) = any_rule(rows);
+        let by = det
+            .iter()
+            .copied()
+            .collect::<Option<Vec<u32>>>()
+            .and_then(|d| d.into_iter().max());
+        md.push_str(&format!(
+            "| **any rule** (what a run sees) | | | | | | {alarms}/{} | | | {} | {} |\n",
+            c.stable_runs,
+            detections_text(&det),
+            by.map_or("missed".to_string(), |r| format!("round {r}")),
         ));
     }
     md
@@ -241,5 +312,53 @@ mod tests {
                 .starts_with("m/x,rise_over_best,5,0,2,")
         );
         assert!(text.lines().nth(1).unwrap().ends_with(",2,2,3,3 2"));
+    }
+
+    #[test]
+    fn all_rules_together_alarm_when_any_fires_and_detect_at_the_earliest() {
+        let stable = [series(&[1.0, 1.0, 1.0]), series(&[1.0, 0.8, 0.8])];
+        let collapsing = [series(&[1.0, 1.2, 1.5]), series(&[1.0, 0.5, 2.0])];
+        let s: Vec<&Series> = stable.iter().map(|v| v.as_slice()).collect();
+        let c: Vec<&Series> = collapsing.iter().map(|v| v.as_slice()).collect();
+        let rules = [
+            Rule::new("m/x", RuleKind::RiseOverBest, 30.0, Action::Warn),
+            Rule::new("m/x", RuleKind::DropFromFirst, 10.0, Action::Warn),
+        ];
+        let cal = calibrate(&rules, &s, &c);
+        // rise 30 %: run 1 at round 2 (1.5 vs 1.0), run 2 at round 2 (2.0 vs 0.5);
+        // drop 10 %: stable run 2 at round 1, collapsing run 2 at round 1
+        assert_eq!(cal[0].detections, vec![Some(2), Some(2)]);
+        assert_eq!(cal[1].detections, vec![None, Some(1)]);
+        assert_eq!(any_rule(&cal), (1, vec![Some(2), Some(1)]));
+        let md = markdown(&cal, &[], &[]);
+        assert!(
+            md.contains("| **any rule** (what a run sees) | | | | | | 1/2 | | | 2 1 | round 2 |"),
+            "{md}"
+        );
+        assert!(
+            csv(&cal).ends_with("(any rule),,,,,,,2,1,0.5,,,,2,2,2,2 1\n"),
+            "{}",
+            csv(&cal)
+        );
+    }
+
+    #[test]
+    fn a_metric_the_runs_never_measured_is_said_so_not_printed_as_nan() {
+        let runs = [series(&[1.0, 1.1, 1.2])];
+        let r: Vec<&Series> = runs.iter().map(|v| v.as_slice()).collect();
+        let rule = Rule::new("truth/kl", RuleKind::RiseOverBest, 50.0, Action::Warn);
+        let cal = calibrate(&[rule], &r, &r);
+        let md = markdown(&cal, &["s".into()], &["c".into()]);
+        let row = md.lines().rev().nth(1).unwrap();
+        assert!(
+            row.contains("– ± –") && row.ends_with("| – | - | not measured |"),
+            "{row}"
+        );
+        assert!(!md.contains("NaN") && !md.contains("inf"), "{md}");
+        let line = csv(&cal).lines().nth(1).unwrap().to_string();
+        assert!(
+            line.starts_with("truth/kl,rise_over_best,50,0,1,,,1,0,0,0,2,,1,0,,-"),
+            "{line}"
+        );
     }
 }

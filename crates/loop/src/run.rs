@@ -367,9 +367,14 @@ pub fn write_tables(dir: &Path, rounds: &[(u32, Metrics)]) -> Result<()> {
     Ok(())
 }
 
-/// Every finished round's metrics of a run directory, in round order.
+/// Every finished round's metrics of a run directory, in round order; a directory holding
+/// only `metrics.csv` (a committed run summary under `results/`) is read from that table.
 pub fn load_rounds(dir: &Path) -> Result<Vec<(u32, Metrics)>> {
     let rounds_dir = dir.join("rounds");
+    let csv = dir.join("metrics.csv");
+    if !rounds_dir.exists() && csv.is_file() {
+        return Ok(table::read_metrics_csv(&csv)?);
+    }
     let mut out = Vec::new();
     let entries = std::fs::read_dir(&rounds_dir).map_err(|e| LoopError::RunDir {
         path: dir.to_path_buf(),
@@ -412,5 +417,25 @@ mod tests {
         drop(held);
         assert!(lock_dir(&dir).is_ok(), "released with its holder");
         std::fs::remove_dir_all(&dir).unwrap();
+    }
+
+    #[test]
+    fn a_directory_with_only_metrics_csv_loads_from_the_table() {
+        let dir = std::env::temp_dir().join(format!("didact-csvrun-{}", std::process::id()));
+        std::fs::create_dir_all(&dir).unwrap();
+        let rounds: Vec<(u32, Metrics)> = (0..3)
+            .map(|r| {
+                (
+                    r,
+                    Metrics::from([("eval/loss_real".to_string(), 1.5 + r as f64)]),
+                )
+            })
+            .collect();
+        write_tables(&dir, &rounds).unwrap();
+        std::fs::remove_file(dir.join("metrics.parquet")).unwrap();
+        assert_eq!(load_rounds(&dir).unwrap(), rounds);
+        std::fs::remove_dir_all(&dir).unwrap();
+        let err = load_rounds(&dir).unwrap_err().to_string();
+        assert!(err.contains("not a run directory"), "{err}");
     }
 }
