@@ -1,5 +1,6 @@
-//! didact-chart: one kind of picture — a line chart of numeric series with a title, axis
-//! labels, a legend and optional alert marks — written as SVG and PNG with `plotters`.
+//! didact-chart: two kinds of picture — a line chart of numeric series with a title, axis
+//! labels, a legend and optional alert marks, and a heat-map (module `heatmap`) — written as
+//! SVG and PNG with `plotters`.
 //! Text is drawn with the DejaVu Sans font compiled into the binary (the `dejavu` crate), so a
 //! PNG looks the same on a machine without system fonts. Knows nothing of runs or metrics.
 
@@ -7,6 +8,9 @@ use plotters::prelude::*;
 use plotters::style::FontStyle;
 use std::path::{Path, PathBuf};
 use std::sync::Once;
+
+pub mod heatmap;
+pub use heatmap::{Heatmap, write_heatmap};
 
 #[derive(Debug, thiserror::Error)]
 pub enum ChartError {
@@ -274,6 +278,20 @@ fn draw<DB: DrawingBackend>(
 /// Write `chart` to `<stem>.svg` and `<stem>.png` (each to a temporary name, then renamed).
 pub fn write(chart: &Chart, stem: &Path) -> Result<()> {
     ranges(chart)?;
+    render(stem, |area| draw(chart, area), |area| draw(chart, area))
+}
+
+/// Draw a picture twice — into an SVG string and a PNG bitmap — and write `<stem>.svg` and
+/// `<stem>.png`, each to a temporary name, then renamed.
+fn render(
+    stem: &Path,
+    svg_draw: impl FnOnce(
+        DrawingArea<SVGBackend, plotters::coord::Shift>,
+    ) -> std::result::Result<(), String>,
+    png_draw: impl FnOnce(
+        DrawingArea<BitMapBackend, plotters::coord::Shift>,
+    ) -> std::result::Result<(), String>,
+) -> Result<()> {
     let svg = stem.with_extension("svg");
     let png = stem.with_extension("png");
     let fail = |path: &Path| {
@@ -281,18 +299,14 @@ pub fn write(chart: &Chart, stem: &Path) -> Result<()> {
         move |msg: String| ChartError::Write { path, msg }
     };
     let mut text = String::new();
-    draw(
-        chart,
-        SVGBackend::with_string(&mut text, SIZE).into_drawing_area(),
-    )
-    .map_err(fail(&svg))?;
+    svg_draw(SVGBackend::with_string(&mut text, SIZE).into_drawing_area()).map_err(fail(&svg))?;
     let tmp = stem.with_extension("svg.partial");
     std::fs::write(&tmp, text)
         .and_then(|_| std::fs::rename(&tmp, &svg))
         .map_err(|e| fail(&svg)(e.to_string()))?;
     // The PNG encoder picks the format from the extension, so the temporary name ends in .png.
     let tmp = stem.with_extension("partial.png");
-    draw(chart, BitMapBackend::new(&tmp, SIZE).into_drawing_area()).map_err(fail(&png))?;
+    png_draw(BitMapBackend::new(&tmp, SIZE).into_drawing_area()).map_err(fail(&png))?;
     std::fs::rename(&tmp, &png).map_err(|e| fail(&png)(e.to_string()))?;
     Ok(())
 }

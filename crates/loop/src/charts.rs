@@ -487,6 +487,48 @@ fn ordered(names: &[String]) -> Vec<&String> {
 
 /// Write `out/report.md` and `out/charts/` for `dirs` (charts of the metrics starting with one
 /// of `only`, or of all when it is empty); returns the markdown.
+/// Held-out accuracy by operand length and round (`eval/accuracy_len_<n>`, `[eval] by_length`)
+/// as a heat-map per run — rows the lengths, columns the rounds; `None` when the run has no
+/// such metric. Written as `out/accuracy_by_length[-<run>].svg|png`.
+pub fn length_heatmap(run: &RunData, out: &Path, suffix: &str) -> Result<Option<String>> {
+    let mut lengths: Vec<u32> = run
+        .rounds
+        .iter()
+        .flat_map(|(_, m)| m.keys())
+        .filter_map(|k| k.strip_prefix("eval/accuracy_len_")?.parse().ok())
+        .collect();
+    lengths.sort_unstable();
+    lengths.dedup();
+    if lengths.is_empty() {
+        return Ok(None);
+    }
+    let h = didact_chart::Heatmap {
+        title: format!("{}: held-out accuracy by operand length", run.label),
+        x_label: "round".into(),
+        y_label: "digits per operand".into(),
+        columns: run.rounds.iter().map(|(r, _)| r.to_string()).collect(),
+        rows: lengths.iter().map(|n| n.to_string()).collect(),
+        values: lengths
+            .iter()
+            .map(|n| {
+                let key = format!("eval/accuracy_len_{n}");
+                run.rounds
+                    .iter()
+                    .map(|(_, m)| m.get(&key).copied().unwrap_or(f64::NAN))
+                    .collect()
+            })
+            .collect(),
+        range: Some((0.0, 1.0)),
+    };
+    std::fs::create_dir_all(out).map_err(io(out))?;
+    let stem = format!("accuracy_by_length{suffix}");
+    didact_chart::write_heatmap(&h, &out.join(&stem)).map_err(|e| LoopError::RunDir {
+        path: out.to_path_buf(),
+        msg: e.to_string(),
+    })?;
+    Ok(Some(stem))
+}
+
 pub fn write_report(dirs: &[PathBuf], out: &Path, only: &[String]) -> Result<String> {
     let (runs, sweeps) = collect(dirs)?;
     let charts = out.join("charts");
@@ -535,6 +577,19 @@ pub fn write_report(dirs: &[PathBuf], out: &Path, only: &[String]) -> Result<Str
     md.push_str("\n## Metrics by round\n\n");
     for n in ordered(&charted) {
         md.push_str(&format!("![{n}](charts/{}.svg)\n", file_stem(n)));
+    }
+    for r in &runs {
+        let suffix = if runs.len() == 1 {
+            String::new()
+        } else {
+            format!("-{}", file_stem(&r.label))
+        };
+        if let Some(stem) = length_heatmap(r, &charts, &suffix)? {
+            md.push_str(&format!(
+                "![{}: accuracy by operand length](charts/{stem}.svg)\n",
+                r.label
+            ));
+        }
     }
     for r in &runs {
         md.push_str(&format!(
@@ -649,5 +704,37 @@ mod tests {
             "a band for the two-seed group"
         );
         let _ = std::fs::remove_dir_all(dir);
+    }
+
+    #[test]
+    fn accuracy_by_length_becomes_a_heat_map_of_length_by_round() {
+        let m = |a: f64, b: f64| -> Metrics {
+            [
+                ("eval/accuracy_len_1".to_string(), a),
+                ("eval/accuracy_len_10".to_string(), b),
+                ("eval/loss_real".to_string(), 1.0),
+            ]
+            .into()
+        };
+        let run = RunData {
+            label: "r".into(),
+            dir: PathBuf::from("r"),
+            rounds: vec![(0, m(0.9, 0.0)), (1, m(0.95, 0.25))],
+            alerts: vec![],
+            ci95: vec![],
+        };
+        let dir = std::env::temp_dir().join(format!("didact-heat-{}", std::process::id()));
+        assert_eq!(
+            length_heatmap(&run, &dir, "").unwrap().as_deref(),
+            Some("accuracy_by_length")
+        );
+        let svg = std::fs::read_to_string(dir.join("accuracy_by_length.svg")).unwrap();
+        for t in ["digits per operand", "0.95", "0.25", ">\n10\n<"] {
+            assert!(svg.contains(t), "svg lacks {t}");
+        }
+        let mut plain = run.clone();
+        plain.rounds = vec![(0, [("eval/loss_real".to_string(), 1.0)].into())];
+        assert_eq!(length_heatmap(&plain, &dir, "-x").unwrap(), None);
+        std::fs::remove_dir_all(&dir).unwrap();
     }
 }
