@@ -1577,6 +1577,59 @@ fn train_command_sft_and_dpo_write_a_loadable_checkpoint() {
     let _ = std::fs::remove_dir_all(dir);
 }
 
+/// `didact train` keeps the start checkpoint's dtype: the shared Llama fixture narrowed to
+/// bf16 in, a bf16 checkpoint out (`torch_dtype` and every tensor), trained in f32 between.
+#[test]
+fn train_command_keeps_a_bf16_checkpoint_bf16() {
+    use didact_model::{WeightDtype, burn::tensor::Device, checkpoint};
+    let dir = scratch("train-bf16");
+    let fixture = Path::new(env!("CARGO_MANIFEST_DIR")).join("../../../shared/fixtures/llama");
+    let ck = checkpoint::load(&fixture, &Device::flex()).unwrap();
+    let start = dir.join("start");
+    checkpoint::save_as(
+        &start,
+        &ck.config,
+        &ck.model,
+        &ck.tokenizer,
+        WeightDtype::BF16,
+    )
+    .unwrap();
+    std::fs::write(
+        dir.join("sft.jsonl"),
+        "{\"prompt\": \"Hello\", \"completion\": \" world\"}\n".repeat(8),
+    )
+    .unwrap();
+    let p = |x: &str| dir.join(x).to_str().unwrap().to_string();
+    run_ok(&[
+        "train",
+        "--model",
+        &p("start"),
+        "--data",
+        &p("sft.jsonl"),
+        "--out",
+        &p("out"),
+        "--steps",
+        "3",
+        "--batch-size",
+        "4",
+        "--quiet",
+    ]);
+    let cfg: serde_json::Value =
+        serde_json::from_str(&std::fs::read_to_string(dir.join("out/config.json")).unwrap())
+            .unwrap();
+    assert_eq!(cfg["torch_dtype"], "bfloat16");
+    let out = checkpoint::load(&dir.join("out"), &Device::flex()).unwrap();
+    assert_eq!(out.dtype, WeightDtype::BF16);
+    let header = std::fs::read(dir.join("out/model.safetensors")).unwrap();
+    let n = u64::from_le_bytes(header[..8].try_into().unwrap()) as usize;
+    let meta = String::from_utf8_lossy(&header[8..8 + n]);
+    assert!(
+        meta.contains("\"BF16\"") && !meta.contains("\"F32\""),
+        "{meta}"
+    );
+    let _ = std::fs::remove_dir_all(dir);
+}
+
 fn words(v: &[String]) -> Vec<&str> {
     v.iter().map(|s| s.as_str()).collect()
 }

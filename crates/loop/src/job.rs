@@ -192,7 +192,8 @@ pub fn run(job: &Job, device: &Device) -> Result<TrainLog> {
         }
     };
     pb.finish_and_clear();
-    didact_model::any::save(&job.out, &ck.config, &model, tok)?;
+    // In the start checkpoint's dtype: a bf16 model in, a bf16 model out (trained in f32).
+    didact_model::any::save_as(&job.out, &ck.config, &model, tok, ck.dtype)?;
     let p = job.out.join("train_log.json");
     let text = serde_json::to_string_pretty(&log).expect("json");
     write_atomic(&p, text.as_bytes()).map_err(crate::error::io(&p))?;

@@ -9,6 +9,7 @@ use crate::error::ModelError;
 use crate::gpt2::{self, Gpt2, Gpt2Config};
 use crate::llama::{KvCache, Llama, LlamaConfig, Positions};
 use crate::tokenizer::Tok;
+use crate::weights::WeightDtype;
 use burn::module::Module;
 use burn::tensor::{Device, Int, Tensor};
 use std::path::Path;
@@ -211,6 +212,8 @@ pub struct AnyCheckpoint {
     pub tokenizer: Tok,
     pub max_seq_len: usize,
     pub vocab_size: usize,
+    /// How the checkpoint stored its weights (`checkpoint::WeightDtype`; compute is f32).
+    pub dtype: WeightDtype,
 }
 
 fn is_gpt2(dir: &Path) -> crate::Result<bool> {
@@ -241,9 +244,10 @@ pub fn load(dir: &Path, device: &Device) -> crate::Result<AnyCheckpoint> {
             model: Lm::Llama(ck.model),
             config: LmConfig::Llama(ck.config),
             tokenizer: ck.tokenizer,
+            dtype: ck.dtype,
         });
     }
-    let (cfg, model) = gpt2::load(dir, device)?;
+    let (cfg, model, dtype) = gpt2::load_with_dtype(dir, device)?;
     let tokenizer = checkpoint::load_tokenizer(dir, cfg.vocab_size)?;
     Ok(AnyCheckpoint {
         max_seq_len: cfg.n_positions,
@@ -251,14 +255,27 @@ pub fn load(dir: &Path, device: &Device) -> crate::Result<AnyCheckpoint> {
         model: Lm::Gpt2(model),
         config: LmConfig::Gpt2(cfg),
         tokenizer,
+        dtype,
     })
 }
 
-/// Save in the model's own HF layout, atomically. The config must be the model's family.
+/// Save in the model's own HF layout, atomically, in f32. The config must be the model's
+/// family.
 pub fn save(dir: &Path, cfg: &LmConfig, model: &Lm, tok: &Tok) -> crate::Result<()> {
+    save_as(dir, cfg, model, tok, WeightDtype::F32)
+}
+
+/// `save`, storing the weights as `dtype`.
+pub fn save_as(
+    dir: &Path,
+    cfg: &LmConfig,
+    model: &Lm,
+    tok: &Tok,
+    dtype: WeightDtype,
+) -> crate::Result<()> {
     match (cfg, model) {
-        (LmConfig::Llama(c), Lm::Llama(m)) => checkpoint::save(dir, c, m, tok),
-        (LmConfig::Gpt2(c), Lm::Gpt2(m)) => gpt2::save(dir, c, m, tok),
+        (LmConfig::Llama(c), Lm::Llama(m)) => checkpoint::save_as(dir, c, m, tok, dtype),
+        (LmConfig::Gpt2(c), Lm::Gpt2(m)) => gpt2::save_as(dir, c, m, tok, dtype),
         _ => Err(ModelError::Config(format!(
             "{}: the model and its config are of different families",
             dir.display()

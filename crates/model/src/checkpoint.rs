@@ -8,7 +8,7 @@
 use crate::error::{ModelError, Result};
 use crate::llama::{Llama, LlamaConfig};
 use crate::tokenizer::Tok;
-use crate::weights::SafetensorsSource;
+use crate::weights::{SafetensorsSource, WeightDtype};
 use burn::module::Param;
 use burn::nn::Linear;
 use burn::tensor::{Device, Tensor};
@@ -130,6 +130,8 @@ pub struct Checkpoint {
     pub config: LlamaConfig,
     pub model: Llama,
     pub tokenizer: Tok,
+    /// How `model.safetensors` stored the weights (computation is f32 either way).
+    pub dtype: WeightDtype,
 }
 
 /// `dir/tokenizer.json`, refused when it has more tokens than the embedding has rows.
@@ -157,6 +159,7 @@ pub fn load(dir: &Path, device: &Device) -> Result<Checkpoint> {
         config,
         model,
         tokenizer,
+        dtype: source.dtype(),
     })
 }
 
@@ -265,9 +268,23 @@ pub fn named_tensors(model: &Llama) -> Result<Vec<NamedTensor>> {
     Ok(out)
 }
 
-/// Save the model as an HF directory at `dir` (replaced atomically if it exists).
+/// Save the model as an HF directory at `dir` (replaced atomically if it exists), in f32.
 pub fn save(dir: &Path, cfg: &LlamaConfig, model: &Llama, tok: &Tok) -> Result<()> {
     save_with_extra(dir, cfg, model, tok, Vec::new())
+}
+
+/// `save`, storing the weights as `dtype` (e.g. the dtype the checkpoint was loaded in) and
+/// saying so in `config.json` (`torch_dtype`).
+pub fn save_as(
+    dir: &Path,
+    cfg: &LlamaConfig,
+    model: &Llama,
+    tok: &Tok,
+    dtype: WeightDtype,
+) -> Result<()> {
+    let mut config = config_to_hf_json(cfg, tok);
+    config["torch_dtype"] = dtype.hf_name().into();
+    write_dir_as(dir, named_tensors(model)?, &config, tok, dtype)
 }
 
 /// `save`, with extra named f32 tensors (e.g. a reward head's `score.weight`) written into the
@@ -287,6 +304,17 @@ pub fn save_with_extra(
 /// Write a checkpoint directory atomically (temp dir + rename): `model.safetensors` from named
 /// f32 tensors, `config.json`, `tokenizer.json`, `tokenizer_config.json`.
 pub fn write_dir(dir: &Path, tensors: Vec<NamedTensor>, config: &Value, tok: &Tok) -> Result<()> {
+    write_dir_as(dir, tensors, config, tok, WeightDtype::F32)
+}
+
+/// `write_dir` with the tensors stored as `dtype`.
+pub fn write_dir_as(
+    dir: &Path,
+    tensors: Vec<NamedTensor>,
+    config: &Value,
+    tok: &Tok,
+    dtype: WeightDtype,
+) -> Result<()> {
     let parent = dir.parent().unwrap_or(Path::new("."));
     std::fs::create_dir_all(parent).map_err(|e| ModelError::io(parent, e))?;
     let guard = didact_core::TempPath::beside(dir);
@@ -298,12 +326,12 @@ pub fn write_dir(dir: &Path, tensors: Vec<NamedTensor>, config: &Value, tok: &To
 
     let bytes: Vec<(String, Vec<usize>, Vec<u8>)> = tensors
         .into_iter()
-        .map(|(n, s, v)| (n, s, v.iter().flat_map(|x| x.to_le_bytes()).collect()))
+        .map(|(n, s, v)| (n, s, dtype.encode(&v)))
         .collect();
     let views: Vec<(String, safetensors::tensor::TensorView<'_>)> = bytes
         .iter()
         .map(|(n, s, b)| {
-            let view = safetensors::tensor::TensorView::new(safetensors::Dtype::F32, s.clone(), b)
+            let view = safetensors::tensor::TensorView::new(dtype.safetensors(), s.clone(), b)
                 .map_err(|e| ModelError::Tensor {
                     name: n.clone(),
                     msg: e.to_string(),

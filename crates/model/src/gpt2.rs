@@ -7,6 +7,7 @@
 
 use crate::error::ModelError;
 use crate::llama::{KvCache, Positions, WeightSource};
+use crate::weights::WeightDtype;
 use burn::config::Config;
 use burn::module::{Module, Param};
 use burn::nn::{Embedding, LayerNorm, LayerNormConfig, Linear};
@@ -326,25 +327,42 @@ pub fn config_to_hf_json(cfg: &Gpt2Config, tok: &crate::tokenizer::Tok) -> Value
     })
 }
 
-/// Save in transformers' layout, atomically.
+/// Save in transformers' layout, atomically, in f32.
 pub fn save(
     dir: &Path,
     cfg: &Gpt2Config,
     model: &Gpt2,
     tok: &crate::tokenizer::Tok,
 ) -> crate::Result<()> {
-    crate::checkpoint::write_dir(
-        dir,
-        named_tensors(model)?,
-        &config_to_hf_json(cfg, tok),
-        tok,
-    )
+    save_as(dir, cfg, model, tok, WeightDtype::F32)
+}
+
+/// `save`, storing the weights as `dtype` (`torch_dtype` in config.json says which).
+pub fn save_as(
+    dir: &Path,
+    cfg: &Gpt2Config,
+    model: &Gpt2,
+    tok: &crate::tokenizer::Tok,
+    dtype: WeightDtype,
+) -> crate::Result<()> {
+    let mut config = config_to_hf_json(cfg, tok);
+    config["torch_dtype"] = dtype.hf_name().into();
+    crate::checkpoint::write_dir_as(dir, named_tensors(model)?, &config, tok, dtype)
 }
 
 /// Load `dir/{config.json, model.safetensors (or shards)}`.
 pub fn load(dir: &Path, device: &Device) -> crate::Result<(Gpt2Config, Gpt2)> {
+    let (cfg, model, _) = load_with_dtype(dir, device)?;
+    Ok((cfg, model))
+}
+
+/// `load`, with the dtype the weights were stored in.
+pub fn load_with_dtype(
+    dir: &Path,
+    device: &Device,
+) -> crate::Result<(Gpt2Config, Gpt2, WeightDtype)> {
     let cfg = config_from_hf_json(&dir.join("config.json"))?;
     let mut src = crate::weights::SafetensorsSource::open_dir(dir)?;
     let model = Gpt2::from_source(&cfg, &mut src, device)?;
-    Ok((cfg, model))
+    Ok((cfg, model, src.dtype()))
 }

@@ -22,3 +22,4 @@ pub use sample::{
     Generation, SamplingParams, generate_all, generate_batch, generate_batch_observed, row_seed,
 };
 pub use tokenizer::Tok;
+pub use weights::WeightDtype;

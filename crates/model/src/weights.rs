@@ -55,6 +55,55 @@ pub struct SafetensorsSource {
     files: Vec<(PathBuf, memmap2::Mmap)>,
     /// Tensor name → index into `files` (sharded checkpoints only).
     index: Option<std::collections::HashMap<String, usize>>,
+    /// The storage type of the tensors taken so far (the first one's; HF checkpoints store
+    /// every floating tensor in one dtype).
+    dtype: Option<WeightDtype>,
+}
+
+/// How a checkpoint stores its weights. didact computes in f32 (fp32 master weights); a
+/// bf16/f16 checkpoint is widened exactly on load and can be written back in its own dtype
+/// (`checkpoint::save_as`): a value that came from bf16 narrows back to the same bits.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub enum WeightDtype {
+    #[default]
+    F32,
+    BF16,
+    F16,
+}
+
+impl WeightDtype {
+    /// The name `config.json` gives it (`torch_dtype` / `dtype`).
+    pub fn hf_name(self) -> &'static str {
+        match self {
+            WeightDtype::F32 => "float32",
+            WeightDtype::BF16 => "bfloat16",
+            WeightDtype::F16 => "float16",
+        }
+    }
+
+    pub fn safetensors(self) -> safetensors::Dtype {
+        match self {
+            WeightDtype::F32 => safetensors::Dtype::F32,
+            WeightDtype::BF16 => safetensors::Dtype::BF16,
+            WeightDtype::F16 => safetensors::Dtype::F16,
+        }
+    }
+
+    /// Little-endian bytes of `values` in this dtype (bf16/f16: round to nearest even, as
+    /// PyTorch's `.to(torch.bfloat16)` does).
+    pub fn encode(self, values: &[f32]) -> Vec<u8> {
+        match self {
+            WeightDtype::F32 => values.iter().flat_map(|x| x.to_le_bytes()).collect(),
+            WeightDtype::BF16 => values
+                .iter()
+                .flat_map(|&x| half::bf16::from_f32(x).to_le_bytes())
+                .collect(),
+            WeightDtype::F16 => values
+                .iter()
+                .flat_map(|&x| half::f16::from_f32(x).to_le_bytes())
+                .collect(),
+        }
+    }
 }
 
 fn map_file(path: &Path) -> Result<memmap2::Mmap> {
@@ -76,6 +125,7 @@ impl SafetensorsSource {
         Ok(SafetensorsSource {
             files: vec![(path.to_path_buf(), map_file(path)?)],
             index: None,
+            dtype: None,
         })
     }
 
@@ -116,6 +166,7 @@ impl SafetensorsSource {
         Ok(SafetensorsSource {
             files,
             index: Some(index),
+            dtype: None,
         })
     }
 
@@ -124,6 +175,11 @@ impl SafetensorsSource {
             Some(ix) => ix.get(name).copied(),
             None => Some(0),
         }
+    }
+
+    /// The storage dtype of the tensors taken so far (`F32` before any).
+    pub fn dtype(&self) -> WeightDtype {
+        self.dtype.unwrap_or_default()
     }
 
     /// Shape of a stored tensor, if present.
@@ -162,19 +218,25 @@ impl WeightSource for SafetensorsSource {
             });
         }
         let data = view.data();
-        let out = match view.dtype() {
-            safetensors::Dtype::F32 => data
-                .chunks_exact(4)
-                .map(|c| f32::from_le_bytes([c[0], c[1], c[2], c[3]]))
-                .collect(),
-            safetensors::Dtype::BF16 => data
-                .chunks_exact(2)
-                .map(|c| f32::from_bits((u16::from_le_bytes([c[0], c[1]]) as u32) << 16))
-                .collect(),
-            safetensors::Dtype::F16 => data
-                .chunks_exact(2)
-                .map(|c| f16_to_f32(u16::from_le_bytes([c[0], c[1]])))
-                .collect(),
+        let (dtype, out) = match view.dtype() {
+            safetensors::Dtype::F32 => (
+                WeightDtype::F32,
+                data.chunks_exact(4)
+                    .map(|c| f32::from_le_bytes([c[0], c[1], c[2], c[3]]))
+                    .collect(),
+            ),
+            safetensors::Dtype::BF16 => (
+                WeightDtype::BF16,
+                data.chunks_exact(2)
+                    .map(|c| half::bf16::from_le_bytes([c[0], c[1]]).to_f32())
+                    .collect(),
+            ),
+            safetensors::Dtype::F16 => (
+                WeightDtype::F16,
+                data.chunks_exact(2)
+                    .map(|c| half::f16::from_le_bytes([c[0], c[1]]).to_f32())
+                    .collect(),
+            ),
             other => {
                 return Err(ModelError::Checkpoint {
                     path: path.clone(),
@@ -182,38 +244,45 @@ impl WeightSource for SafetensorsSource {
                 });
             }
         };
+        self.dtype.get_or_insert(dtype);
         Ok(out)
     }
-}
-
-fn f16_to_f32(h: u16) -> f32 {
-    let sign = ((h >> 15) as u32) << 31;
-    let exp = ((h >> 10) & 0x1f) as i32;
-    let frac = (h & 0x3ff) as u32;
-    let bits = match exp {
-        0 if frac == 0 => sign,
-        0 => {
-            // subnormal: frac · 2^-24
-            let v = frac as f32 * f32::powi(2.0, -24);
-            return if sign != 0 { -v } else { v };
-        }
-        31 => sign | 0x7f80_0000 | (frac << 13),
-        _ => sign | (((exp - 15 + 127) as u32) << 23) | (frac << 13),
-    };
-    f32::from_bits(bits)
 }
 
 #[cfg(test)]
 mod tests {
     use super::*;
 
+    /// The `half` conversions: known f16 bit patterns, and bf16/f16 narrowing of a widened
+    /// value gives back its bits (what makes a bf16 checkpoint round-trip exactly).
     #[test]
-    fn f16_conversion_matches_known_values() {
-        assert_eq!(f16_to_f32(0x3c00), 1.0);
-        assert_eq!(f16_to_f32(0xc000), -2.0);
-        assert_eq!(f16_to_f32(0x0000), 0.0);
-        assert_eq!(f16_to_f32(0x0001), 5.960_464_5e-8);
-        assert!(f16_to_f32(0x7c00).is_infinite());
+    fn half_precision_conversions_round_trip() {
+        let f16 = |b: u16| half::f16::from_bits(b).to_f32();
+        assert_eq!(f16(0x3c00), 1.0);
+        assert_eq!(f16(0xc000), -2.0);
+        assert_eq!(f16(0x0001), 5.960_464_5e-8);
+        assert!(f16(0x7c00).is_infinite());
+        for bits in (0u16..=u16::MAX).step_by(7) {
+            let b = half::bf16::from_bits(bits);
+            if b.is_nan() {
+                continue;
+            }
+            let bytes = WeightDtype::BF16.encode(&[b.to_f32()]);
+            assert_eq!(bytes, bits.to_le_bytes(), "bf16 {bits:#06x}");
+            let h = half::f16::from_bits(bits);
+            if !h.is_nan() {
+                assert_eq!(WeightDtype::F16.encode(&[h.to_f32()]), bits.to_le_bytes());
+            }
+        }
+        // round to nearest even, as torch's .to(torch.bfloat16): 1 + 2^-8 is a tie → 1.0
+        assert_eq!(
+            WeightDtype::BF16.encode(&[1.0 + 1.0 / 256.0]),
+            0x3f80u16.to_le_bytes()
+        );
+        assert_eq!(
+            WeightDtype::BF16.encode(&[1.0 + 3.0 / 256.0]),
+            0x3f82u16.to_le_bytes()
+        );
     }
 
     #[test]
