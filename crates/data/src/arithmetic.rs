@@ -167,6 +167,29 @@ impl ArithmeticWorld {
             .collect()
     }
 
+    /// `n` fresh prompts (seeded) whose operands have exactly `digits` digits — harder
+    /// problems than the training ones for self-improvement rounds; never a held-out prompt.
+    pub fn prompts_with_digits(
+        &self,
+        n: usize,
+        seed: u64,
+        digits: u32,
+        held_out: &[Example],
+    ) -> Vec<String> {
+        let banned: HashSet<&str> = held_out.iter().map(|e| e.prompt.as_str()).collect();
+        let mut rng = ChaCha8Rng::seed_from_u64(seed);
+        let mut out = Vec::with_capacity(n);
+        let mut tries = 0usize;
+        while out.len() < n && tries < n * 100 + 1000 {
+            tries += 1;
+            let (p, _) = self.problem(&mut rng, (digits, digits));
+            if !banned.contains(p.as_str()) {
+                out.push(p);
+            }
+        }
+        out
+    }
+
     fn distinct(
         &self,
         n: usize,
@@ -297,6 +320,24 @@ mod tests {
         assert_ne!(w.train_set(10, 1, &eval), w.train_set(10, 2, &eval));
         let ood = w.ood_set(50);
         assert!(ood.iter().all(|e| e.prompt.len() >= 10), "4-digit operands");
+    }
+
+    #[test]
+    fn harder_prompts_have_operands_of_exactly_the_asked_digits_and_no_held_out_one() {
+        let w = ArithmeticWorld {
+            ops: vec![Op::Add],
+            digits: (1, 3),
+            ood_digits: (4, 4),
+            rationales: false,
+        };
+        let held_out = w.eval_set(50);
+        let p = w.prompts_with_digits(200, 3, 7, &held_out);
+        assert_eq!(p.len(), 200);
+        for q in &p {
+            let (a, b) = q.trim_end_matches('=').split_once('+').unwrap();
+            assert_eq!((a.len(), b.len()), (7, 7), "{q}");
+        }
+        assert_eq!(p, w.prompts_with_digits(200, 3, 7, &held_out), "seeded");
     }
 
     #[test]

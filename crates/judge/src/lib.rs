@@ -1,7 +1,9 @@
 //! didact-judge: scores every generated sample and decides what is kept. Scores are written
 //! into `Sample::scores` (`verifier/correct`, `length/chars`, `length/tokens`; the generator
 //! already recorded `gen/stopped`) and the first failing rule into `Sample::dropped`, so a
-//! dropped sample says why. Rules, in order: `no_stop`, `length`, `verifier`, `duplicate`.
+//! dropped sample says why. Rules, in order: `no_stop`, `length`, `verifier`, `majority`
+//! (self-consistency: a prompt's samples vote with their final answers; only the answer more
+//! than a set share of them gave is kept — pseudo-labels without a verifier), `duplicate`.
 //! Reward models and LLM judges slot in as further scorers. Knows nothing of training.
 
 pub mod llm;
@@ -27,6 +29,19 @@ pub struct Rules {
     pub dedup: bool,
     /// Drop samples that ended without the stop token (`gen/stopped` = 0).
     pub require_stop: bool,
+    /// Majority vote: keep a sample only when its final answer (`answer_of`) was given by
+    /// more than this share of its prompt's samples that passed the rules before it; `None`
+    /// = no vote. Every voting sample gets `vote/agreement`, the share that agreed with it.
+    pub majority: Option<f64>,
+}
+
+/// The final answer of a completion, for voting: what follows the last `####` (worked
+/// steps, GSM8K's convention), else the whole completion, trimmed.
+pub fn answer_of(completion: &str) -> &str {
+    match completion.rfind("####") {
+        Some(i) => completion[i + 4..].trim(),
+        None => completion.trim(),
+    }
 }
 
 /// Counts of one scoring pass.
@@ -62,6 +77,20 @@ pub fn score_and_filter(
     };
     let mut seen: HashSet<(String, String)> = HashSet::new();
     let (mut judged, mut correct) = (0usize, 0usize);
+    // Votes per prompt: (answer → count, voters), over samples the earlier rules keep.
+    let early_ok = |s: &Sample| {
+        let chars = s.completion.chars().count();
+        let stopped = s.scores.get("gen/stopped").copied().unwrap_or(1.0) > 0.5;
+        (stopped || !rules.require_stop) && chars >= rules.min_chars && chars <= rules.max_chars
+    };
+    let mut votes: BTreeMap<String, (BTreeMap<String, usize>, usize)> = BTreeMap::new();
+    if rules.majority.is_some() {
+        for s in samples.iter().filter(|s| early_ok(s)) {
+            let e = votes.entry(s.prompt.clone()).or_default();
+            *e.0.entry(answer_of(&s.completion).to_string()).or_default() += 1;
+            e.1 += 1;
+        }
+    }
     for s in samples.iter_mut() {
         let chars = s.completion.chars().count();
         s.scores.insert("length/chars".into(), chars as f64);
@@ -80,6 +109,10 @@ pub fn score_and_filter(
             Some("length")
         } else if rules.verifier && verdict == Some(false) {
             Some("verifier")
+        } else if let Some(share) = rules.majority
+            && !wins_vote(&votes, s, share)
+        {
+            Some("majority")
         } else if rules.dedup && !seen.insert((s.prompt.clone(), s.completion.clone())) {
             Some("duplicate")
         } else {
@@ -91,12 +124,33 @@ pub fn score_and_filter(
             Some(r) => *stats.dropped_by.entry(r.to_string()).or_default() += 1,
         }
     }
+    if rules.majority.is_some() {
+        for s in samples.iter_mut() {
+            if let Some((counts, n)) = votes.get(&s.prompt) {
+                let agree = counts.get(answer_of(&s.completion)).copied().unwrap_or(0);
+                s.scores
+                    .insert("vote/agreement".into(), agree as f64 / *n as f64);
+            }
+        }
+    }
     stats.verifier_accuracy = if judged == 0 {
         f64::NAN
     } else {
         correct as f64 / judged as f64
     };
     stats
+}
+
+/// Did `s`'s answer get more than `share` of its prompt's votes?
+fn wins_vote(
+    votes: &BTreeMap<String, (BTreeMap<String, usize>, usize)>,
+    s: &Sample,
+    share: f64,
+) -> bool {
+    votes.get(&s.prompt).is_some_and(|(counts, n)| {
+        let agree = counts.get(answer_of(&s.completion)).copied().unwrap_or(0);
+        agree as f64 > share * *n as f64
+    })
 }
 
 #[cfg(test)]
@@ -124,7 +178,54 @@ mod tests {
             max_chars: 3,
             dedup: true,
             require_stop: true,
+            majority: None,
         }
+    }
+
+    /// Self-consistency: 5 samples of "2+2=" answer 4, 4, 4, 5, 4 → the four 4s are kept
+    /// (4/5 > 1/2), the 5 is dropped as `majority`; a 2–2 tie keeps nothing; answers are
+    /// compared after `####` and whitespace; a sample that failed an earlier rule has no vote.
+    #[test]
+    fn majority_vote_keeps_the_answer_most_samples_agree_on() {
+        let mut r = rules();
+        r.verifier = false;
+        r.dedup = false;
+        r.max_chars = 100;
+        r.majority = Some(0.5);
+        let mut v = vec![
+            sample("2+2=", "4", true),
+            sample("2+2=", " 4", true),
+            sample("2+2=", "2+2 #### 4", true),
+            sample("2+2=", "5", true),
+            sample("2+2=", "4", true),
+            sample("2+2=", "9", false), // no stop: no vote
+            sample("1+1=", "2", true),
+            sample("1+1=", "2", true),
+            sample("1+1=", "3", true),
+            sample("1+1=", "3", true),
+        ];
+        let st = score_and_filter(&mut v, &r, None);
+        let dropped: Vec<Option<&str>> = v.iter().map(|s| s.dropped.as_deref()).collect();
+        assert_eq!(
+            dropped,
+            vec![
+                None,
+                None,
+                None,
+                Some("majority"),
+                None,
+                Some("no_stop"),
+                Some("majority"),
+                Some("majority"),
+                Some("majority"),
+                Some("majority"),
+            ]
+        );
+        assert_eq!((st.kept, st.dropped_by["majority"]), (4, 5));
+        assert_eq!(v[0].scores["vote/agreement"], 0.8);
+        assert_eq!(v[3].scores["vote/agreement"], 0.2);
+        assert_eq!(v[6].scores["vote/agreement"], 0.5);
+        assert_eq!(answer_of("1,2 #### 37 "), "37");
     }
 
     #[test]

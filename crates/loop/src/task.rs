@@ -178,6 +178,17 @@ impl Task {
         }
     }
 
+    /// Round `r`'s prompts with `[generate] digits_step`: world problems whose operands have
+    /// `digits[1] + step · r` digits (plain `prompts` without a world or a step).
+    pub fn round_prompts(&self, n: usize, seed: u64, r: u32, step: u32) -> Vec<String> {
+        match &self.world {
+            Some(w) if step > 0 => {
+                w.prompts_with_digits(n, seed, w.digits.1 + step * r, &self.eval)
+            }
+            _ => self.prompts(n, seed),
+        }
+    }
+
     /// `n` generation prompts for a round (fresh world problems, or prompts/prefixes of
     /// randomly chosen real training rows).
     pub fn prompts(&self, n: usize, seed: u64) -> Vec<String> {

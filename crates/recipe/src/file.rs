@@ -535,6 +535,10 @@ pub struct GenerateSection {
     pub batch_size: usize,
     /// Text data without prompts: the prompt is the first this-many characters of a real row.
     pub prompt_chars: usize,
+    /// Arithmetic world, self-improvement on harder problems (Lee et al. 2025): round r's
+    /// prompts have operands of exactly `world.digits[1] + digits_step × r` digits — one step
+    /// longer than anything before each round. 0 = prompts like the training problems.
+    pub digits_step: u32,
     /// An OpenAI-compatible server to generate with instead of the current model (base URL up
     /// to `/v1`, e.g. `http://127.0.0.1:8000/v1`: vLLM, SGLang, TGI, llama.cpp, Ollama,
     /// `didact serve`). Empty = the in-process model. `top_k` is not sent.
@@ -569,6 +573,7 @@ impl Default for GenerateSection {
             max_new_tokens: 8,
             batch_size: 128,
             prompt_chars: 16,
+            digits_step: 0,
             endpoint: String::new(),
             endpoint_model: "default".into(),
             api_key_env: String::new(),
@@ -595,6 +600,11 @@ pub struct FilterSection {
     pub dedup: bool,
     /// Drop samples that hit `max_new_tokens` without producing the stop token.
     pub require_stop: bool,
+    /// Majority vote (self-consistency pseudo-labels, with `generate.n_per_prompt` ≥ 2):
+    /// keep a sample only if its final answer (after the last `####`, else the whole
+    /// completion) was given by more than this share of its prompt's samples — 0.5 = a strict
+    /// majority; 0 = no vote. Usually with `verifier = false`.
+    pub majority: f64,
 }
 
 impl Default for FilterSection {
@@ -605,6 +615,7 @@ impl Default for FilterSection {
             max_chars: 100_000,
             dedup: true,
             require_stop: true,
+            majority: 0.0,
         }
     }
 }

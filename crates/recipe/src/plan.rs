@@ -277,6 +277,9 @@ pub struct GeneratePlan {
     pub batch_size: usize,
     /// Prompt-less text rows: the prompt is this many leading characters.
     pub prompt_chars: usize,
+    /// Round r's arithmetic prompts have operands of `world.digits[1] + digits_step · r`
+    /// digits (0: the training digits).
+    pub digits_step: u32,
 }
 
 impl GeneratePlan {
@@ -310,6 +313,8 @@ pub struct FilterPlan {
     pub max_chars: usize,
     pub dedup: bool,
     pub require_stop: bool,
+    /// Keep answers given by more than this share of a prompt's samples; `None` = no vote.
+    pub majority: Option<f64>,
 }
 
 /// Who judges.

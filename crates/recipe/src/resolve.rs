@@ -161,6 +161,7 @@ pub fn resolve(
             max_chars: fl.max_chars,
             dedup: fl.dedup,
             require_stop: fl.require_stop,
+            majority: (fl.majority > 0.0).then_some(fl.majority),
         },
         source,
         model,
@@ -586,6 +587,35 @@ fn generate(c: &Checker<'_>, f: &RecipeFile) -> R<GeneratePlan> {
     )?;
     c.check(g.batch_size >= 1, "generate", "batch_size", ">= 1")?;
     c.check(g.prompt_chars >= 1, "generate", "prompt_chars", ">= 1")?;
+    if g.digits_step > 0 {
+        let w = &f.world;
+        c.check(
+            f.data.path.is_empty() && w.kind == "arithmetic" && !w.rationales,
+            "generate",
+            "digits_step",
+            "0 unless the source is the arithmetic world without rationales",
+        )?;
+        // The longest round's problem: two operands, an operator, `=`, an answer one digit
+        // longer, within the context.
+        let d = (w.digits[1] as u64).saturating_add(g.digits_step as u64 * f.run.rounds as u64);
+        let need = 3 * d + 3;
+        // Answers are i64: a product of two 9-digit operands, a sum of two 18-digit ones.
+        let most = if w.ops.iter().any(|o| o == "*") {
+            9
+        } else {
+            18
+        };
+        c.check(
+            d <= most && need <= f.model.max_seq_len as u64,
+            "generate",
+            "digits_step",
+            &format!(
+                "operands of at most {most} digits whose problems fit model.max_seq_len = {} \
+                 (round {} would need {d}-digit operands, {need} tokens)",
+                f.model.max_seq_len, f.run.rounds
+            ),
+        )?;
+    }
     let generator = if let Some(t) = teacher(c, f)? {
         Generator::Teacher(t)
     } else if !g.endpoint.is_empty() {
@@ -606,6 +636,7 @@ fn generate(c: &Checker<'_>, f: &RecipeFile) -> R<GeneratePlan> {
         },
         batch_size: g.batch_size,
         prompt_chars: g.prompt_chars,
+        digits_step: g.digits_step,
     })
 }
 
@@ -875,6 +906,12 @@ fn check_filter(c: &Checker<'_>, fl: &FilterSection) -> R<()> {
         "filter",
         "max_chars",
         &format!(">= filter.min_chars = {}", fl.min_chars),
+    )?;
+    c.check(
+        (0.0..1.0).contains(&fl.majority),
+        "filter",
+        "majority",
+        "a share in [0, 1): 0 = no vote, 0.5 = a strict majority of a prompt's samples",
     )
 }
 

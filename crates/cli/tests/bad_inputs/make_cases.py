@@ -32,6 +32,7 @@ FLOATS = {
     "world": ["zipf", "end_prob"],
     "judge": ["min", "max", "min_score"],
     "mix": ["synthetic_ratio"],
+    "filter": ["majority"],
     "teacher": ["lr"],
     "distill": ["beta", "temperature", "on_policy"],
     "self_instruct": ["rouge_threshold"],
@@ -68,6 +69,7 @@ RANGES = [
     ("world", "digits", "[3, 2]"), ("world", "ood_digits", "[1, 10]"), ("world", "train_size", "0"),
     ("world", "train_size", "1000000000000"),
     ("mix", "mode", '"blend"'), ("mix", "synthetic_ratio", "1.5"),
+    ("filter", "majority", "1.0"), ("filter", "majority", "-0.5"),
     ("filter", "max_chars", "0"),
     ("eval", "eval_size", "0"), ("eval", "eval_size", "10000000000"), ("eval", "n_samples", "1"),
     ("eval", "batch_size", "0"), ("eval", "ood_size", "10000000"),
@@ -244,6 +246,10 @@ cli("sweep-launcher-without-cmd", ["sweep", "{repo}/recipes/synthetic-ratio-abla
 
 recipe("eval/by_length-markov", '[world]\nkind = "markov"\n[eval]\nby_length = true\n', "eval.by_length")
 recipe("eval/by_length-no-ood", '[eval]\nby_length = true\nood_size = 0\n', "eval.by_length")
+recipe("generate/digits_step-markov", '[world]\nkind = "markov"\n[generate]\ndigits_step = 1\n', "generate.digits_step")
+recipe("generate/digits_step-rationales", '[world]\nrationales = true\n[generate]\ndigits_step = 1\n', "generate.digits_step")
+recipe("generate/digits_step-past-context", '[run]\nrounds = 5\n[model]\nmax_seq_len = 24\n[generate]\ndigits_step = 2\nmax_new_tokens = 6\n', "round 5 would need 13-digit operands")
+recipe("generate/digits_step-overflow", '[run]\nrounds = 10\n[world]\nops = ["*"]\n[model]\nmax_seq_len = 128\n[generate]\ndigits_step = 1\n', "at most 9 digits")
 
 # Memory: each key within its bounds, the whole run far beyond any laptop.
 recipe("memory/d65536-256-layers", "[model]\nd_model = 65536\nn_layers = 256\nn_heads = 256\nn_kv_heads = 256\n", "parameters_and_adamw")

@@ -2,7 +2,8 @@
 //! `verifier/correct`) and marked with the first rule that drops it (`no_stop`, `length`,
 //! `verifier`, `duplicate`); with `dpo.scorer = "rules"` a `rules/kept` score for pairs. The
 //! filter stats are taken over the final scored samples of the round (after a judge may have
-//! dropped more): `filter/*`.
+//! dropped more): `filter/*`, with `[filter] majority` also `vote_agreement` and
+//! `kept_accuracy` (the verifier's verdict on what the vote kept).
 
 use crate::task::Task;
 use didact_core::{Metrics, Sample};
@@ -20,6 +21,7 @@ pub fn run(samples: &mut [Sample], plan: &FilterPlan, task: &Task, rules_score: 
         max_chars: plan.max_chars,
         dedup: plan.dedup,
         require_stop: plan.require_stop,
+        majority: plan.majority,
     };
     let verifier = task.verifier();
     let v = verifier.map(|f| move |p: &str, c: &str| f(p, c));
@@ -64,6 +66,26 @@ pub fn stats(scored: &[Sample]) -> Metrics {
             judged.iter().sum::<f64>() / judged.len() as f64,
         );
     }
+    let mean = |v: Vec<f64>| (!v.is_empty()).then(|| v.iter().sum::<f64>() / v.len() as f64);
+    // Majority vote: how much a prompt's samples agreed, and — where the world can tell —
+    // how often the kept (voted) answers are right: the pseudo-labels' accuracy.
+    if let Some(a) = mean(
+        scored
+            .iter()
+            .filter_map(|s| s.scores.get("vote/agreement").copied())
+            .collect(),
+    ) {
+        m.insert("filter/vote_agreement".into(), a);
+    }
+    if let Some(a) = mean(
+        scored
+            .iter()
+            .filter(|s| s.dropped.is_none())
+            .filter_map(|s| s.scores.get("verifier/correct").copied())
+            .collect(),
+    ) {
+        m.insert("filter/kept_accuracy".into(), a);
+    }
     m
 }
 
@@ -105,6 +127,7 @@ mod tests {
             max_chars: 3,
             dedup: true,
             require_stop: true,
+            majority: None,
         };
         let mut s = vec![sample("5"), sample("5"), sample("6"), sample("5555")];
         run(&mut s, &plan, &task(), true);
@@ -121,5 +144,31 @@ mod tests {
         assert_eq!(m["filter/dropped_verifier"], 1.0);
         // "5555" is wrong too: the verifier judged all four, one of them incorrect twice over.
         assert_eq!(m["filter/verifier_accuracy"], 0.5);
+    }
+
+    /// Majority vote without the verifier rule: a wrong answer most samples agree on is kept
+    /// (a pseudo-label), and `kept_accuracy` says how often the kept answers are right.
+    #[test]
+    fn a_vote_keeps_the_majority_answer_and_reports_its_accuracy() {
+        let plan = FilterPlan {
+            verifier: false,
+            min_chars: 1,
+            max_chars: 10,
+            dedup: false,
+            require_stop: true,
+            majority: Some(0.5),
+        };
+        let mut s = vec![sample("6"), sample("6"), sample("5"), sample("6")];
+        run(&mut s, &plan, &task(), false);
+        let why: Vec<Option<&str>> = s.iter().map(|x| x.dropped.as_deref()).collect();
+        assert_eq!(why, vec![None, None, Some("majority"), None]);
+        let m = stats(&s);
+        assert_eq!(m["filter/n_kept"], 3.0);
+        assert_eq!(
+            m["filter/kept_accuracy"], 0.0,
+            "2+3=6 is wrong however many agree"
+        );
+        assert_eq!(m["filter/vote_agreement"], (0.75 * 3.0 + 0.25) / 4.0);
+        assert_eq!(m["filter/verifier_accuracy"], 0.25);
     }
 }

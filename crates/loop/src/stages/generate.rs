@@ -164,7 +164,12 @@ pub fn run(
     writer: &Writer,
     r: u32,
 ) -> Result<(Vec<Sample>, Metrics)> {
-    let prompts = task.prompts(plan.n_prompts, env.seed(Stream::Prompts, r as u64));
+    let prompts = task.round_prompts(
+        plan.n_prompts,
+        env.seed(Stream::Prompts, r as u64),
+        r,
+        plan.digits_step,
+    );
     let job = ResponseJob {
         prompts: &prompts,
         n_per_prompt: plan.n_per_prompt,
