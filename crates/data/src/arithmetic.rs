@@ -145,13 +145,24 @@ impl ArithmeticWorld {
 
     /// `n` training problems (seeded), never a held-out prompt. Prompts may repeat.
     pub fn train_set(&self, n: usize, seed: u64, held_out: &[Example]) -> Vec<Example> {
+        self.sample(n, seed, self.digits, held_out)
+    }
+
+    /// `n` seeded problems with operands in `digits`, never a held-out prompt; may repeat.
+    fn sample(
+        &self,
+        n: usize,
+        seed: u64,
+        digits: (u32, u32),
+        held_out: &[Example],
+    ) -> Vec<Example> {
         let banned: HashSet<&str> = held_out.iter().map(|e| e.prompt.as_str()).collect();
         let mut rng = ChaCha8Rng::seed_from_u64(seed);
         let mut out = Vec::with_capacity(n);
         let mut tries = 0usize;
         while out.len() < n && tries < n * 100 + 1000 {
             tries += 1;
-            let (p, a) = self.problem(&mut rng, self.digits);
+            let (p, a) = self.problem(&mut rng, digits);
             if !banned.contains(p.as_str()) {
                 out.push(Example::real(p, a));
             }
@@ -176,18 +187,10 @@ impl ArithmeticWorld {
         digits: u32,
         held_out: &[Example],
     ) -> Vec<String> {
-        let banned: HashSet<&str> = held_out.iter().map(|e| e.prompt.as_str()).collect();
-        let mut rng = ChaCha8Rng::seed_from_u64(seed);
-        let mut out = Vec::with_capacity(n);
-        let mut tries = 0usize;
-        while out.len() < n && tries < n * 100 + 1000 {
-            tries += 1;
-            let (p, _) = self.problem(&mut rng, (digits, digits));
-            if !banned.contains(p.as_str()) {
-                out.push(p);
-            }
-        }
-        out
+        self.sample(n, seed, (digits, digits), held_out)
+            .into_iter()
+            .map(|e| e.prompt)
+            .collect()
     }
 
     fn distinct(
@@ -326,9 +329,7 @@ mod tests {
     fn harder_prompts_have_operands_of_exactly_the_asked_digits_and_no_held_out_one() {
         let w = ArithmeticWorld {
             ops: vec![Op::Add],
-            digits: (1, 3),
-            ood_digits: (4, 4),
-            rationales: false,
+            ..world()
         };
         let held_out = w.eval_set(50);
         let p = w.prompts_with_digits(200, 3, 7, &held_out);

@@ -78,14 +78,9 @@ pub fn score_and_filter(
     let mut seen: HashSet<(String, String)> = HashSet::new();
     let (mut judged, mut correct) = (0usize, 0usize);
     // Votes per prompt: (answer → count, voters), over samples the earlier rules keep.
-    let early_ok = |s: &Sample| {
-        let chars = s.completion.chars().count();
-        let stopped = s.scores.get("gen/stopped").copied().unwrap_or(1.0) > 0.5;
-        (stopped || !rules.require_stop) && chars >= rules.min_chars && chars <= rules.max_chars
-    };
     let mut votes: BTreeMap<String, (BTreeMap<String, usize>, usize)> = BTreeMap::new();
     if rules.majority.is_some() {
-        for s in samples.iter().filter(|s| early_ok(s)) {
+        for s in samples.iter().filter(|s| early_rule(s, rules).is_none()) {
             let e = votes.entry(s.prompt.clone()).or_default();
             *e.0.entry(answer_of(&s.completion).to_string()).or_default() += 1;
             e.1 += 1;
@@ -102,11 +97,8 @@ pub fn score_and_filter(
             judged += 1;
             correct += ok as usize;
         }
-        let stopped = s.scores.get("gen/stopped").copied().unwrap_or(1.0) > 0.5;
-        let reason = if rules.require_stop && !stopped {
-            Some("no_stop")
-        } else if chars < rules.min_chars || chars > rules.max_chars {
-            Some("length")
+        let reason = if let Some(r) = early_rule(s, rules) {
+            Some(r)
         } else if rules.verifier && verdict == Some(false) {
             Some("verifier")
         } else if let Some(share) = rules.majority
@@ -139,6 +131,19 @@ pub fn score_and_filter(
         correct as f64 / judged as f64
     };
     stats
+}
+
+/// The rules that look at a sample alone, before any verdict or vote: `no_stop`, `length`.
+fn early_rule(s: &Sample, rules: &Rules) -> Option<&'static str> {
+    let chars = s.completion.chars().count();
+    let stopped = s.scores.get("gen/stopped").copied().unwrap_or(1.0) > 0.5;
+    if rules.require_stop && !stopped {
+        Some("no_stop")
+    } else if chars < rules.min_chars || chars > rules.max_chars {
+        Some("length")
+    } else {
+        None
+    }
 }
 
 /// Did `s`'s answer get more than `share` of its prompt's votes?

@@ -35,12 +35,16 @@ pub struct Calibration {
 impl Calibration {
     /// The last detection round over the collapsing runs (`None` if one run was missed).
     pub fn detected_by(&self) -> Option<u32> {
-        self.detections
-            .iter()
-            .copied()
-            .collect::<Option<Vec<u32>>>()
-            .and_then(|d| d.into_iter().max())
+        last_detection(&self.detections)
     }
+}
+
+/// The round by which every run was detected (`None` if one was missed).
+fn last_detection(d: &[Option<u32>]) -> Option<u32> {
+    d.iter()
+        .copied()
+        .collect::<Option<Vec<u32>>>()
+        .and_then(|d| d.into_iter().max())
 }
 
 type Series = [(u32, Metrics)];
@@ -170,11 +174,7 @@ pub fn csv(rows: &[Calibration]) -> String {
     }
     if let Some(c) = rows.first() {
         let (alarms, det) = any_rule(rows);
-        let by = det
-            .iter()
-            .copied()
-            .collect::<Option<Vec<u32>>>()
-            .and_then(|d| d.into_iter().max());
+        let by = last_detection(&det);
         out.push_str(&format!(
             "(any rule),,,,,,,{},{alarms},{},,,,{},{},{},{}\n",
             c.stable_runs,
@@ -232,11 +232,7 @@ pub fn markdown(rows: &[Calibration], stable: &[String], collapsing: &[String]) 
     }
     if let Some(c) = rows.first() {
         let (alarms, det) = any_rule(rows);
-        let by = det
-            .iter()
-            .copied()
-            .collect::<Option<Vec<u32>>>()
-            .and_then(|d| d.into_iter().max());
+        let by = last_detection(&det);
         md.push_str(&format!(
             "| **any rule** (what a run sees) | | | | | | {alarms}/{} | | | {} | {} |\n",
             c.stable_runs,
