@@ -54,6 +54,9 @@ pub struct ArithmeticWorld {
     /// Completions are worked steps then `#### answer` (STaR / GSM8K style) instead of the
     /// bare answer.
     pub rationales: bool,
+    /// Addition with operands and answer written least-significant digit first
+    /// (`417+86=` is `714+68=` with answer `305`).
+    pub reversed: bool,
 }
 
 /// Every character a prompt or answer can contain.
@@ -104,6 +107,10 @@ impl ArithmeticWorld {
         let op = self.ops[rng.random_range(0..self.ops.len())];
         let a = operand(rng, digits);
         let b = operand(rng, digits);
+        if self.reversed {
+            let r = |x: i64| reverse(&x.to_string());
+            return (format!("{}+{}=", r(a), r(b)), r(a + b));
+        }
         let completion = if self.rationales {
             rationale(a, op, b)
         } else {
@@ -228,6 +235,39 @@ pub fn verify(prompt: &str, completion: &str) -> Option<bool> {
     Some(answer.trim() == expected.to_string())
 }
 
+/// The verifier of the reversed world: `prompt` is `a+b=` with both operands written
+/// least-significant digit first, and `completion` must be the sum written that way
+/// (`714+68=` → `305`). A trailing zero in the reversed answer (a leading zero of the sum)
+/// is wrong, as in `verify`.
+pub fn verify_reversed(prompt: &str, completion: &str) -> Option<bool> {
+    let body = prompt.strip_suffix('=')?;
+    let (a, b) = body.split_once('+')?;
+    let plain = format!("{}+{}=", reverse(a), reverse(b));
+    if solve(&plain).is_none() || !plain.starts_with(|c: char| c.is_ascii_digit()) {
+        return None;
+    }
+    verify(&plain, &reverse(completion.trim()))
+}
+
+/// Lee et al. 2025's length filter for sums: could `answer` be the sum of `prompt`'s operands
+/// by its length alone? A sum has as many digits as the longer operand, or one more (in
+/// either digit order). `None` when the prompt is not a sum.
+pub fn plausible_sum_length(prompt: &str, answer: &str) -> Option<bool> {
+    let (a, b) = prompt.strip_suffix('=')?.split_once('+')?;
+    let all_digits = |s: &str| !s.is_empty() && s.bytes().all(|c| c.is_ascii_digit());
+    if !all_digits(a) || !all_digits(b) {
+        return None;
+    }
+    let n = a.len().max(b.len());
+    let got = answer.trim();
+    Some(all_digits(got) && (got.len() == n || got.len() == n + 1))
+}
+
+/// The characters of `s` in reverse order.
+fn reverse(s: &str) -> String {
+    s.chars().rev().collect()
+}
+
 /// Parse `a<op>b=` and compute the answer.
 pub fn solve(prompt: &str) -> Option<i64> {
     let body = prompt.strip_suffix('=')?;
@@ -260,6 +300,7 @@ mod tests {
             digits: (1, 3),
             ood_digits: (4, 4),
             rationales: false,
+            reversed: false,
         }
     }
 
@@ -348,6 +389,7 @@ mod tests {
             digits: (1, 3),
             ood_digits: (4, 4),
             rationales: false,
+            reversed: false,
         };
         let eval = w.eval_set(50);
         for n in 1..=6u32 {
@@ -361,5 +403,42 @@ mod tests {
             }
             assert_eq!(set, w.length_set(n, 20, &eval), "fixed");
         }
+    }
+
+    #[test]
+    fn reversed_problems_write_every_number_units_first_and_verify() {
+        let w = ArithmeticWorld {
+            ops: vec![Op::Add],
+            digits: (1, 12),
+            ood_digits: (13, 13),
+            rationales: false,
+            reversed: true,
+        };
+        assert_eq!(verify_reversed("714+68=", "305"), Some(true), "417 + 86 = 503");
+        assert_eq!(verify_reversed("714+68=", "503"), Some(false));
+        assert_eq!(verify_reversed("714+68=", "3050"), Some(false), "0503 is not 503");
+        assert_eq!(verify_reversed("5+5=", "01"), Some(true), "5 + 5 = 10");
+        assert_eq!(verify_reversed("+5=", "5"), None);
+        assert_eq!(verify_reversed("5-5=", "0"), None);
+        for e in w.train_set(500, 4, &[]) {
+            assert_eq!(verify_reversed(&e.prompt, &e.completion), Some(true), "{e:?}");
+            let (a, b) = e.prompt.trim_end_matches('=').split_once('+').unwrap();
+            let n = |s: &str| reverse(s).parse::<i64>().unwrap();
+            assert_eq!(n(a) + n(b), n(&e.completion), "{e:?}");
+            assert!(!a.ends_with('0') || a == "0", "no leading zero: {a}");
+        }
+        let long = w.length_set(13, 5, &[]);
+        assert!(long.iter().all(|e| e.prompt.len() == 28), "13 + 13 digits, + and =");
+    }
+
+    #[test]
+    fn a_sum_has_the_longer_operands_digits_or_one_more() {
+        assert_eq!(plausible_sum_length("417+86=", "503"), Some(true));
+        assert_eq!(plausible_sum_length("999+1=", "1000"), Some(true));
+        assert_eq!(plausible_sum_length("417+86=", "50"), Some(false));
+        assert_eq!(plausible_sum_length("417+86=", "50300"), Some(false));
+        assert_eq!(plausible_sum_length("417+86=", "5a3"), Some(false));
+        assert_eq!(plausible_sum_length("417*86=", "503"), None);
+        assert_eq!(plausible_sum_length("hello", "1"), None);
     }
 }

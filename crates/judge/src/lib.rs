@@ -1,7 +1,8 @@
 //! didact-judge: scores every generated sample and decides what is kept. Scores are written
 //! into `Sample::scores` (`verifier/correct`, `length/chars`, `length/tokens`; the generator
 //! already recorded `gen/stopped`) and the first failing rule into `Sample::dropped`, so a
-//! dropped sample says why. Rules, in order: `no_stop`, `length`, `verifier`, `majority`
+//! dropped sample says why. Rules, in order: `no_stop`, `length`, `answer_length` (a world's
+//! check that an answer has a possible shape, e.g. a sum's digit count), `verifier`, `majority`
 //! (self-consistency: a prompt's samples vote with their final answers; only the answer more
 //! than a set share of them gave is kept — pseudo-labels without a verifier), `duplicate`.
 //! Reward models and LLM judges slot in as further scorers. Knows nothing of training.
@@ -65,11 +66,14 @@ impl FilterStats {
     }
 }
 
-/// Score every sample and mark the dropped ones.
+/// Score every sample and mark the dropped ones. `shape`, when given, is the world's check
+/// that a completion's answer could be right at all (`Some(false)` drops it as
+/// `answer_length` before it can vote; Lee et al. 2025's length filter).
 pub fn score_and_filter(
     samples: &mut [Sample],
     rules: &Rules,
     verifier: Option<Verifier<'_>>,
+    shape: Option<Verifier<'_>>,
 ) -> FilterStats {
     let mut stats = FilterStats {
         total: samples.len(),
@@ -80,7 +84,7 @@ pub fn score_and_filter(
     // Votes per prompt: (answer → count, voters), over samples the earlier rules keep.
     let mut votes: BTreeMap<String, (BTreeMap<String, usize>, usize)> = BTreeMap::new();
     if rules.majority.is_some() {
-        for s in samples.iter().filter(|s| early_rule(s, rules).is_none()) {
+        for s in samples.iter().filter(|s| early_rule(s, rules, shape).is_none()) {
             let e = votes.entry(s.prompt.clone()).or_default();
             *e.0.entry(answer_of(&s.completion).to_string()).or_default() += 1;
             e.1 += 1;
@@ -97,7 +101,7 @@ pub fn score_and_filter(
             judged += 1;
             correct += ok as usize;
         }
-        let reason = if let Some(r) = early_rule(s, rules) {
+        let reason = if let Some(r) = early_rule(s, rules, shape) {
             Some(r)
         } else if rules.verifier && verdict == Some(false) {
             Some("verifier")
@@ -133,14 +137,17 @@ pub fn score_and_filter(
     stats
 }
 
-/// The rules that look at a sample alone, before any verdict or vote: `no_stop`, `length`.
-fn early_rule(s: &Sample, rules: &Rules) -> Option<&'static str> {
+/// The rules that look at a sample alone, before any verdict or vote: `no_stop`, `length`,
+/// `answer_length`.
+fn early_rule(s: &Sample, rules: &Rules, shape: Option<Verifier<'_>>) -> Option<&'static str> {
     let chars = s.completion.chars().count();
     let stopped = s.scores.get("gen/stopped").copied().unwrap_or(1.0) > 0.5;
     if rules.require_stop && !stopped {
         Some("no_stop")
     } else if chars < rules.min_chars || chars > rules.max_chars {
         Some("length")
+    } else if shape.is_some_and(|f| f(&s.prompt, answer_of(&s.completion)) == Some(false)) {
+        Some("answer_length")
     } else {
         None
     }
@@ -209,7 +216,7 @@ mod tests {
             sample("1+1=", "3", true),
             sample("1+1=", "3", true),
         ];
-        let st = score_and_filter(&mut v, &r, None);
+        let st = score_and_filter(&mut v, &r, None, None);
         let dropped: Vec<Option<&str>> = v.iter().map(|s| s.dropped.as_deref()).collect();
         assert_eq!(
             dropped,
@@ -244,7 +251,7 @@ mod tests {
             sample("1+1=", "2", false),   // no stop token
             sample("1+1=", "", true),     // too short
         ];
-        let st = score_and_filter(&mut s, &rules(), Some(&v));
+        let st = score_and_filter(&mut s, &rules(), Some(&v), None);
         let reasons: Vec<Option<&str>> = s.iter().map(|x| x.dropped.as_deref()).collect();
         assert_eq!(
             reasons,
@@ -270,9 +277,34 @@ mod tests {
         let mut s = vec![sample("1+1=", "3", true)];
         let mut r = rules();
         r.verifier = false;
-        let st = score_and_filter(&mut s, &r, Some(&v));
+        let st = score_and_filter(&mut s, &r, Some(&v), None);
         assert_eq!(st.kept, 1);
         assert_eq!(s[0].scores["verifier/correct"], 0.0);
         assert_eq!(st.verifier_accuracy, 0.0);
+    }
+
+    /// The length filter: answers of an impossible length are dropped before the vote, so
+    /// three wrong-length answers cannot outvote two right ones.
+    #[test]
+    fn answers_of_an_impossible_length_are_dropped_before_they_vote() {
+        let shape = |_: &str, a: &str| Some(a.len() == 2 || a.len() == 3);
+        let mut r = rules();
+        r.verifier = false;
+        r.dedup = false;
+        r.majority = Some(0.5);
+        let mut v = vec![
+            sample("50+60=", "110", true),
+            sample("50+60=", "110", true),
+            sample("50+60=", "1", true),
+            sample("50+60=", "1", true),
+            sample("50+60=", "1", true),
+        ];
+        let st = score_and_filter(&mut v, &r, None, Some(&shape));
+        assert_eq!(st.dropped_by["answer_length"], 3);
+        assert_eq!(st.kept, 2, "110 wins 2 of the 2 votes left");
+        assert_eq!(v[0].scores["vote/agreement"], 1.0);
+        // Without the filter the wrong answer wins 3 of 5.
+        let st = score_and_filter(&mut v, &r, None, None);
+        assert_eq!((st.kept, st.dropped_by["majority"]), (3, 2));
     }
 }

@@ -97,5 +97,6 @@ pub fn shape_config(shape: &Shape, vocab: usize) -> LlamaConfig {
         .with_d_ff(shape.d_ff.unwrap_or(0))
         .with_max_seq_len(shape.max_seq_len)
         .with_rope_theta(shape.rope_theta)
+        .with_nope(shape.nope)
         .with_tie_embeddings(shape.tie_embeddings)
 }

@@ -120,6 +120,7 @@ pub fn estimate(plan: &RunPlan, lens: Lens) -> Result<Estimate> {
             d_ff: t.d_ff,
             max_seq_len: d.max_seq_len,
             rope_theta: 10_000.0,
+            nope: false,
             tie_embeddings: false,
         };
         let td = LmConfig::Llama(crate::env::shape_config(&shape, d.vocab)).dims();

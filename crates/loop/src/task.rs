@@ -43,6 +43,7 @@ impl Task {
                 ood_digits,
                 train_size,
                 rationales,
+                reversed,
             } => {
                 let world = ArithmeticWorld {
                     ops: ops
@@ -52,6 +53,7 @@ impl Task {
                     digits: *digits,
                     ood_digits: *ood_digits,
                     rationales: *rationales,
+                    reversed: *reversed,
                 };
                 let eval = world.eval_set(plan.eval.eval_size);
                 let ood = world.ood_set(plan.eval.ood_size);
@@ -163,9 +165,10 @@ impl Task {
 
     /// The world's verifier, if the task has one.
     pub fn verifier(&self) -> Option<fn(&str, &str) -> Option<bool>> {
-        self.world
-            .as_ref()
-            .map(|_| arithmetic::verify as fn(&str, &str) -> Option<bool>)
+        self.world.as_ref().map(|w| match w.reversed {
+            true => arithmetic::verify_reversed as fn(&str, &str) -> Option<bool>,
+            false => arithmetic::verify as fn(&str, &str) -> Option<bool>,
+        })
     }
 
     /// The prompt a real row contributes for generation: its own prompt, or a prefix of a

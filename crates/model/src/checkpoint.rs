@@ -23,7 +23,7 @@ pub fn config_to_hf_json(cfg: &LlamaConfig, tok: &Tok) -> Value {
     } else {
         ("LlamaForCausalLM", "llama")
     };
-    json!({
+    let mut v = json!({
         "architectures": [arch],
         "model_type": model_type,
         "vocab_size": cfg.vocab_size,
@@ -47,7 +47,12 @@ pub fn config_to_hf_json(cfg: &LlamaConfig, tok: &Tok) -> Value {
         "pad_token_id": tok.pad_id,
         "torch_dtype": "float32",
         "use_cache": true,
-    })
+    });
+    if cfg.nope {
+        // Not a transformers option: HF would apply RoPE to this model. Only didact reads it.
+        v["didact_nope"] = json!(true);
+    }
+    v
 }
 
 /// Read a Llama-family `config.json`.
@@ -109,6 +114,7 @@ pub fn config_from_hf_json(path: &Path) -> Result<LlamaConfig> {
         d_ff: get("intermediate_size")?,
         max_seq_len: get("max_position_embeddings")?,
         rope_theta,
+        nope: v["didact_nope"].as_bool().unwrap_or(false),
         norm_eps: v["rms_norm_eps"].as_f64().unwrap_or(1e-6),
         tie_embeddings: v["tie_word_embeddings"].as_bool().unwrap_or(false),
         qkv_bias,

@@ -47,6 +47,12 @@ pub struct LlamaConfig {
     /// RoPE base frequency.
     #[config(default = 10000.0)]
     pub rope_theta: f64,
+    /// No positional encoding at all (NoPE, Kazemnejad et al. 2023): attention sees order only
+    /// through the causal mask. The rotary tables become the identity rotation, so every code
+    /// path (cache, packing, position ids) is unchanged. Not an HF Llama option: saved as
+    /// `didact_nope` in config.json.
+    #[config(default = false)]
+    pub nope: bool,
     /// RMSNorm epsilon.
     #[config(default = 1e-5)]
     pub norm_eps: f64,
@@ -267,7 +273,8 @@ fn rope_tables(cfg: &LlamaConfig, device: &Device) -> (Tensor<2>, Tensor<2>) {
         for i in 0..hd {
             let k = (i % half) as f64;
             let inv = 1.0 / cfg.rope_theta.powf(2.0 * k / hd as f64);
-            let a = p as f64 * inv;
+            // NoPE: angle 0 at every position, i.e. cos 1 and sin 0 (the identity rotation).
+            let a = if cfg.nope { 0.0 } else { p as f64 * inv };
             cos.push(a.cos() as f32);
             sin.push(a.sin() as f32);
         }

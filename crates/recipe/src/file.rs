@@ -242,6 +242,10 @@ pub struct WorldSection {
     /// arithmetic: completions are worked steps then `#### answer` (STaR); the verifier reads
     /// the answer after the last `####`.
     pub rationales: bool,
+    /// arithmetic, addition only: operands and answer are written least-significant digit
+    /// first (`417+86=` becomes `714+68=305`), so each answer digit depends on the aligned
+    /// operand digits and a carry (Lee et al. 2023/2025's reversed format).
+    pub reversed: bool,
     /// markov: Zipf exponent of each context's continuation weights (larger = thinner tails).
     pub zipf: f64,
     /// markov: probability that a sentence ends after each symbol (from the third on).
@@ -261,6 +265,7 @@ impl Default for WorldSection {
             ood_digits: [4, 4],
             train_size: 4000,
             rationales: false,
+            reversed: false,
             zipf: 1.5,
             end_prob: 0.04,
             max_chars: 96,
@@ -312,6 +317,10 @@ pub struct ModelSection {
     /// Longest prompt + completion in tokens.
     pub max_seq_len: usize,
     pub rope_theta: f64,
+    /// `rope` (rotary position embeddings, as Llama) or `none` (NoPE: order only through the
+    /// causal mask; Kazemnejad et al. 2023 and Lee et al. 2025 find it generalises to longer
+    /// inputs than RoPE).
+    pub positional: String,
     pub tie_embeddings: bool,
     /// `char` (one token per character: worlds, char-level corpora) or `bpe` (byte-level BPE
     /// trained on the real training rows).
@@ -335,6 +344,7 @@ impl Default for ModelSection {
             d_ff: 0,
             max_seq_len: 64,
             rope_theta: 10000.0,
+            positional: "rope".into(),
             tie_embeddings: false,
             tokenizer: "char".into(),
             bpe_vocab: 512,
@@ -605,6 +615,10 @@ pub struct FilterSection {
     /// completion) was given by more than this share of its prompt's samples — 0.5 = a strict
     /// majority; 0 = no vote. Usually with `verifier = false`.
     pub majority: f64,
+    /// Arithmetic world with `ops = ["+"]`: drop an answer whose digit count no sum of the
+    /// prompt's operands can have (the longer operand's, or one more) before it votes — Lee et
+    /// al. 2025's length filter.
+    pub answer_length: bool,
 }
 
 impl Default for FilterSection {
@@ -616,6 +630,7 @@ impl Default for FilterSection {
             dedup: true,
             require_stop: true,
             majority: 0.0,
+            answer_length: false,
         }
     }
 }

@@ -46,6 +46,8 @@ pub enum Source {
         ood_digits: (u32, u32),
         train_size: usize,
         rationales: bool,
+        /// Operands and answer least-significant digit first (addition only).
+        reversed: bool,
     },
     /// Built-in Markov-source world (exact true probabilities).
     Markov {
@@ -97,6 +99,8 @@ pub struct Shape {
     pub d_ff: Option<usize>,
     pub max_seq_len: usize,
     pub rope_theta: f64,
+    /// No positional encoding (`[model] positional = "none"`).
+    pub nope: bool,
     pub tie_embeddings: bool,
 }
 
@@ -315,6 +319,8 @@ pub struct FilterPlan {
     pub require_stop: bool,
     /// Keep answers given by more than this share of a prompt's samples; `None` = no vote.
     pub majority: Option<f64>,
+    /// Drop answers of a length no sum can have (arithmetic world, addition).
+    pub answer_length: bool,
 }
 
 /// Who judges.

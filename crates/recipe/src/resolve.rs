@@ -148,6 +148,16 @@ pub fn resolve(
         "eval.ood_size >= 1 (the problems per length)",
     )?;
     check_filter(&c, &f.filter)?;
+    c.check(
+        !f.filter.answer_length
+            || (f.data.path.is_empty()
+                && f.world.kind == "arithmetic"
+                && f.world.ops == ["+"]
+                && !f.world.rationales),
+        "filter",
+        "answer_length",
+        "false unless the source is the arithmetic world with ops = [\"+\"] and no rationales",
+    )?;
     let fl = &f.filter;
     Ok(RunPlan {
         name: f.run.name.clone(),
@@ -162,6 +172,7 @@ pub fn resolve(
             dedup: fl.dedup,
             require_stop: fl.require_stop,
             majority: (fl.majority > 0.0).then_some(fl.majority),
+            answer_length: fl.answer_length,
         },
         source,
         model,
@@ -326,12 +337,20 @@ fn source(c: &Checker<'_>, f: &RecipeFile) -> R<Source> {
         )?;
         ops.push(o.chars().next().expect("checked"));
     }
+    c.check(
+        !w.reversed || (ops == ['+'] && !w.rationales),
+        "world",
+        "reversed",
+        "false unless ops = [\"+\"] without rationales (reversed digits are defined for sums)",
+    )?;
+    // Answers are i64: a product of two 9-digit operands, a sum of two 18-digit ones.
+    let most = if ops.contains(&'*') { 9 } else { 18 };
     let digit_range = |[a, b]: [u32; 2], key: &str| {
         c.check(
-            (1..=9).contains(&a) && a <= b && b <= 9,
+            (1..=most).contains(&a) && a <= b && b <= most,
             "world",
             key,
-            "[min, max] with 1 <= min <= max <= 9",
+            &format!("[min, max] with 1 <= min <= max <= {most}"),
         )
         .map(|_| (a, b))
     };
@@ -344,6 +363,7 @@ fn source(c: &Checker<'_>, f: &RecipeFile) -> R<Source> {
         ood_digits,
         train_size: w.train_size,
         rationales: w.rationales,
+        reversed: w.reversed,
     })
 }
 
@@ -391,6 +411,17 @@ fn model(c: &Checker<'_>, m: &ModelSection) -> R<ModelPlan> {
         "8..=131072",
     )?;
     c.check(m.rope_theta > 0.0, "model", "rope_theta", "> 0")?;
+    let nope = c.choice(
+        &m.positional,
+        &["rope", "none"],
+        |v| match v {
+            "rope" => Some(false),
+            "none" => Some(true),
+            _ => None,
+        },
+        "model",
+        "positional",
+    )?;
     c.choice(
         &m.tokenizer,
         &["char", "bpe"],
@@ -433,6 +464,7 @@ fn model(c: &Checker<'_>, m: &ModelSection) -> R<ModelPlan> {
             d_ff: (m.d_ff > 0).then_some(m.d_ff),
             max_seq_len: m.max_seq_len,
             rope_theta: m.rope_theta,
+            nope,
             tie_embeddings: m.tie_embeddings,
         },
         tokenizer,

@@ -58,7 +58,7 @@ RANGES = [
     ("model", "n_layers", "1000"), ("model", "n_heads", "3"), ("model", "n_kv_heads", "3"),
     ("model", "max_seq_len", "4"), ("model", "max_seq_len", "100000000"), ("model", "rope_theta", "0.0"),
     ("model", "tokenizer", '"wordpiece"'), ("model", "bpe_vocab", "10"), ("model", "d_ff", "1000000000"),
-    ("model", "hf", '"{dir}/no-such-checkpoint"'),
+    ("model", "hf", '"{dir}/no-such-checkpoint"'), ("model", "positional", '"alibi"'),
     ("generate", "n_prompts", "0"), ("generate", "n_prompts", "1000000000000"), ("generate", "n_per_prompt", "0"),
     ("generate", "n_per_prompt", "100000"), ("generate", "temperature", "-1.0"), ("generate", "temperature", "1000.0"),
     ("generate", "top_p", "0.0"), ("generate", "top_p", "2.0"), ("generate", "max_new_tokens", "0"),
@@ -66,7 +66,7 @@ RANGES = [
     ("generate", "endpoint", '"ftp://example"'), ("generate", "concurrency", "0"), ("generate", "timeout_s", "0.0"),
     ("generate", "max_retries", "1000"),
     ("world", "kind", '"chess"'), ("world", "ops", '["/"]'), ("world", "ops", "[]"), ("world", "digits", "[0, 3]"),
-    ("world", "digits", "[3, 2]"), ("world", "ood_digits", "[1, 10]"), ("world", "train_size", "0"),
+    ("world", "digits", "[3, 2]"), ("world", "ood_digits", "[1, 19]"), ("world", "train_size", "0"),
     ("world", "train_size", "1000000000000"),
     ("mix", "mode", '"blend"'), ("mix", "synthetic_ratio", "1.5"),
     ("filter", "majority", "1.0"), ("filter", "majority", "-0.5"),
@@ -249,6 +249,11 @@ recipe("eval/by_length-no-ood", '[eval]\nby_length = true\nood_size = 0\n', "eva
 recipe("generate/digits_step-markov", '[world]\nkind = "markov"\n[generate]\ndigits_step = 1\n', "generate.digits_step")
 recipe("generate/digits_step-rationales", '[world]\nrationales = true\n[generate]\ndigits_step = 1\n', "generate.digits_step")
 recipe("generate/digits_step-past-context", '[run]\nrounds = 5\n[model]\nmax_seq_len = 24\n[generate]\ndigits_step = 2\nmax_new_tokens = 6\n', "round 5 would need 13-digit operands")
+recipe("world/products-past-9-digits", '[world]\nops = ["*"]\ndigits = [1, 10]\n', "<= 9")
+recipe("world/reversed-subtraction", '[world]\nops = ["-"]\nreversed = true\n', "world.reversed")
+recipe("world/reversed-rationales", '[world]\nreversed = true\nrationales = true\n', "world.reversed")
+recipe("filter/answer_length-markov", '[world]\nkind = "markov"\n[filter]\nanswer_length = true\n', "filter.answer_length")
+recipe("filter/answer_length-products", '[world]\nops = ["*"]\n[filter]\nanswer_length = true\n', "filter.answer_length")
 recipe("generate/digits_step-overflow", '[run]\nrounds = 10\n[world]\nops = ["*"]\n[model]\nmax_seq_len = 128\n[generate]\ndigits_step = 1\n', "at most 9 digits")
 
 # Memory: each key within its bounds, the whole run far beyond any laptop.

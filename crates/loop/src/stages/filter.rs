@@ -1,6 +1,7 @@
 //! The filter stage: every sample scored by the rules (`length/*`, the world's
 //! `verifier/correct`) and marked with the first rule that drops it (`no_stop`, `length`,
-//! `verifier`, `duplicate`); with `dpo.scorer = "rules"` a `rules/kept` score for pairs. The
+//! `answer_length` (a sum's digit count, with `[filter] answer_length`), `verifier`,
+//! `majority`, `duplicate`); with `dpo.scorer = "rules"` a `rules/kept` score for pairs. The
 //! filter stats are taken over the final scored samples of the round (after a judge may have
 //! dropped more): `filter/*`, with `[filter] majority` also `vote_agreement` and
 //! `kept_accuracy` (the verifier's verdict on what the vote kept).
@@ -25,10 +26,13 @@ pub fn run(samples: &mut [Sample], plan: &FilterPlan, task: &Task, rules_score: 
     };
     let verifier = task.verifier();
     let v = verifier.map(|f| move |p: &str, c: &str| f(p, c));
+    let shape = |p: &str, a: &str| didact_data::arithmetic::plausible_sum_length(p, a);
     score_and_filter(
         samples,
         &rules,
         v.as_ref().map(|f| f as &dyn Fn(&str, &str) -> Option<bool>),
+        plan.answer_length
+            .then_some(&shape as &dyn Fn(&str, &str) -> Option<bool>),
     );
     if rules_score {
         for s in samples.iter_mut() {
@@ -128,6 +132,7 @@ mod tests {
             dedup: true,
             require_stop: true,
             majority: None,
+            answer_length: false,
         };
         let mut s = vec![sample("5"), sample("5"), sample("6"), sample("5555")];
         run(&mut s, &plan, &task(), true);
@@ -157,6 +162,7 @@ mod tests {
             dedup: false,
             require_stop: true,
             majority: Some(0.5),
+            answer_length: false,
         };
         let mut s = vec![sample("6"), sample("6"), sample("5"), sample("6")];
         run(&mut s, &plan, &task(), false);
@@ -170,5 +176,25 @@ mod tests {
         );
         assert_eq!(m["filter/vote_agreement"], (0.75 * 3.0 + 0.25) / 4.0);
         assert_eq!(m["filter/verifier_accuracy"], 0.25);
+    }
+
+    /// `[filter] answer_length`: 2+3 has one or two digits, so "555" and "" never vote.
+    #[test]
+    fn sums_of_an_impossible_length_are_dropped_by_the_length_filter() {
+        let plan = FilterPlan {
+            verifier: false,
+            min_chars: 0,
+            max_chars: 10,
+            dedup: false,
+            require_stop: true,
+            majority: Some(0.5),
+            answer_length: true,
+        };
+        let mut s = vec![sample("555"), sample("555"), sample("5"), sample("")];
+        run(&mut s, &plan, &task(), false);
+        let why: Vec<Option<&str>> = s.iter().map(|x| x.dropped.as_deref()).collect();
+        let short = Some("answer_length");
+        assert_eq!(why, vec![short, short, None, short]);
+        assert_eq!(stats(&s)["filter/dropped_answer_length"], 3.0);
     }
 }
