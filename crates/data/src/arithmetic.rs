@@ -414,21 +414,36 @@ mod tests {
             rationales: false,
             reversed: true,
         };
-        assert_eq!(verify_reversed("714+68=", "305"), Some(true), "417 + 86 = 503");
+        assert_eq!(
+            verify_reversed("714+68=", "305"),
+            Some(true),
+            "417 + 86 = 503"
+        );
         assert_eq!(verify_reversed("714+68=", "503"), Some(false));
-        assert_eq!(verify_reversed("714+68=", "3050"), Some(false), "0503 is not 503");
+        assert_eq!(
+            verify_reversed("714+68=", "3050"),
+            Some(false),
+            "0503 is not 503"
+        );
         assert_eq!(verify_reversed("5+5=", "01"), Some(true), "5 + 5 = 10");
         assert_eq!(verify_reversed("+5=", "5"), None);
         assert_eq!(verify_reversed("5-5=", "0"), None);
         for e in w.train_set(500, 4, &[]) {
-            assert_eq!(verify_reversed(&e.prompt, &e.completion), Some(true), "{e:?}");
+            assert_eq!(
+                verify_reversed(&e.prompt, &e.completion),
+                Some(true),
+                "{e:?}"
+            );
             let (a, b) = e.prompt.trim_end_matches('=').split_once('+').unwrap();
             let n = |s: &str| reverse(s).parse::<i64>().unwrap();
             assert_eq!(n(a) + n(b), n(&e.completion), "{e:?}");
             assert!(!a.ends_with('0') || a == "0", "no leading zero: {a}");
         }
         let long = w.length_set(13, 5, &[]);
-        assert!(long.iter().all(|e| e.prompt.len() == 28), "13 + 13 digits, + and =");
+        assert!(
+            long.iter().all(|e| e.prompt.len() == 28),
+            "13 + 13 digits, + and ="
+        );
     }
 
     #[test]

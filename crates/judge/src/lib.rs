@@ -84,7 +84,10 @@ pub fn score_and_filter(
     // Votes per prompt: (answer → count, voters), over samples the earlier rules keep.
     let mut votes: BTreeMap<String, (BTreeMap<String, usize>, usize)> = BTreeMap::new();
     if rules.majority.is_some() {
-        for s in samples.iter().filter(|s| early_rule(s, rules, shape).is_none()) {
+        for s in samples
+            .iter()
+            .filter(|s| early_rule(s, rules, shape).is_none())
+        {
             let e = votes.entry(s.prompt.clone()).or_default();
             *e.0.entry(answer_of(&s.completion).to_string()).or_default() += 1;
             e.1 += 1;

@@ -9,7 +9,7 @@ use crate::seeds::Stream;
 use didact_core::Example;
 use didact_model::burn::tensor::Device;
 use didact_model::{LlamaConfig, Lm, LmConfig, Tok};
-use didact_recipe::Shape;
+use didact_recipe::{Positional, Shape};
 use didact_train::{Batching, TokenRow};
 
 pub struct Env<'a> {
@@ -87,7 +87,26 @@ impl Env<'_> {
     }
 }
 
-/// A Llama config of `shape` over a vocabulary.
+/// A Llama config of `shape` over `tok`'s vocabulary; position coupling takes the digits'
+/// token ids from `tok` (they must be ten consecutive ids, as a char-level tokenizer has).
+pub fn model_config(shape: &Shape, tok: &Tok) -> Result<LlamaConfig> {
+    let cfg = shape_config(shape, tok.vocab_size());
+    if shape.positional != Positional::Coupled {
+        return Ok(cfg);
+    }
+    let ids = tok.encode("0123456789")?;
+    let zero = ids[0] as usize;
+    if ids.len() != 10 || ids.iter().enumerate().any(|(i, &t)| t as usize != zero + i) {
+        return Err(didact_model::ModelError::Config(format!(
+            "model.positional = \"coupled\" needs the ten digits as ten consecutive tokens (got {ids:?})"
+        ))
+        .into());
+    }
+    Ok(cfg.with_coupled_zero(Some(zero)))
+}
+
+/// A Llama config of `shape` over a vocabulary (positions as the shape says, except coupling,
+/// which needs the tokenizer: `model_config`).
 pub fn shape_config(shape: &Shape, vocab: usize) -> LlamaConfig {
     LlamaConfig::new(vocab)
         .with_d_model(shape.d_model)
@@ -97,6 +116,7 @@ pub fn shape_config(shape: &Shape, vocab: usize) -> LlamaConfig {
         .with_d_ff(shape.d_ff.unwrap_or(0))
         .with_max_seq_len(shape.max_seq_len)
         .with_rope_theta(shape.rope_theta)
-        .with_nope(shape.nope)
+        .with_rope_linear_factor(shape.rope_scaling)
+        .with_nope(shape.positional == Positional::None)
         .with_tie_embeddings(shape.tie_embeddings)
 }

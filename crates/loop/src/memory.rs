@@ -120,7 +120,8 @@ pub fn estimate(plan: &RunPlan, lens: Lens) -> Result<Estimate> {
             d_ff: t.d_ff,
             max_seq_len: d.max_seq_len,
             rope_theta: 10_000.0,
-            nope: false,
+            rope_scaling: 1.0,
+            positional: didact_recipe::Positional::Rope,
             tie_embeddings: false,
         };
         let td = LmConfig::Llama(crate::env::shape_config(&shape, d.vocab)).dims();

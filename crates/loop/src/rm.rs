@@ -210,7 +210,7 @@ fn backbone(
                 TokenizerKind::Char => Tok::char_level(&texts.collect::<String>())?,
                 TokenizerKind::Bpe { vocab } => Tok::train_bpe(texts, *vocab)?,
             };
-            let cfg = crate::env::shape_config(shape, tok.vocab_size());
+            let cfg = crate::env::model_config(shape, &tok)?;
             cfg.check()?;
             let model = cfg.init(Stream::RmBackboneInit.seed(plan.seed, 0), device)?;
             Ok((model, cfg, tok))

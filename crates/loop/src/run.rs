@@ -124,7 +124,7 @@ fn tokenizer(dir: &Path, task: &Task, plan: &RunPlan) -> Result<Tok> {
 fn policy_config(plan: &RunPlan, tok: &Tok) -> Result<LmConfig> {
     match &plan.model {
         ModelPlan::Fresh { shape, .. } => {
-            let c = crate::env::shape_config(shape, tok.vocab_size());
+            let c = crate::env::model_config(shape, tok)?;
             c.check()?;
             Ok(LmConfig::Llama(c))
         }

@@ -48,11 +48,28 @@ pub fn config_to_hf_json(cfg: &LlamaConfig, tok: &Tok) -> Value {
         "torch_dtype": "float32",
         "use_cache": true,
     });
+    // Not transformers options: HF would apply plain RoPE to such a model. Only didact reads them.
     if cfg.nope {
-        // Not a transformers option: HF would apply RoPE to this model. Only didact reads it.
         v["didact_nope"] = json!(true);
     }
+    if cfg.rope_linear_factor != 1.0 {
+        let f = cfg.rope_linear_factor;
+        v["rope_scaling"] = json!({"rope_type": "linear", "type": "linear", "factor": f});
+    }
+    if let Some(zero) = cfg.coupled_zero {
+        v["didact_coupled_zero"] = json!(zero);
+    }
     v
+}
+
+/// The factor of linear RoPE scaling: transformers 4.x `rope_scaling` (`rope_type` or the
+/// older `type`) or 5.x `rope_parameters`; 1 when absent or another type.
+fn linear_rope_factor(v: &Value) -> f64 {
+    [&v["rope_scaling"], &v["rope_parameters"]]
+        .into_iter()
+        .find(|s| s["rope_type"].as_str().or_else(|| s["type"].as_str()) == Some("linear"))
+        .and_then(|s| s["factor"].as_f64())
+        .unwrap_or(1.0)
 }
 
 /// Read a Llama-family `config.json`.
@@ -114,7 +131,9 @@ pub fn config_from_hf_json(path: &Path) -> Result<LlamaConfig> {
         d_ff: get("intermediate_size")?,
         max_seq_len: get("max_position_embeddings")?,
         rope_theta,
+        rope_linear_factor: linear_rope_factor(&v),
         nope: v["didact_nope"].as_bool().unwrap_or(false),
+        coupled_zero: v["didact_coupled_zero"].as_u64().map(|z| z as usize),
         norm_eps: v["rms_norm_eps"].as_f64().unwrap_or(1e-6),
         tie_embeddings: v["tie_word_embeddings"].as_bool().unwrap_or(false),
         qkv_bias,

@@ -9,6 +9,11 @@
 //! Weights are named as in HF (`model.layers.N.self_attn.q_proj.weight`, ...) so checkpoints
 //! load into transformers unchanged (see `checkpoint.rs`).
 //!
+//! Position options beyond HF Llama, for length generalisation: linear RoPE scaling (HF's
+//! `rope_scaling` linear), no positional encoding (NoPE, Kazemnejad et al. 2023) and position
+//! coupling (Cho et al. 2024: positions computed from the digits, continued across the KV
+//! cache). The last two are saved as `didact_*` keys in config.json, which transformers ignores.
+//!
 //! The model has no backend type parameter: burn 0.22 carries the backend in the tensor's
 //! `Device`, so the same code trains on `device.autodiff()` and samples on the plain device.
 
@@ -47,12 +52,24 @@ pub struct LlamaConfig {
     /// RoPE base frequency.
     #[config(default = 10000.0)]
     pub rope_theta: f64,
+    /// Linear RoPE scaling (HF `rope_scaling = {rope_type: "linear", factor}`): positions are
+    /// divided by this factor, so the fastest rotary frequency turns 1/factor radians per
+    /// position and aliases only after 2π·factor positions.
+    #[config(default = 1.0)]
+    pub rope_linear_factor: f64,
     /// No positional encoding at all (NoPE, Kazemnejad et al. 2023): attention sees order only
     /// through the causal mask. The rotary tables become the identity rotation, so every code
     /// path (cache, packing, position ids) is unchanged. Not an HF Llama option: saved as
     /// `didact_nope` in config.json.
     #[config(default = false)]
     pub nope: bool,
+    /// Position coupling (Cho et al. 2024): when set, the token id of the digit `0` (the ten
+    /// digits are ids `z..z+10`). A digit's position is one more than the token before it if
+    /// that was a digit, else 1; every other token is at 0. In the reversed sum format
+    /// (`714+68=305`) the digits of one significance then share a position, so the digit to
+    /// add is always one rotary step away, at any length. Saved as `didact_coupled_zero`.
+    #[config(default = "None")]
+    pub coupled_zero: Option<usize>,
     /// RMSNorm epsilon.
     #[config(default = 1e-5)]
     pub norm_eps: f64,
@@ -162,6 +179,8 @@ pub struct Llama {
     /// RoPE tables `[max_seq_len, head_dim]` (cos and sin, rotate-half layout). Constants.
     pub rope_cos: Tensor<2>,
     pub rope_sin: Tensor<2>,
+    /// `LlamaConfig::coupled_zero`: positions come from the tokens (position coupling).
+    pub coupled_zero: Option<usize>,
 }
 
 /// Per-layer key/value cache for incremental decoding.
@@ -169,12 +188,15 @@ pub struct Llama {
 #[derive(Debug, Default)]
 pub struct KvCache {
     pub(crate) layers: Vec<Option<(Tensor<4>, Tensor<4>)>>,
+    /// Position coupling: each row's position of its last cached token.
+    pub(crate) coupled_last: Vec<i64>,
 }
 
 impl KvCache {
     pub fn new(n_layers: usize) -> Self {
         KvCache {
             layers: (0..n_layers).map(|_| None).collect(),
+            coupled_last: Vec::new(),
         }
     }
 
@@ -274,7 +296,11 @@ fn rope_tables(cfg: &LlamaConfig, device: &Device) -> (Tensor<2>, Tensor<2>) {
             let k = (i % half) as f64;
             let inv = 1.0 / cfg.rope_theta.powf(2.0 * k / hd as f64);
             // NoPE: angle 0 at every position, i.e. cos 1 and sin 0 (the identity rotation).
-            let a = if cfg.nope { 0.0 } else { p as f64 * inv };
+            let a = if cfg.nope {
+                0.0
+            } else {
+                p as f64 / cfg.rope_linear_factor * inv
+            };
             cos.push(a.cos() as f32);
             sin.push(a.sin() as f32);
         }
@@ -392,6 +418,7 @@ impl Llama {
             lm_head,
             rope_cos,
             rope_sin,
+            coupled_zero: cfg.coupled_zero,
         })
     }
 
@@ -407,8 +434,11 @@ impl Llama {
     ) -> Tensor<3> {
         let [b, t] = tokens.dims();
         let hd = self.rope_cos.dims()[1];
+        let coupled = self.coupled_zero.map(|zero| {
+            coupled_positions(&tokens, zero, self.rope_cos.dims()[0], cache.as_deref_mut())
+        });
         // RoPE rows for these positions: [B or 1, 1, T, hd]
-        let (cos, sin) = match &pos.ids {
+        let (cos, sin) = match coupled.as_ref().or(pos.ids.as_ref()) {
             None => (
                 self.rope_cos
                     .clone()
@@ -543,6 +573,44 @@ impl Attention {
         self.o_proj
             .forward(out.swap_dims(1, 2).reshape([b, t, h * hd]))
     }
+}
+
+/// Position coupling's ids `[B, T]` for `tokens`: a digit (id in `zero..zero + 10`) is one
+/// past the token before it when that was a digit, else at 1; any other token is at 0. With a
+/// cache, the rows continue from their last cached token's position (and the cache keeps the
+/// new last ones). Positions stop at `rows - 1` (the rotary tables' last row).
+fn coupled_positions(
+    tokens: &Tensor<2, Int>,
+    zero: usize,
+    rows: usize,
+    cache: Option<&mut KvCache>,
+) -> Tensor<2, Int> {
+    let [b, t] = tokens.dims();
+    let ids: Vec<i64> = tokens
+        .clone()
+        .into_data()
+        .convert::<i64>()
+        .try_to_vec()
+        .expect("int tokens");
+    let zero = zero as i64;
+    let mut last = match &cache {
+        Some(c) if c.coupled_last.len() == b => c.coupled_last.clone(),
+        _ => vec![0; b],
+    };
+    let mut pos = Vec::with_capacity(b * t);
+    for (row, prev) in last.iter_mut().enumerate() {
+        for &tok in &ids[row * t..(row + 1) * t] {
+            *prev = match (zero..zero + 10).contains(&tok) {
+                true => (*prev + 1).min(rows as i64 - 1),
+                false => 0,
+            };
+            pos.push(*prev);
+        }
+    }
+    if let Some(c) = cache {
+        c.coupled_last = last;
+    }
+    Tensor::from_data(TensorData::new(pos, [b, t]), &tokens.device())
 }
 
 /// `x · cos + rotate_half(x) · sin`, with `rotate_half([a, b]) = [-b, a]` on the last dim.

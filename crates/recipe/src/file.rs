@@ -317,9 +317,14 @@ pub struct ModelSection {
     /// Longest prompt + completion in tokens.
     pub max_seq_len: usize,
     pub rope_theta: f64,
-    /// `rope` (rotary position embeddings, as Llama) or `none` (NoPE: order only through the
+    /// Linear RoPE scaling factor (HF `rope_scaling` linear): positions are divided by it, so
+    /// the fastest rotary frequency aliases only after 2π·factor positions. 1 = plain RoPE.
+    pub rope_scaling: f64,
+    /// `rope` (rotary position embeddings, as Llama), `none` (NoPE: order only through the
     /// causal mask; Kazemnejad et al. 2023 and Lee et al. 2025 find it generalises to longer
-    /// inputs than RoPE).
+    /// inputs than RoPE) or `coupled` (position coupling, Cho et al. 2024: rotary embeddings at
+    /// a digit's index within its number, so in the reversed sum format the digits to add
+    /// share a position at every length; `[world] reversed = true` only).
     pub positional: String,
     pub tie_embeddings: bool,
     /// `char` (one token per character: worlds, char-level corpora) or `bpe` (byte-level BPE
@@ -344,6 +349,7 @@ impl Default for ModelSection {
             d_ff: 0,
             max_seq_len: 64,
             rope_theta: 10000.0,
+            rope_scaling: 1.0,
             positional: "rope".into(),
             tie_embeddings: false,
             tokenizer: "char".into(),

@@ -99,9 +99,22 @@ pub struct Shape {
     pub d_ff: Option<usize>,
     pub max_seq_len: usize,
     pub rope_theta: f64,
-    /// No positional encoding (`[model] positional = "none"`).
-    pub nope: bool,
+    /// Linear RoPE scaling factor (1 = none).
+    pub rope_scaling: f64,
+    pub positional: Positional,
     pub tie_embeddings: bool,
+}
+
+/// `[model] positional`: how the model knows where a token is.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Positional {
+    /// Rotary embeddings at the token's index (Llama).
+    Rope,
+    /// None: order only through the causal mask (NoPE).
+    None,
+    /// Rotary embeddings at coupled positions: a digit's index within its number, so digits
+    /// of one significance share a position in the reversed sum format (Cho et al. 2024).
+    Coupled,
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]

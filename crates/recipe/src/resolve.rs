@@ -149,6 +149,18 @@ pub fn resolve(
     )?;
     check_filter(&c, &f.filter)?;
     c.check(
+        f.model.positional != "coupled"
+            || (f.data.path.is_empty()
+                && f.world.kind == "arithmetic"
+                && f.world.reversed
+                && f.model.tokenizer == "char"
+                && f.model.hf.is_empty()),
+        "model",
+        "positional",
+        "\"rope\" or \"none\" unless the source is the arithmetic world with reversed = true \
+         and a fresh char-level model (coupling aligns digits counted from the units)",
+    )?;
+    c.check(
         !f.filter.answer_length
             || (f.data.path.is_empty()
                 && f.world.kind == "arithmetic"
@@ -411,12 +423,19 @@ fn model(c: &Checker<'_>, m: &ModelSection) -> R<ModelPlan> {
         "8..=131072",
     )?;
     c.check(m.rope_theta > 0.0, "model", "rope_theta", "> 0")?;
-    let nope = c.choice(
+    c.check(
+        (1.0..=1e6).contains(&m.rope_scaling),
+        "model",
+        "rope_scaling",
+        "a linear RoPE scaling factor in [1, 1e6]",
+    )?;
+    let positional = c.choice(
         &m.positional,
-        &["rope", "none"],
+        &["rope", "none", "coupled"],
         |v| match v {
-            "rope" => Some(false),
-            "none" => Some(true),
+            "rope" => Some(Positional::Rope),
+            "none" => Some(Positional::None),
+            "coupled" => Some(Positional::Coupled),
             _ => None,
         },
         "model",
@@ -464,7 +483,8 @@ fn model(c: &Checker<'_>, m: &ModelSection) -> R<ModelPlan> {
             d_ff: (m.d_ff > 0).then_some(m.d_ff),
             max_seq_len: m.max_seq_len,
             rope_theta: m.rope_theta,
-            nope,
+            rope_scaling: m.rope_scaling,
+            positional,
             tie_embeddings: m.tie_embeddings,
         },
         tokenizer,
