@@ -1381,6 +1381,78 @@ fn self_instruct_rounds_grow_the_pool() {
     let _ = std::fs::remove_dir_all(dir);
 }
 
+/// recipes/self-improve-length.toml, shrunk: the round-0 model is saved with position coupling
+/// (`didact_coupled_zero`) and reloads for generation; round r's prompts are reversed sums
+/// with 3 + r digit operands; the scored samples carry the length filter's and the vote's
+/// verdicts; accuracy is reported for every length 1–12.
+#[test]
+fn self_improvement_toward_longer_sums_runs_with_coupled_positions() {
+    let dir = scratch("self-improve-length");
+    run_recipe(
+        "self-improve-length.toml",
+        &dir,
+        &[
+            "run.rounds=2",
+            "train.base_steps=30",
+            "train.steps=5",
+            "generate.n_prompts=8",
+            "eval.ood_size=4",
+            "eval.eval_size=8",
+        ],
+    );
+    let rows = read_csv(&dir);
+    assert_eq!(rows.len(), 3);
+    for n in 1..=12 {
+        assert!(
+            rows[2].contains_key(&format!("eval/accuracy_len_{n}")),
+            "{n}"
+        );
+    }
+    let model = dir.join("rounds/round-00/model");
+    let cfg: serde_json::Value =
+        serde_json::from_str(&std::fs::read_to_string(model.join("config.json")).unwrap()).unwrap();
+    assert!(cfg["didact_coupled_zero"].is_u64(), "{cfg}");
+    for r in 1..=2u32 {
+        let samples = didact_data::table::read_samples(
+            &dir.join(format!("rounds/round-0{r}/scored.parquet")),
+        )
+        .unwrap();
+        assert_eq!(samples.len(), 8 * 5);
+        for s in &samples {
+            let (a, b) = s.prompt.trim_end_matches('=').split_once('+').unwrap();
+            assert_eq!(
+                (a.len(), b.len()),
+                (3 + r as usize, 3 + r as usize),
+                "{}",
+                s.prompt
+            );
+            assert!(
+                !a.ends_with('0') && !b.ends_with('0'),
+                "reversed: {}",
+                s.prompt
+            );
+            let ok = didact_data::arithmetic::plausible_sum_length(&s.prompt, &s.completion);
+            let stopped = s.scores.get("gen/stopped") == Some(&1.0);
+            if ok == Some(false) && stopped && !s.completion.is_empty() {
+                assert_eq!(s.dropped.as_deref(), Some("answer_length"), "{s:?}");
+            }
+        }
+    }
+    let out = run_ok(&[
+        "generate",
+        "--model",
+        model.to_str().unwrap(),
+        "--prompt",
+        "21+43=",
+        "--greedy",
+        "--max-new-tokens",
+        "4",
+    ]);
+    assert!(String::from_utf8_lossy(&out.stdout).contains("\"prompt\":\"21+43=\""));
+    assert!(dir.join("charts/accuracy_by_length.svg").exists());
+    let _ = std::fs::remove_dir_all(dir);
+}
+
 /// `[train] external` with `didact train` as the external command and the round's optimizer
 /// settings passed through: the rounds equal the in-process ones metric for metric; the round's
 /// TRL JSONL and the command's log are kept; a finished external stage is not rerun on resume;
