@@ -40,6 +40,10 @@ pub struct TrainArgs {
     weight_decay: f64,
     #[arg(long, default_value_t = 1.0)]
     grad_clip: f64,
+    /// Recompute memory-bound activations in the backward pass (burn's balanced gradient
+    /// checkpointing): less peak memory, same gradients.
+    #[arg(long)]
+    activation_checkpointing: bool,
     /// DPO: β.
     #[arg(long, default_value_t = 0.1)]
     beta: f64,
@@ -152,6 +156,7 @@ pub fn cmd_train(a: TrainArgs) -> Result<()> {
             beta2: 0.95,
             eps: 1e-8,
             grad_clip: a.grad_clip,
+            activation_checkpointing: a.activation_checkpointing,
         },
         seed: a.seed,
         on_error,

@@ -70,6 +70,7 @@ fn opt() -> OptimConfig {
         beta2: 0.999,
         eps: 1e-8,
         grad_clip: 1.0,
+        activation_checkpointing: false,
     }
 }
 

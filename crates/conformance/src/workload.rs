@@ -59,6 +59,7 @@ pub fn sft_config(steps: usize) -> OptimConfig {
         beta2: 0.999,
         eps: 1e-8,
         grad_clip: 1.0,
+        activation_checkpointing: false,
     }
 }
 

@@ -104,6 +104,10 @@ pub struct OptimConfig {
     pub eps: f64,
     /// Global gradient-norm clip; 0 disables.
     pub grad_clip: f64,
+    /// Activation (gradient) checkpointing: burn's balanced strategy recomputes memory-bound
+    /// activations (elementwise ops, norms, softmax) in the backward pass instead of keeping
+    /// them; matmul outputs stay cached. Same gradients, less peak memory, more compute.
+    pub activation_checkpointing: bool,
 }
 
 #[cfg(test)]

@@ -434,17 +434,19 @@ impl Llama {
     ) -> Tensor<3> {
         let [b, t] = tokens.dims();
         let hd = self.rope_cos.dims()[1];
+        let rope_cos = same_context(self.rope_cos.clone(), &tokens);
+        let rope_sin = same_context(self.rope_sin.clone(), &tokens);
         let coupled = self.coupled_zero.map(|zero| {
             coupled_positions(&tokens, zero, self.rope_cos.dims()[0], cache.as_deref_mut())
         });
         // RoPE rows for these positions: [B or 1, 1, T, hd]
         let (cos, sin) = match coupled.as_ref().or(pos.ids.as_ref()) {
             None => (
-                self.rope_cos
+                rope_cos
                     .clone()
                     .narrow(0, pos.start, t)
                     .reshape([1, 1, t, hd]),
-                self.rope_sin
+                rope_sin
                     .clone()
                     .narrow(0, pos.start, t)
                     .reshape([1, 1, t, hd]),
@@ -452,11 +454,11 @@ impl Llama {
             Some(ids) => {
                 let flat = ids.clone().reshape([b * t]);
                 (
-                    self.rope_cos
+                    rope_cos
                         .clone()
                         .select(0, flat.clone())
                         .reshape([b, 1, t, hd]),
-                    self.rope_sin.clone().select(0, flat).reshape([b, 1, t, hd]),
+                    rope_sin.select(0, flat).reshape([b, 1, t, hd]),
                 )
             }
         };
@@ -572,6 +574,18 @@ impl Attention {
         let out = crate::attend::attend(q, k, v, mask, is_causal); // [B, H, T, hd]
         self.o_proj
             .forward(out.swap_dims(1, 2).reshape([b, t, h * hd]))
+    }
+}
+
+/// A constant (the rotary tables) in the autodiff context of `like`: burn's `train()` puts a
+/// module's constants on the default gradient-checkpointing strategy, and an op mixing them
+/// with activations made under activation checkpointing would mix strategies (burn refuses).
+fn same_context<const D: usize>(t: Tensor<D>, like: &Tensor<2, Int>) -> Tensor<D> {
+    match like.gradient_checkpointing_strategy() {
+        Some(s) if t.is_autodiff() && t.gradient_checkpointing_strategy() != Some(s) => {
+            t.with_gradient_checkpointing_strategy(s)
+        }
+        _ => t,
     }
 }
 

@@ -383,6 +383,9 @@ pub struct TrainSection {
     pub eps: f64,
     /// Global gradient-norm clip; 0 disables.
     pub grad_clip: f64,
+    /// Activation checkpointing (burn's balanced gradient checkpointing): memory-bound
+    /// activations are recomputed in the backward pass — same gradients, less peak memory.
+    pub activation_checkpointing: bool,
     /// Later rounds: `continue` fine-tunes the current model; `base` restarts from round 0's
     /// model each round; `scratch` restarts from round 0's initial weights (the same random
     /// init, or the `[model] hf` checkpoint) each round.
@@ -433,6 +436,7 @@ impl Default for TrainSection {
             beta2: 0.95,
             eps: 1e-8,
             grad_clip: 1.0,
+            activation_checkpointing: false,
             init: "continue".into(),
             algo: "sft".into(),
             packing: false,

@@ -100,6 +100,7 @@ fn optim(
         beta2: t.beta2,
         eps: t.eps,
         grad_clip: t.grad_clip,
+        activation_checkpointing: t.activation_checkpointing,
     }
 }
 

@@ -9,9 +9,9 @@ use crate::batch::EpochSampler;
 use crate::error::{Result, TrainError};
 use crate::schedule::warmup_cosine;
 use didact_core::OptimConfig;
-use didact_model::burn::module::{Module, ModuleVisitor, Param};
+use didact_model::burn::module::{Module, ModuleMapper, ModuleVisitor, Param};
 use didact_model::burn::optim::{AdamWConfig, GradientsAccumulator, GradientsParams};
-use didact_model::burn::tensor::{Device, Tensor};
+use didact_model::burn::tensor::{Device, GradientCheckpointingStrategy, Tensor};
 use std::time::Instant;
 
 /// How rows become batches: truncation, padding and the data order's seed.
@@ -68,6 +68,17 @@ pub fn tail_mean(v: &[f64]) -> f64 {
     tail.iter().sum::<f64>() / tail.len() as f64
 }
 
+/// Gives every parameter burn's balanced gradient-checkpointing strategy. `fork` + `train`
+/// leave parameters on the default strategy (none) whatever the device says, and an op mixing
+/// them with a batch made on the checkpointing device would mix strategies (burn refuses).
+struct Checkpointed;
+
+impl ModuleMapper for Checkpointed {
+    fn map_float<const D: usize>(&mut self, p: Param<Tensor<D>>) -> Param<Tensor<D>> {
+        p.map(|t| t.with_gradient_checkpointing_strategy(GradientCheckpointingStrategy::Balanced))
+    }
+}
+
 /// AdamW as every trainer here configures it.
 fn adamw(opt: &OptimConfig) -> AdamWConfig {
     AdamWConfig::new()
@@ -98,8 +109,16 @@ pub fn drive<M: Module, L>(
             "batch_size and grad_accum must be > 0".into(),
         ));
     }
-    let ad = device.clone().autodiff();
-    let mut model = model.fork(&ad).train();
+    let (ad, mut model) = match opt.activation_checkpointing {
+        true => {
+            let ad = device.clone().autodiff().gradient_checkpointing();
+            (ad.clone(), model.fork(&ad).train().map(&mut Checkpointed))
+        }
+        false => {
+            let ad = device.clone().autodiff();
+            (ad.clone(), model.fork(&ad).train())
+        }
+    };
     let mut optim = adamw(opt).init();
     let mut sampler = EpochSampler::new(n_items, seed);
     let start = Instant::now();

@@ -42,6 +42,7 @@ fn cfg(steps: usize) -> OptimConfig {
         beta2: 0.99,
         eps: 1e-8,
         grad_clip: 1.0,
+        activation_checkpointing: false,
     }
 }
 
@@ -84,6 +85,37 @@ fn same_seed_same_trajectory() {
             .step_losses
     };
     assert_eq!(run(), run());
+}
+
+/// Activation checkpointing (issue 16, part 4) recomputes activations instead of keeping
+/// them: the same trajectory — step losses within float rounding of the run without it — and
+/// the same trained weights.
+#[test]
+fn activation_checkpointing_gives_the_same_training() {
+    let device = Device::flex();
+    let run = |checkpointing: bool| {
+        let opt = OptimConfig {
+            activation_checkpointing: checkpointing,
+            ..cfg(8)
+        };
+        let model = tiny().init(5, &device).unwrap();
+        let (m, rep) = train_sft(model, &rows(), &opt, &data(), &device, |_, _| {}).unwrap();
+        (rep.step_losses, named_tensors(&m).unwrap())
+    };
+    let (plain, plain_w) = run(false);
+    let (ckpt, ckpt_w) = run(true);
+    for (a, b) in plain.iter().zip(&ckpt) {
+        assert!(
+            (a - b).abs() <= 1e-5 * a.abs().max(1.0),
+            "{plain:?} vs {ckpt:?}"
+        );
+    }
+    let max_diff = plain_w
+        .iter()
+        .zip(&ckpt_w)
+        .flat_map(|(a, b)| a.2.iter().zip(&b.2).map(|(x, y)| (x - y).abs()))
+        .fold(0.0f32, f32::max);
+    assert!(max_diff < 1e-5, "weights differ by up to {max_diff}");
 }
 
 struct Poisoned(didact_model::weights::RandomInit);
