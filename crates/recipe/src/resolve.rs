@@ -69,6 +69,11 @@ impl Checker<'_> {
     }
 }
 
+/// Is the source the built-in arithmetic world with bare answers (no rationales)?
+fn plain_arithmetic(f: &RecipeFile) -> bool {
+    f.data.path.is_empty() && f.world.kind == "arithmetic" && !f.world.rationales
+}
+
 /// An http(s) base URL of an OpenAI-compatible server.
 fn is_base_url(s: &str) -> bool {
     s.starts_with("http://") || s.starts_with("https://")
@@ -151,8 +156,7 @@ pub fn resolve(
     check_filter(&c, &f.filter)?;
     c.check(
         f.model.positional != "coupled"
-            || (f.data.path.is_empty()
-                && f.world.kind == "arithmetic"
+            || (plain_arithmetic(f)
                 && f.world.reversed
                 && f.model.tokenizer == "char"
                 && f.model.hf.is_empty()),
@@ -162,11 +166,7 @@ pub fn resolve(
          and a fresh char-level model (coupling aligns digits counted from the units)",
     )?;
     c.check(
-        !f.filter.answer_length
-            || (f.data.path.is_empty()
-                && f.world.kind == "arithmetic"
-                && f.world.ops == ["+"]
-                && !f.world.rationales),
+        !f.filter.answer_length || (plain_arithmetic(f) && f.world.ops == ["+"]),
         "filter",
         "answer_length",
         "false unless the source is the arithmetic world with ops = [\"+\"] and no rationales",
@@ -643,7 +643,7 @@ fn generate(c: &Checker<'_>, f: &RecipeFile) -> R<GeneratePlan> {
     if g.digits_step > 0 {
         let w = &f.world;
         c.check(
-            f.data.path.is_empty() && w.kind == "arithmetic" && !w.rationales,
+            plain_arithmetic(f),
             "generate",
             "digits_step",
             "0 unless the source is the arithmetic world without rationales",

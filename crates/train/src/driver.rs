@@ -109,16 +109,14 @@ pub fn drive<M: Module, L>(
             "batch_size and grad_accum must be > 0".into(),
         ));
     }
-    let (ad, mut model) = match opt.activation_checkpointing {
-        true => {
-            let ad = device.clone().autodiff().gradient_checkpointing();
-            (ad.clone(), model.fork(&ad).train().map(&mut Checkpointed))
-        }
-        false => {
-            let ad = device.clone().autodiff();
-            (ad.clone(), model.fork(&ad).train())
-        }
-    };
+    let mut ad = device.clone().autodiff();
+    if opt.activation_checkpointing {
+        ad = ad.gradient_checkpointing();
+    }
+    let mut model = model.fork(&ad).train();
+    if opt.activation_checkpointing {
+        model = model.map(&mut Checkpointed);
+    }
     let mut optim = adamw(opt).init();
     let mut sampler = EpochSampler::new(n_items, seed);
     let start = Instant::now();
