@@ -138,6 +138,9 @@ enum Cmd {
     Serve {
         #[arg(long)]
         model: PathBuf,
+        /// A PEFT LoRA adapter directory merged into --model (served under its directory name).
+        #[arg(long)]
+        adapter: Option<PathBuf>,
         #[arg(long, default_value = "127.0.0.1")]
         host: String,
         /// 0 = any free port (the address is printed).
@@ -189,6 +192,20 @@ enum Cmd {
     ///
     /// Example: didact train --model runs/quickstart-s1/rounds/round-00/model --data rows.jsonl --out runs/ft --steps 200
     Train(train::TrainArgs),
+    /// Merge a PEFT LoRA adapter (didact's `didact train --lora-r …` output, or one made by
+    /// `peft`) into its base checkpoint and write the result as an HF directory — what PEFT's
+    /// `merge_and_unload()` + `save_pretrained` give.
+    ///
+    /// Example: didact merge --model runs/qs/rounds/round-00/model --adapter runs/ft/adapter --out runs/ft-merged
+    Merge {
+        /// The base checkpoint the adapter was trained on.
+        #[arg(long)]
+        model: PathBuf,
+        #[arg(long)]
+        adapter: PathBuf,
+        #[arg(long)]
+        out: PathBuf,
+    },
     /// Calibrate the collapse detector: replay a recipe's `[detector]` rules over finished runs
     /// known to be stable and runs known to collapse (e.g. the seeds of an accumulate/replace
     /// sweep) and write OUT/calibration.csv and OUT/calibration.md — per rule the false-alarm
@@ -439,13 +456,14 @@ fn cmd_calibrate(
 
 fn cmd_serve(
     model: PathBuf,
+    adapter: Option<PathBuf>,
     addr: String,
     device: String,
     plan: didact_serve::FaultPlan,
     limits: didact_serve::Limits,
 ) -> Result<()> {
     let device = didact_model::device::device_from_name(&device)?;
-    let m = didact_serve::Model::load(&model, &device)?;
+    let m = didact_serve::Model::load_with_adapter(&model, adapter.as_deref(), &device)?;
     let (listener, local) = didact_serve::bind(&addr)?;
     eprintln!(
         "didact serve {} ({}) → http://{local}/v1",
@@ -488,6 +506,11 @@ fn main() -> ExitCode {
         } => tools::cmd_score(model, input, reward, device),
         Cmd::Generate(args) => tools::cmd_generate(args),
         Cmd::Train(args) => train::cmd_train(args),
+        Cmd::Merge {
+            model,
+            adapter,
+            out,
+        } => tools::cmd_merge(&model, &adapter, &out),
         Cmd::Metrics {
             input,
             field,
@@ -514,6 +537,7 @@ fn main() -> ExitCode {
         } => doctor::cmd_doctor(&device, no_throughput),
         Cmd::Serve {
             model,
+            adapter,
             host,
             port,
             device,
@@ -531,7 +555,8 @@ fn main() -> ExitCode {
                     max_body_bytes,
                     read_timeout: std::time::Duration::from_secs(read_timeout_secs),
                 };
-                cmd_serve(model, format!("{host}:{port}"), device, plan, limits)
+                let addr = format!("{host}:{port}");
+                cmd_serve(model, adapter, addr, device, plan, limits)
             }),
     };
     match result {

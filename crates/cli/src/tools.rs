@@ -3,7 +3,7 @@
 //! metrics` (the sample metric suite of any samples file).
 
 use anyhow::{Context, Result};
-use std::path::PathBuf;
+use std::path::{Path, PathBuf};
 
 /// One input row → (token ids, prompt length): `input_ids`, `text`, or `prompt`+`completion`.
 fn score_row(
@@ -107,6 +107,9 @@ pub fn cmd_score(model: PathBuf, input: PathBuf, reward: bool, device: String) -
 pub struct GenArgs {
     #[arg(long)]
     model: PathBuf,
+    /// A PEFT LoRA adapter directory merged into --model.
+    #[arg(long)]
+    adapter: Option<PathBuf>,
     /// Prompt text (repeatable: the prompts are generated as one batch).
     #[arg(long, required = true)]
     prompt: Vec<String>,
@@ -134,10 +137,19 @@ pub struct GenArgs {
     device: String,
 }
 
+/// `didact merge`: the base with the adapter merged, saved in the base's dtype.
+pub fn cmd_merge(model: &Path, adapter: &Path, out: &Path) -> Result<()> {
+    let device = didact_model::device::device_from_name("cpu")?;
+    let ck = didact_model::any::load_with_adapter(model, Some(adapter), &device)?;
+    didact_model::any::save_as(out, &ck.config, &ck.model, &ck.tokenizer, ck.dtype)?;
+    println!("{}", serde_json::json!({"out": out.display().to_string()}));
+    Ok(())
+}
+
 pub fn cmd_generate(a: GenArgs) -> Result<()> {
     use didact_model::{SamplingParams, row_seed};
     let device = didact_model::device::device_from_name(&a.device)?;
-    let ck = didact_model::any::load(&a.model, &device)?;
+    let ck = didact_model::any::load_with_adapter(&a.model, a.adapter.as_deref(), &device)?;
     // Stop token: --stop-token, else generation_config.json's eos_token_id (first, if a list),
     // else the tokenizer's end-of-sequence token.
     let from_gen_config = std::fs::read_to_string(a.model.join("generation_config.json"))

@@ -3,7 +3,7 @@
 
 use anyhow::{Result, bail};
 use clap::Args;
-use didact_core::{DpoLoss, OnError, OptimConfig};
+use didact_core::{DpoLoss, LoraSpec, OnError, OptimConfig};
 use didact_loop::job::{Job, JobAlgo};
 use didact_train::DpoObjective;
 use std::path::PathBuf;
@@ -44,6 +44,16 @@ pub struct TrainArgs {
     /// checkpointing): less peak memory, same gradients.
     #[arg(long)]
     activation_checkpointing: bool,
+    /// LoRA: train rank-R adapters instead of every weight (0 = full fine-tuning). The merged
+    /// model goes to --out, the adapter in PEFT's layout to OUT/adapter.
+    #[arg(long, default_value_t = 0)]
+    lora_r: usize,
+    /// LoRA: the adapters' product is scaled by alpha / r.
+    #[arg(long, default_value_t = 16.0)]
+    lora_alpha: f64,
+    /// LoRA: comma-separated HF module names (`q_proj,v_proj`; GPT-2: `c_attn,c_proj,c_fc`).
+    #[arg(long, value_delimiter = ',', default_value = "q_proj,v_proj")]
+    lora_targets: Vec<String>,
     /// DPO: β.
     #[arg(long, default_value_t = 0.1)]
     beta: f64,
@@ -138,6 +148,15 @@ pub fn cmd_train(a: TrainArgs) -> Result<()> {
         }),
         other => bail!("--algo: expected `sft` or `dpo`, got {other:?}"),
     };
+    let lora = (a.lora_r > 0).then(|| LoraSpec {
+        r: a.lora_r,
+        alpha: a.lora_alpha,
+        dropout: 0.0,
+        targets: a.lora_targets.clone(),
+    });
+    if let Some(spec) = &lora {
+        didact_model::lora::check_spec(spec).map_err(|e| anyhow::anyhow!("--{e}"))?;
+    }
     let device = didact_model::device::device_from_name(&a.device)?;
     let job = Job {
         model: a.model,
@@ -157,6 +176,7 @@ pub fn cmd_train(a: TrainArgs) -> Result<()> {
             eps: 1e-8,
             grad_clip: a.grad_clip,
             activation_checkpointing: a.activation_checkpointing,
+            lora,
         },
         seed: a.seed,
         on_error,

@@ -1,8 +1,8 @@
 //! Checks of whole training steps and of sampling on a small seeded Llama (the same weights on
-//! every device: they are drawn on the host from a ChaCha stream). One SFT step, one DPO step
-//! and one reward-model step (loss, global gradient norm, every updated parameter) are
-//! compared with flex; seeded temperature sampling must repeat exactly on its device and not
-//! depend on the batch.
+//! every device: they are drawn on the host from a ChaCha stream). One SFT step, two LoRA SFT
+//! steps, one DPO step and one reward-model step (loss, global gradient norm, every updated
+//! parameter) are compared with flex; seeded temperature sampling must repeat exactly on its
+//! device and not depend on the batch.
 
 use crate::outcome::Outcome;
 use didact_model::burn::tensor::Device;
@@ -71,6 +71,7 @@ fn opt() -> OptimConfig {
         eps: 1e-8,
         grad_clip: 1.0,
         activation_checkpointing: false,
+        lora: None,
     }
 }
 
@@ -105,9 +106,30 @@ fn flat(model: &Llama) -> Result<Vec<f32>, String> {
 
 /// One SFT step on `tiny_rows`.
 pub fn sft_step(device: &Device) -> Result<StepResult, String> {
+    sft_steps(device, &opt())
+}
+
+/// Two LoRA SFT steps (rank 4 on q/v/down projections; two so that A moves too, B being 0 at
+/// the start); the parameters compared are the merged weights.
+pub fn lora_step(device: &Device) -> Result<StepResult, String> {
+    let lora = didact_core::LoraSpec {
+        r: 4,
+        alpha: 8.0,
+        dropout: 0.0,
+        targets: ["q_proj", "v_proj", "down_proj"].map(String::from).to_vec(),
+    };
+    let opt = OptimConfig {
+        steps: 2,
+        lora: Some(lora),
+        ..opt()
+    };
+    sft_steps(device, &opt)
+}
+
+fn sft_steps(device: &Device, opt: &OptimConfig) -> Result<StepResult, String> {
     let model = tiny_model(device)?;
     let before = flat(&model)?;
-    let (model, rep) = train_sft(model, &tiny_rows(12), &opt(), &data(), device, |_, _| {})
+    let (model, rep) = train_sft(model, &tiny_rows(12), opt, &data(), device, |_, _| {})
         .map_err(|e| e.to_string())?;
     Ok(StepResult {
         loss: rep.step_losses[0],

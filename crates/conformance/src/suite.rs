@@ -45,6 +45,7 @@ pub struct Options {
 /// The flex results the other devices are compared with, computed once.
 pub struct Reference {
     pub sft: Result<step_checks::StepResult, String>,
+    pub lora: Result<step_checks::StepResult, String>,
     pub dpo: Result<step_checks::StepResult, String>,
     pub rm: Result<step_checks::StepResult, String>,
     pub recipe: Option<Result<recipe_check::RecipeResult, String>>,
@@ -75,6 +76,7 @@ impl Reference {
             .then(|| guarded(|| recipe_check::run_mini(&flex, "flex-reference")));
         Reference {
             sft: guarded(|| step_checks::sft_step(&flex)),
+            lora: guarded(|| step_checks::lora_step(&flex)),
             dpo: guarded(|| step_checks::dpo_step(&flex)),
             rm: guarded(|| step_checks::rm_step(&flex)),
             recipe,
@@ -93,6 +95,7 @@ pub const CHECKS: &[&str] = &[
     "score/llama",
     "dpo_logps/llama",
     "sft_step",
+    "lora_step",
     "dpo_step",
     "rm_step",
     "sampling/seeded",
@@ -147,6 +150,7 @@ fn one_check(check: &str, device: &Device, reference: &Reference, opts: &Options
         "score/llama" => fixture(&|d| model_checks::score(d, device)),
         "dpo_logps/llama" => fixture(&|d| model_checks::dpo_logps(d, device)),
         "sft_step" => step_checks::compare_step(&reference.sft, step_checks::sft_step(device)),
+        "lora_step" => step_checks::compare_step(&reference.lora, step_checks::lora_step(device)),
         "dpo_step" => step_checks::compare_step(&reference.dpo, step_checks::dpo_step(device)),
         "rm_step" => step_checks::compare_step(&reference.rm, step_checks::rm_step(device)),
         "sampling/seeded" => step_checks::seeded_sampling(device),

@@ -60,6 +60,7 @@ pub fn sft_config(steps: usize) -> OptimConfig {
         eps: 1e-8,
         grad_clip: 1.0,
         activation_checkpointing: false,
+        lora: None,
     }
 }
 

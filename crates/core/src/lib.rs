@@ -8,7 +8,7 @@ use std::collections::BTreeMap;
 use std::path::Path;
 
 pub mod vocab;
-pub use vocab::{DpoLoss, MixMode, OnError, OptimConfig};
+pub use vocab::{DpoLoss, LoraSpec, MixMode, OnError, OptimConfig};
 
 /// Where a training row came from.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]

@@ -108,6 +108,22 @@ pub struct OptimConfig {
     /// activations (elementwise ops, norms, softmax) in the backward pass instead of keeping
     /// them; matmul outputs stay cached. Same gradients, less peak memory, more compute.
     pub activation_checkpointing: bool,
+    /// Train LoRA adapters on these projections instead of every weight (`None`: full
+    /// fine-tuning).
+    pub lora: Option<LoraSpec>,
+}
+
+/// LoRA (Hu et al. 2021) as PEFT configures it: rank-`r` factors on the weights of the modules
+/// named in `targets` (HF module names: `q_proj`, `v_proj`, … for the Llama family; `c_attn`,
+/// `c_proj`, `c_fc` for GPT-2), their product scaled by `alpha / r`. Everything else is frozen.
+#[derive(Debug, Clone, PartialEq)]
+pub struct LoraSpec {
+    pub r: usize,
+    pub alpha: f64,
+    /// PEFT's `lora_dropout` (dropout on the adapter's input). Only 0 is supported: didact's
+    /// adapters live on the weights (burn's LoRA reparameterization), not on the activations.
+    pub dropout: f64,
+    pub targets: Vec<String>,
 }
 
 #[cfg(test)]

@@ -2,7 +2,8 @@
 //! trainer (`[train] external`) can be: SFT or DPO of a checkpoint on a dataset in TRL's
 //! field names (`prompt`/`completion`, `messages` or `text` for SFT; `prompt`/`chosen`/
 //! `rejected` for DPO; JSONL or Parquet), saved as a Hugging Face directory (`config.json`,
-//! `model.safetensors`, `tokenizer.json`) with `train_log.json`. DPO's reference is the
+//! `model.safetensors`, `tokenizer.json`) with `train_log.json`; with LoRA the model is the
+//! merged one and `adapter/` holds the adapter in PEFT's layout. DPO's reference is the
 //! starting checkpoint: its log-probs of every pair are computed once, before training.
 
 use crate::error::{LoopError, Result};
@@ -194,6 +195,14 @@ pub fn run(job: &Job, device: &Device) -> Result<TrainLog> {
     pb.finish_and_clear();
     // In the start checkpoint's dtype: a bf16 model in, a bf16 model out (trained in f32).
     didact_model::any::save_as(&job.out, &ck.config, &model, tok, ck.dtype)?;
+    if let Some(spec) = &job.optim.lora {
+        // The adapter alone, in PEFT's layout, for the start checkpoint (absolute, as PEFT's
+        // `base_model_name_or_path`).
+        let base = std::fs::canonicalize(&job.model).unwrap_or(job.model.clone());
+        let gpt2 = matches!(ck.config, didact_model::LmConfig::Gpt2(_));
+        let dir = job.out.join("adapter");
+        didact_model::lora::save_adapter(&dir, &model, spec, &base.display().to_string(), gpt2)?;
+    }
     let p = job.out.join("train_log.json");
     let text = serde_json::to_string_pretty(&log).expect("json");
     write_atomic(&p, text.as_bytes()).map_err(crate::error::io(&p))?;

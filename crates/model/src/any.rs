@@ -259,6 +259,37 @@ pub fn load(dir: &Path, device: &Device) -> crate::Result<AnyCheckpoint> {
     })
 }
 
+/// `load`, with a PEFT LoRA adapter (`adapter_config.json` + `adapter_model.safetensors`)
+/// merged into the weights as they are read: the model PEFT's `merge_and_unload` would give.
+/// Refused when an adapter tensor names a module the base does not have or has another shape.
+pub fn load_with_adapter(
+    dir: &Path,
+    adapter: Option<&Path>,
+    device: &Device,
+) -> crate::Result<AnyCheckpoint> {
+    let Some(adapter_dir) = adapter else {
+        return load(dir, device);
+    };
+    let adapter = crate::lora::PeftAdapter::read(adapter_dir)?;
+    let config = config_from_dir(dir)?;
+    let tokenizer = checkpoint::load_tokenizer(dir, config.vocab_size())?;
+    let mut base = crate::weights::SafetensorsSource::open_dir(dir)?;
+    let mut src = crate::lora::MergingSource::new(&mut base, &adapter);
+    let model = match &config {
+        LmConfig::Llama(c) => Lm::Llama(Llama::from_source(c, &mut src, device)?),
+        LmConfig::Gpt2(c) => Lm::Gpt2(Gpt2::from_source(c, &mut src, device)?),
+    };
+    src.finish()?;
+    Ok(AnyCheckpoint {
+        model,
+        max_seq_len: config.max_seq_len(),
+        vocab_size: config.vocab_size(),
+        config,
+        tokenizer,
+        dtype: base.dtype(),
+    })
+}
+
 /// Save in the model's own HF layout, atomically, in f32. The config must be the model's
 /// family.
 pub fn save(dir: &Path, cfg: &LmConfig, model: &Lm, tok: &Tok) -> crate::Result<()> {

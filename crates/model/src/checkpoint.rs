@@ -340,6 +340,30 @@ pub fn write_dir_as(
     tok: &Tok,
     dtype: WeightDtype,
 ) -> Result<()> {
+    let tc = tok.hf_tokenizer_config();
+    let files = [("config.json", config), ("tokenizer_config.json", &tc)];
+    write_files_as(dir, tensors, dtype, "model.safetensors", &files, Some(tok))
+}
+
+/// Write a directory atomically (temp dir + rename): `st_name` from named f32 tensors and the
+/// given JSON files (e.g. a PEFT adapter: `adapter_model.safetensors`, `adapter_config.json`).
+pub fn write_files(
+    dir: &Path,
+    tensors: Vec<NamedTensor>,
+    st_name: &str,
+    json_files: &[(&str, &Value)],
+) -> Result<()> {
+    write_files_as(dir, tensors, WeightDtype::F32, st_name, json_files, None)
+}
+
+fn write_files_as(
+    dir: &Path,
+    tensors: Vec<NamedTensor>,
+    dtype: WeightDtype,
+    st_name: &str,
+    json_files: &[(&str, &Value)],
+    tok: Option<&Tok>,
+) -> Result<()> {
     let parent = dir.parent().unwrap_or(Path::new("."));
     std::fs::create_dir_all(parent).map_err(|e| ModelError::io(parent, e))?;
     let guard = didact_core::TempPath::beside(dir);
@@ -366,20 +390,20 @@ pub fn write_dir_as(
         .collect::<Result<_>>()?;
     let mut meta = std::collections::HashMap::new();
     meta.insert("format".to_string(), "pt".to_string());
-    let st_path = tmp.join("model.safetensors");
+    let st_path = tmp.join(st_name);
     safetensors::serialize_to_file(views, Some(meta), &st_path).map_err(|e| {
         ModelError::Checkpoint {
             path: st_path.clone(),
             msg: e.to_string(),
         }
     })?;
-    let cfg_json = serde_json::to_string_pretty(config).expect("json");
-    std::fs::write(tmp.join("config.json"), cfg_json)
-        .map_err(|e| ModelError::io(tmp.join("config.json"), e))?;
-    tok.save(&tmp.join("tokenizer.json"))?;
-    let tc = serde_json::to_string_pretty(&tok.hf_tokenizer_config()).expect("json");
-    std::fs::write(tmp.join("tokenizer_config.json"), tc)
-        .map_err(|e| ModelError::io(tmp.join("tokenizer_config.json"), e))?;
+    for (name, value) in json_files {
+        let text = serde_json::to_string_pretty(value).expect("json");
+        std::fs::write(tmp.join(name), text).map_err(|e| ModelError::io(tmp.join(name), e))?;
+    }
+    if let Some(tok) = tok {
+        tok.save(&tmp.join("tokenizer.json"))?;
+    }
     // fsync every file and both directories; replace an older checkpoint; on any error above
     // the temp directory is removed when `guard` drops.
     guard.persist(dir).map_err(|e| ModelError::io(dir, e))

@@ -9,6 +9,7 @@ pub mod device;
 pub mod error;
 pub mod gpt2;
 pub mod llama;
+pub mod lora;
 pub mod sample;
 pub mod tokenizer;
 pub mod weights;

@@ -182,6 +182,18 @@ impl SafetensorsSource {
         self.dtype.unwrap_or_default()
     }
 
+    /// Every tensor name (one file: its names; shards: the index's), sorted.
+    pub fn names(&self) -> Vec<String> {
+        let mut names: Vec<String> = match &self.index {
+            Some(ix) => ix.keys().cloned().collect(),
+            None => safetensors::SafeTensors::deserialize(&self.files[0].1)
+                .map(|st| st.names().into_iter().map(String::from).collect())
+                .unwrap_or_default(),
+        };
+        names.sort();
+        names
+    }
+
     /// Shape of a stored tensor, if present.
     pub fn shape_of(&self, name: &str) -> Option<Vec<usize>> {
         let (_, map) = &self.files[self.file_of(name)?];

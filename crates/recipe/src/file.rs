@@ -400,6 +400,26 @@ pub struct TrainSection {
     /// `ExternalSpec`).
     #[serde(skip_serializing_if = "Option::is_none")]
     pub external: Option<ExternalSpec>,
+    /// Rounds ≥ 1 (SFT and DPO) train LoRA adapters instead of every weight:
+    /// `{ r, alpha, targets = ["q_proj", "v_proj"] }` (see `LoraSection`). Round 0 trains the
+    /// base model in full.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub lora: Option<LoraSection>,
+}
+
+/// `[train] lora`: PEFT's `LoraConfig` fields. The adapters' product is scaled by
+/// `alpha / r`; `targets` are HF module names (`q_proj`, `k_proj`, `v_proj`, `o_proj`,
+/// `gate_proj`, `up_proj`, `down_proj` for the Llama family; `c_attn`, `c_proj`, `c_fc` for
+/// GPT-2). Each round's adapters are merged into the round's saved model.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct LoraSection {
+    pub r: usize,
+    pub alpha: f64,
+    /// Only 0: the adapters live on the weights (burn's LoRA), PEFT's dropout on activations.
+    #[serde(default)]
+    pub dropout: f64,
+    pub targets: Vec<String>,
 }
 
 /// `[train] external`: a command that trains a round (TRL, torchtune, accelerate, torchrun,
@@ -441,6 +461,7 @@ impl Default for TrainSection {
             algo: "sft".into(),
             packing: false,
             external: None,
+            lora: None,
         }
     }
 }

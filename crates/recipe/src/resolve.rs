@@ -6,7 +6,7 @@
 use crate::error::RecipeError;
 use crate::file::*;
 use crate::plan::*;
-use didact_core::{DpoLoss, MixMode, OnError, OptimConfig};
+use didact_core::{DpoLoss, LoraSpec, MixMode, OnError, OptimConfig};
 use std::path::PathBuf;
 
 /// Locates a key's line for messages.
@@ -106,7 +106,68 @@ fn optim(
         eps: t.eps,
         grad_clip: t.grad_clip,
         activation_checkpointing: t.activation_checkpointing,
+        lora: None,
     }
+}
+
+/// `[train] lora` as the trainers take it (checked by `lora`).
+fn lora_spec(t: &TrainSection) -> Option<LoraSpec> {
+    t.lora.as_ref().map(|l| LoraSpec {
+        r: l.r,
+        alpha: l.alpha,
+        dropout: l.dropout,
+        targets: l.targets.clone(),
+    })
+}
+
+/// `[train] lora`: a rank, a positive alpha, no dropout, known module names.
+fn lora(c: &Checker<'_>, t: &TrainSection) -> R<Option<LoraSpec>> {
+    let Some(l) = &t.lora else {
+        return Ok(None);
+    };
+    const NAMES: &[&str] = &[
+        "q_proj",
+        "k_proj",
+        "v_proj",
+        "o_proj",
+        "gate_proj",
+        "up_proj",
+        "down_proj",
+        "c_attn",
+        "c_proj",
+        "c_fc",
+    ];
+    c.check(l.r >= 1, "train", "lora", "r >= 1 (the adapters' rank)")?;
+    c.check(
+        l.alpha > 0.0 && l.alpha.is_finite(),
+        "train",
+        "lora",
+        "alpha > 0 (the adapters' product is scaled by alpha / r)",
+    )?;
+    c.check(
+        l.dropout == 0.0,
+        "train",
+        "lora",
+        "dropout = 0 (didact's adapters are on the weights, burn's LoRA reparameterization; PEFT's dropout acts on activations)",
+    )?;
+    let unknown = l.targets.iter().find(|n| !NAMES.contains(&n.as_str()));
+    c.check(
+        !l.targets.is_empty() && unknown.is_none(),
+        "train",
+        "lora",
+        &format!(
+            "targets: a non-empty list of HF module names from {}{}",
+            NAMES.join(", "),
+            unknown.map(|u| format!(" (got `{u}`)")).unwrap_or_default()
+        ),
+    )?;
+    c.check(
+        t.external.is_none(),
+        "train",
+        "lora",
+        "no [train] external (an external trainer has its own LoRA settings)",
+    )?;
+    Ok(lora_spec(t))
 }
 
 /// Validate a resolved recipe into a plan.
@@ -532,7 +593,10 @@ fn train(c: &Checker<'_>, t: &TrainSection) -> R<TrainPlan> {
         algo,
         init,
         base: optim(t, t.base_steps, t.batch_size, t.lr, t.grad_accum),
-        round: optim(t, t.steps, t.batch_size, round_lr, t.grad_accum),
+        round: OptimConfig {
+            lora: lora(c, t)?,
+            ..optim(t, t.steps, t.batch_size, round_lr, t.grad_accum)
+        },
         packing: t.packing,
         external: external(c, t, algo)?,
     })
@@ -1050,7 +1114,10 @@ fn dpo(c: &Checker<'_>, f: &RecipeFile, source: &Source) -> R<Option<DpoPlan>> {
         rpo_alpha: d.rpo_alpha,
         scorer,
         min_gap: d.min_gap,
-        optim: optim(&f.train, d.steps, d.batch_size, d.lr, 1),
+        optim: OptimConfig {
+            lora: lora_spec(&f.train),
+            ..optim(&f.train, d.steps, d.batch_size, d.lr, 1)
+        },
     }))
 }
 

@@ -104,12 +104,19 @@ pub struct Model {
 
 impl Model {
     pub fn load(dir: &Path, device: &Device) -> Result<Model> {
-        let ck = didact_model::any::load(dir, device)?;
+        Self::load_with_adapter(dir, None, device)
+    }
+
+    /// `load`, with a PEFT LoRA adapter merged in; the served model is then named after the
+    /// adapter's directory (as vLLM names a LoRA module).
+    pub fn load_with_adapter(dir: &Path, adapter: Option<&Path>, device: &Device) -> Result<Model> {
+        let ck = didact_model::any::load_with_adapter(dir, adapter, device)?;
+        let named = adapter.unwrap_or(dir);
         let chat = didact_data::chat::ChatTemplate::from_dir(dir)
             .map_err(|e| ServeError::Template(dir.display().to_string(), e))?;
         Ok(Model {
             ck,
-            name: dir
+            name: named
                 .file_name()
                 .map(|n| n.to_string_lossy().into_owned())
                 .unwrap_or_else(|| "didact".into()),

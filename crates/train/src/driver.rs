@@ -2,6 +2,8 @@
 //! the training items, `grad_accum` micro-batches per step whose losses the trainer's closure
 //! computes, gradient accumulation, global-norm clipping (as `torch.nn.utils.clip_grad_norm_`),
 //! linear warmup + cosine LR, AdamW, and a stop on the first non-finite loss or gradient norm.
+//! With LoRA (`OptimConfig::lora`) only the adapters train; the model comes back with them
+//! attached (its `val()` weights are the merged ones, so saving it writes the merged model).
 //! Nothing is written here, so on a stop the caller's previous checkpoint stays the last good
 //! one.
 
@@ -79,6 +81,9 @@ impl ModuleMapper for Checkpointed {
     }
 }
 
+/// Seeds LoRA's A init apart from the data order (which `seed` seeds as is).
+const LORA_STREAM: u64 = 0x4c6f_5241;
+
 /// AdamW as every trainer here configures it.
 fn adamw(opt: &OptimConfig) -> AdamWConfig {
     AdamWConfig::new()
@@ -109,6 +114,12 @@ pub fn drive<M: Module, L>(
             "batch_size and grad_accum must be > 0".into(),
         ));
     }
+    // LoRA: fresh adapters on the target weights, everything else frozen (an adapted start,
+    // e.g. SFT's result going into DPO, is merged first: burn does not nest adapters).
+    let model = match &opt.lora {
+        Some(spec) => didact_model::lora::attach(model.materialize(), spec, seed ^ LORA_STREAM)?,
+        None => model,
+    };
     let mut ad = device.clone().autodiff();
     if opt.activation_checkpointing {
         ad = ad.gradient_checkpointing();

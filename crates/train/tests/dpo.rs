@@ -39,6 +39,7 @@ fn opt(steps: usize) -> OptimConfig {
         eps: 1e-8,
         grad_clip: 1.0,
         activation_checkpointing: false,
+        lora: None,
     }
 }
 

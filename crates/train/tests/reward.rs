@@ -35,6 +35,7 @@ fn opt() -> OptimConfig {
         eps: 1e-8,
         grad_clip: 1.0,
         activation_checkpointing: false,
+        lora: None,
     }
 }
 

@@ -43,6 +43,7 @@ fn cfg(steps: usize) -> OptimConfig {
         eps: 1e-8,
         grad_clip: 1.0,
         activation_checkpointing: false,
+        lora: None,
     }
 }
 
@@ -116,6 +117,80 @@ fn activation_checkpointing_gives_the_same_training() {
         .flat_map(|(a, b)| a.2.iter().zip(&b.2).map(|(x, y)| (x - y).abs()))
         .fold(0.0f32, f32::max);
     assert!(max_diff < 1e-5, "weights differ by up to {max_diff}");
+}
+
+/// LoRA (issue 16, part 1): a model trained on `(a+b) % 10` is LoRA-fine-tuned to
+/// `(a+b+1) % 10`. Only the adapters train — every base weight, targeted or not, comes back
+/// bit-identical — and the adapted model learns the new task.
+#[test]
+fn lora_trains_only_the_adapters_and_learns() {
+    let device = Device::flex();
+    let model = tiny().init(1, &device).unwrap();
+    let (base, _) = train_sft(model, &rows(), &cfg(80), &data(), &device, |_, _| {}).unwrap();
+    let shifted: Vec<TokenRow> = rows()
+        .into_iter()
+        .map(|mut r| {
+            r.ids[4] = 3 + (r.ids[4] - 3 + 1) % 10;
+            r
+        })
+        .collect();
+    let lora = didact_core::LoraSpec {
+        r: 4,
+        alpha: 8.0,
+        dropout: 0.0,
+        targets: ["q_proj", "v_proj", "up_proj", "down_proj"]
+            .map(String::from)
+            .to_vec(),
+    };
+    let opt = OptimConfig {
+        lora: Some(lora),
+        lr: 1e-2,
+        ..cfg(60)
+    };
+    let before = stored(&base);
+    let (l0, _) = eval_loss(&base, &shifted, 8, 32, 0, &device);
+    let (adapted, _) = train_sft(base, &shifted, &opt, &data(), &device, |_, _| {}).unwrap();
+    let (l1, _) = eval_loss(&adapted, &shifted, 8, 32, 0, &device);
+    assert!(l1 < 0.5 * l0, "LoRA eval loss on the new task {l0} -> {l1}");
+    assert_eq!(didact_model::lora::adapters(&adapted).unwrap().len(), 2 * 4);
+    // Every stored base is the weight from before training.
+    let after = stored(&adapted);
+    assert_eq!(before.len(), after.len());
+    for ((name, a), (_, b)) in before.iter().zip(&after) {
+        assert_eq!(a, b, "{name} changed under LoRA");
+    }
+}
+
+/// Every stored parameter (an adapted weight's base, not its merged value) with its burn path;
+/// the adapters' own factors are left out.
+fn stored(m: &Llama) -> Vec<(String, Vec<f32>)> {
+    use didact_model::burn::module::{Module, ModuleVisitor, Param};
+    use didact_model::burn::tensor::Tensor;
+    #[derive(Default)]
+    struct Stored(Vec<String>, Vec<(String, Vec<f32>)>);
+    impl ModuleVisitor for Stored {
+        fn enter_module(&mut self, name: &str, _: &str) {
+            self.0.push(name.to_string());
+        }
+        fn exit_module(&mut self, _: &str, _: &str) {
+            self.0.pop();
+        }
+        fn visit_float<const D: usize>(&mut self, p: &Param<Tensor<D>>) {
+            let path = self.0.join(".");
+            if !path.contains(".lora.") {
+                let v = p
+                    .val()
+                    .into_data()
+                    .convert::<f32>()
+                    .try_to_vec::<f32>()
+                    .unwrap();
+                self.1.push((path, v));
+            }
+        }
+    }
+    let mut s = Stored::default();
+    m.visit(&mut s);
+    s.1
 }
 
 struct Poisoned(didact_model::weights::RandomInit);
