@@ -340,4 +340,53 @@ mod tests {
         assert_eq!(m["train/steps"], 3.0);
         assert!(m["dpo/loss"].is_finite() && m.contains_key("rewards/margins"));
     }
+
+    /// `[train] lora` (issue 16): a round ≥ 1 running SFT then DPO trains adapters on the
+    /// targets in both (DPO merges SFT's first) and returns a model whose untargeted weights
+    /// are the start's, bit for bit, and whose targeted ones moved.
+    #[test]
+    fn a_lora_round_changes_only_the_targeted_weights() {
+        let kit = Kit::new(
+            "train-lora",
+            &[
+                "train.algo=sft+dpo",
+                "train.steps=3",
+                "train.batch_size=4",
+                "generate.n_per_prompt=2",
+                "dpo.steps=2",
+                "dpo.batch_size=2",
+                r#"train.lora={ r = 2, alpha = 4, targets = ["q_proj", "down_proj"] }"#,
+            ],
+        );
+        let env = kit.env();
+        let work = Work::of_round(&kit.plan.train, kit.plan.dpo.as_ref(), None, false, 1);
+        assert!(work.sft.and_then(|o| o.lora.as_ref()).is_some());
+        assert!(work.dpo.and_then(|d| d.optim.lora.as_ref()).is_some());
+        let pair = Pair {
+            id: String::new(),
+            round: 1,
+            prompt: "1+2=".into(),
+            chosen: "3".into(),
+            rejected: "4".into(),
+            score_chosen: 1.0,
+            score_rejected: 0.0,
+            ref_chosen: -3.0,
+            ref_rejected: -3.0,
+        };
+        let start = kit.model();
+        let Lm::Llama(before) = &start else {
+            unreachable!()
+        };
+        let before = named_tensors(before).unwrap();
+        let rows = &kit.task.real_train;
+        let (model, log) = run(&env, &work, start, rows, &[pair], None, 1).unwrap();
+        assert!(log.dpo.contains_key("dpo/loss"));
+        let Lm::Llama(after) = &model else {
+            unreachable!()
+        };
+        for ((name, _, a), (_, _, b)) in before.iter().zip(&named_tensors(after).unwrap()) {
+            let targeted = name.contains("q_proj") || name.contains("down_proj");
+            assert_eq!(a != b, targeted, "{name}: changed = {}", a != b);
+        }
+    }
 }
