@@ -54,6 +54,10 @@ pub struct TrainArgs {
     /// LoRA: comma-separated HF module names (`q_proj,v_proj`; GPT-2: `c_attn,c_proj,c_fc`).
     #[arg(long, value_delimiter = ',', default_value = "q_proj,v_proj")]
     lora_targets: Vec<String>,
+    /// `f32`, or `bf16` mixed precision (bf16 compute, f32 weights and AdamW; LibTorch/CUDA
+    /// have fast bf16 kernels).
+    #[arg(long, default_value = "f32")]
+    precision: String,
     /// DPO: β.
     #[arg(long, default_value_t = 0.1)]
     beta: f64,
@@ -126,6 +130,11 @@ pub fn cmd_train(a: TrainArgs) -> Result<()> {
     )?;
     check(fin(a.beta) && a.beta > 0.0, "beta", "> 0")?;
     check(fin(a.rpo_alpha) && a.rpo_alpha >= 0.0, "rpo-alpha", ">= 0")?;
+    check(
+        matches!(a.precision.as_str(), "f32" | "bf16"),
+        "precision",
+        "`f32` or `bf16`",
+    )?;
     let on_error = OnError::parse(&a.on_error).ok_or_else(|| {
         anyhow::anyhow!(
             "--on-error: expected `fail` or `skip`, got {:?}",
@@ -177,6 +186,7 @@ pub fn cmd_train(a: TrainArgs) -> Result<()> {
             grad_clip: a.grad_clip,
             activation_checkpointing: a.activation_checkpointing,
             lora,
+            bf16: a.precision == "bf16",
         },
         seed: a.seed,
         on_error,

@@ -1,11 +1,11 @@
 //! Checks of whole training steps and of sampling on a small seeded Llama (the same weights on
 //! every device: they are drawn on the host from a ChaCha stream). One SFT step, two LoRA SFT
-//! steps, one DPO step and one reward-model step (loss, global gradient norm, every updated
+//! steps, bf16 mixed-precision SFT (first loss within bf16 rounding, learns), one DPO step and one reward-model step (loss, global gradient norm, every updated
 //! parameter) are compared with flex; seeded temperature sampling must repeat exactly on its
 //! device and not depend on the batch.
 
 use crate::outcome::Outcome;
-use didact_model::burn::tensor::Device;
+use didact_model::burn::tensor::{DType, Device};
 use didact_model::checkpoint::named_tensors;
 use didact_model::{Llama, LlamaConfig, SamplingParams, generate_batch, row_seed};
 use didact_train::dpo_loss::{DpoLoss, DpoObjective};
@@ -72,6 +72,7 @@ fn opt() -> OptimConfig {
         grad_clip: 1.0,
         activation_checkpointing: false,
         lora: None,
+        bf16: false,
     }
 }
 
@@ -125,6 +126,48 @@ pub fn lora_step(device: &Device) -> Result<StepResult, String> {
     };
     sft_steps(device, &opt)
 }
+
+/// bf16 mixed precision against flex's f32 step: the first loss within bf16 rounding
+/// (`BF16_LOSS_TOL`), the weights still f32, and 30 steps learn (loss at most 0.8× the first).
+pub fn bf16_sft(device: &Device, reference: &Result<StepResult, String>) -> Outcome {
+    let want = match reference {
+        Ok(w) => w.loss,
+        Err(e) => return Outcome::Fail(format!("the flex reference failed: {e}")),
+    };
+    if !device.supports_dtype(DType::BF16) {
+        return Outcome::Skip("no bf16 kernels on this device".into());
+    }
+    let opt = OptimConfig {
+        steps: 30,
+        lr: 3e-3,
+        bf16: true,
+        ..opt()
+    };
+    let run = || -> Result<(Llama, Vec<f64>), String> {
+        let model = tiny_model(device)?;
+        let (m, rep) = train_sft(model, &tiny_rows(12), &opt, &data(), device, |_, _| {})
+            .map_err(|e| e.to_string())?;
+        Ok((m, rep.step_losses))
+    };
+    let (model, losses) = match run() {
+        Ok(r) => r,
+        Err(e) => return Outcome::Fail(e),
+    };
+    let dtype = model.embed_tokens.weight.val().dtype();
+    let (first, last) = (losses[0], losses[losses.len() - 1]);
+    let diff = rel(first, want);
+    let detail = format!(
+        "first loss {first:.5} vs flex f32 {want:.5} (rel {diff:.1e} ≤ {BF16_LOSS_TOL:.0e}), \
+         after 30 steps {last:.4}, weights {dtype:?}"
+    );
+    match diff <= BF16_LOSS_TOL && last < 0.8 * first && dtype == DType::F32 {
+        true => Outcome::Pass(detail),
+        false => Outcome::Fail(detail),
+    }
+}
+
+/// bf16 keeps 8 bits of mantissa (relative rounding 2⁻⁸ ≈ 4e-3 per op).
+pub const BF16_LOSS_TOL: f64 = 2e-2;
 
 fn sft_steps(device: &Device, opt: &OptimConfig) -> Result<StepResult, String> {
     let model = tiny_model(device)?;

@@ -61,6 +61,7 @@ pub fn sft_config(steps: usize) -> OptimConfig {
         grad_clip: 1.0,
         activation_checkpointing: false,
         lora: None,
+        bf16: false,
     }
 }
 

@@ -111,6 +111,9 @@ pub struct OptimConfig {
     /// Train LoRA adapters on these projections instead of every weight (`None`: full
     /// fine-tuning).
     pub lora: Option<LoraSpec>,
+    /// bf16 mixed precision: the forward and backward passes compute in bf16, the weights and
+    /// AdamW stay f32 (`didact_model::precision`).
+    pub bf16: bool,
 }
 
 /// LoRA (Hu et al. 2021) as PEFT configures it: rank-`r` factors on the weights of the modules

@@ -211,7 +211,8 @@ impl Gpt2 {
     /// # Shapes
     /// - `hidden`: `[B, T, d_model]` → `[B, T, vocab]`
     pub fn logits(&self, hidden: Tensor<3>) -> Tensor<3> {
-        crate::llama::tied_logits(hidden, self.wte.weight.val())
+        // In f32 whatever the compute dtype (log-softmax and the losses need it).
+        crate::llama::tied_logits(hidden, self.wte.weight.val()).cast(burn::tensor::FloatDType::F32)
     }
 
     /// Full causal forward from position 0.

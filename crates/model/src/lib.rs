@@ -10,6 +10,7 @@ pub mod error;
 pub mod gpt2;
 pub mod llama;
 pub mod lora;
+pub mod precision;
 pub mod sample;
 pub mod tokenizer;
 pub mod weights;

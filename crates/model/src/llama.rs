@@ -434,8 +434,11 @@ impl Llama {
     ) -> Tensor<3> {
         let [b, t] = tokens.dims();
         let hd = self.rope_cos.dims()[1];
-        let rope_cos = same_context(self.rope_cos.clone(), &tokens);
-        let rope_sin = same_context(self.rope_sin.clone(), &tokens);
+        let mut x = self.embed_tokens.forward(tokens.clone()); // [B, T, D]
+        // The rotary tables in the activations' dtype (bf16 under `precision::autocast_bf16`).
+        let dtype = x.dtype();
+        let rope_cos = same_context(self.rope_cos.clone(), &tokens).cast(dtype);
+        let rope_sin = same_context(self.rope_sin.clone(), &tokens).cast(dtype);
         let coupled = self.coupled_zero.map(|zero| {
             coupled_positions(&tokens, zero, self.rope_cos.dims()[0], cache.as_deref_mut())
         });
@@ -462,7 +465,6 @@ impl Llama {
                 )
             }
         };
-        let mut x = self.embed_tokens.forward(tokens); // [B, T, D]
         for (i, layer) in self.layers.iter().enumerate() {
             let layer_cache = cache.as_deref_mut().map(|c| &mut c.layers[i]);
             let h = layer.attn.forward(
@@ -481,15 +483,17 @@ impl Llama {
         self.norm.forward(x)
     }
 
-    /// Project hidden states to vocabulary logits.
+    /// Project hidden states to vocabulary logits, in f32 whatever the compute dtype
+    /// (log-softmax and the losses need it).
     ///
     /// # Shapes
     /// - `hidden`: `[B, T, d_model]` → `[B, T, vocab]`
     pub fn logits(&self, hidden: Tensor<3>) -> Tensor<3> {
-        match &self.lm_head {
+        let logits = match &self.lm_head {
             Some(head) => head.forward(hidden),
             None => tied_logits(hidden, self.embed_tokens.weight.val()),
-        }
+        };
+        logits.cast(burn::tensor::FloatDType::F32)
     }
 
     /// Full causal forward from position 0, no cache (training and scoring).

@@ -386,6 +386,9 @@ pub struct TrainSection {
     /// Activation checkpointing (burn's balanced gradient checkpointing): memory-bound
     /// activations are recomputed in the backward pass — same gradients, less peak memory.
     pub activation_checkpointing: bool,
+    /// `f32`, or `bf16`: mixed precision — every training pass computes in bf16 while the
+    /// weights and AdamW's moments stay f32 (fast on LibTorch/CUDA; sampling stays f32).
+    pub precision: String,
     /// Later rounds: `continue` fine-tunes the current model; `base` restarts from round 0's
     /// model each round; `scratch` restarts from round 0's initial weights (the same random
     /// init, or the `[model] hf` checkpoint) each round.
@@ -457,6 +460,7 @@ impl Default for TrainSection {
             eps: 1e-8,
             grad_clip: 1.0,
             activation_checkpointing: false,
+            precision: "f32".into(),
             init: "continue".into(),
             algo: "sft".into(),
             packing: false,

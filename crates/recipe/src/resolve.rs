@@ -107,6 +107,7 @@ fn optim(
         grad_clip: t.grad_clip,
         activation_checkpointing: t.activation_checkpointing,
         lora: None,
+        bf16: t.precision == "bf16",
     }
 }
 
@@ -585,6 +586,18 @@ fn train(c: &Checker<'_>, t: &TrainSection) -> R<TrainPlan> {
         "train",
         "grad_clip",
         ">= 0 (0 disables)",
+    )?;
+    c.check(
+        matches!(t.precision.as_str(), "f32" | "bf16"),
+        "train",
+        "precision",
+        "`f32` or `bf16` (bf16 mixed precision: bf16 compute, f32 weights and optimizer)",
+    )?;
+    c.check(
+        t.precision == "f32" || t.lora.is_none(),
+        "train",
+        "precision",
+        "`f32` with [train] lora (burn does not nest LoRA and the bf16 view of a weight)",
     )?;
     let init = c.choice(&t.init, Init::NAMES, Init::parse, "train", "init")?;
     let algo = c.choice(&t.algo, Algo::NAMES, Algo::parse, "train", "algo")?;

@@ -4,6 +4,7 @@
 //! linear warmup + cosine LR, AdamW, and a stop on the first non-finite loss or gradient norm.
 //! With LoRA (`OptimConfig::lora`) only the adapters train; the model comes back with them
 //! attached (its `val()` weights are the merged ones, so saving it writes the merged model).
+//! With `bf16` the passes compute in bf16 on f32 weights (`didact_model::precision`).
 //! Nothing is written here, so on a stop the caller's previous checkpoint stays the last good
 //! one.
 
@@ -13,7 +14,7 @@ use crate::schedule::warmup_cosine;
 use didact_core::OptimConfig;
 use didact_model::burn::module::{Module, ModuleMapper, ModuleVisitor, Param};
 use didact_model::burn::optim::{AdamWConfig, GradientsAccumulator, GradientsParams};
-use didact_model::burn::tensor::{Device, GradientCheckpointingStrategy, Tensor};
+use didact_model::burn::tensor::{DType, Device, GradientCheckpointingStrategy, Tensor};
 use std::time::Instant;
 
 /// How rows become batches: truncation, padding and the data order's seed.
@@ -120,6 +121,24 @@ pub fn drive<M: Module, L>(
         Some(spec) => didact_model::lora::attach(model.materialize(), spec, seed ^ LORA_STREAM)?,
         None => model,
     };
+    let model = match opt.bf16 {
+        true if opt.lora.is_some() => {
+            return Err(TrainError::Config(
+                "bf16 mixed precision with LoRA is not supported (burn does not nest the bf16 \
+                 view and the adapters)"
+                    .into(),
+            ));
+        }
+        true if !device.supports_dtype(DType::BF16) => {
+            return Err(TrainError::Config(
+                "bf16 mixed precision: this device has no bf16 kernels (ndarray); use tch, cuda \
+                 or flex"
+                    .into(),
+            ));
+        }
+        true => didact_model::precision::autocast_bf16(model),
+        false => model,
+    };
     let mut ad = device.clone().autodiff();
     if opt.activation_checkpointing {
         ad = ad.gradient_checkpointing();
@@ -175,7 +194,12 @@ pub fn drive<M: Module, L>(
         on_step(step, step_loss, logs);
     }
     rep.seconds = start.elapsed().as_secs_f64();
-    Ok((model.valid(), rep))
+    // bf16: `valid()` turns the bf16 views off, so `materialize` leaves the f32 weights.
+    let model = match opt.bf16 {
+        true => model.valid().materialize(),
+        false => model.valid(),
+    };
+    Ok((model, rep))
 }
 
 /// Global L2 norm of all gradients; when `max_norm > 0` and the norm exceeds it, every

@@ -40,6 +40,7 @@ fn opt(steps: usize) -> OptimConfig {
         grad_clip: 1.0,
         activation_checkpointing: false,
         lora: None,
+        bf16: false,
     }
 }
 

@@ -36,6 +36,7 @@ fn opt() -> OptimConfig {
         grad_clip: 1.0,
         activation_checkpointing: false,
         lora: None,
+        bf16: false,
     }
 }
 

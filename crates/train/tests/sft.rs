@@ -44,6 +44,7 @@ fn cfg(steps: usize) -> OptimConfig {
         grad_clip: 1.0,
         activation_checkpointing: false,
         lora: None,
+        bf16: false,
     }
 }
 

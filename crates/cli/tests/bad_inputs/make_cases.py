@@ -241,6 +241,8 @@ recipe("lora/no-targets", '[train]\nlora = { r = 8, alpha = 16, targets = [] }\n
 recipe("lora/unknown-field", '[train]\nlora = { r = 8, alpha = 16, targets = ["q_proj"], rank = 4 }\n', "rank")
 recipe("lora/missing-alpha", '[train]\nlora = { r = 8, targets = ["q_proj"] }\n', "alpha")
 recipe("lora/with-external", '[train]\nlora = { r = 8, alpha = 16, targets = ["q_proj"] }\nexternal = { command = "x {data} {model} {out}" }\n', "no [train] external")
+recipe("precision/unknown", '[train]\nprecision = "fp16"\n', "`f32` or `bf16`")
+recipe("precision/bf16-with-lora", '[train]\nprecision = "bf16"\nlora = { r = 8, alpha = 16, targets = ["q_proj"] }\n', "burn does not nest")
 cli("train-missing-model", ["train", "--model", "{dir}/nope", "--data", "{dir}/d.jsonl", "--out", "{dir}/o"], "nope", files={"d.jsonl": '{"prompt": "a", "completion": "b"}\n'})
 cli("train-bad-algo", ["train", "--model", "{dir}/m", "--data", "{dir}/d.jsonl", "--out", "{dir}/o", "--algo", "ppo"], "--algo", copies=GOOD, files={"d.jsonl": '{"prompt": "a", "completion": "b"}\n'})
 cli("train-lr-nan", ["train", "--model", "{dir}/m", "--data", "{dir}/d.jsonl", "--out", "{dir}/o", "--lr", "nan"], "--lr", copies=GOOD, files={"d.jsonl": '{"prompt": "a", "completion": "b"}\n'})
