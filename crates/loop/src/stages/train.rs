@@ -309,6 +309,21 @@ mod tests {
         );
     }
 
+    /// A round-1 pair for `1+2=` with cached reference log-probs.
+    fn pair(chosen: &str, rejected: &str) -> Pair {
+        Pair {
+            id: String::new(),
+            round: 1,
+            prompt: "1+2=".into(),
+            chosen: chosen.into(),
+            rejected: rejected.into(),
+            score_chosen: 1.0,
+            score_rejected: 0.0,
+            ref_chosen: -3.0,
+            ref_rejected: -3.0,
+        }
+    }
+
     #[test]
     fn a_dpo_round_reports_dpo_as_its_training() {
         let kit = Kit::new(
@@ -321,17 +336,6 @@ mod tests {
             ],
         );
         let env = kit.env();
-        let pair = |c: &str, r: &str| Pair {
-            id: String::new(),
-            round: 1,
-            prompt: "1+2=".into(),
-            chosen: c.into(),
-            rejected: r.into(),
-            score_chosen: 1.0,
-            score_rejected: 0.0,
-            ref_chosen: -3.0,
-            ref_rejected: -3.0,
-        };
         let pairs = vec![pair("3", "4"), pair("3", "5")];
         let work = Work::of_round(&kit.plan.train, kit.plan.dpo.as_ref(), None, false, 1);
         assert!(work.sft.is_none() && work.dpo.is_some());
@@ -362,24 +366,13 @@ mod tests {
         let work = Work::of_round(&kit.plan.train, kit.plan.dpo.as_ref(), None, false, 1);
         assert!(work.sft.and_then(|o| o.lora.as_ref()).is_some());
         assert!(work.dpo.and_then(|d| d.optim.lora.as_ref()).is_some());
-        let pair = Pair {
-            id: String::new(),
-            round: 1,
-            prompt: "1+2=".into(),
-            chosen: "3".into(),
-            rejected: "4".into(),
-            score_chosen: 1.0,
-            score_rejected: 0.0,
-            ref_chosen: -3.0,
-            ref_rejected: -3.0,
-        };
         let start = kit.model();
         let Lm::Llama(before) = &start else {
             unreachable!()
         };
         let before = named_tensors(before).unwrap();
         let rows = &kit.task.real_train;
-        let (model, log) = run(&env, &work, start, rows, &[pair], None, 1).unwrap();
+        let (model, log) = run(&env, &work, start, rows, &[pair("3", "4")], None, 1).unwrap();
         assert!(log.dpo.contains_key("dpo/loss"));
         let Lm::Llama(after) = &model else {
             unreachable!()
