@@ -1,8 +1,9 @@
 //! Checks of whole training steps and of sampling on a small seeded Llama (the same weights on
 //! every device: they are drawn on the host from a ChaCha stream). One SFT step, two LoRA SFT
-//! steps, bf16 mixed-precision SFT (first loss within bf16 rounding, learns), one DPO step and one reward-model step (loss, global gradient norm, every updated
-//! parameter) are compared with flex; seeded temperature sampling must repeat exactly on its
-//! device and not depend on the batch.
+//! steps, one DPO step and one reward-model step (loss, global gradient norm, every updated
+//! parameter) are compared with flex; bf16 mixed-precision SFT must start within bf16
+//! rounding of flex's f32 loss and learn; seeded temperature sampling must repeat exactly on
+//! its device and not depend on the batch.
 
 use crate::outcome::Outcome;
 use didact_model::burn::tensor::{DType, Device};
