@@ -1,6 +1,7 @@
 //! What every stage may use besides its own part of the plan: the device, the tokenizer, the
-//! model's shape, the run directory, the run seed and whether to draw progress bars. Small on
-//! purpose — a stage's inputs are its arguments, not fields reached through a context.
+//! model's shape, the run directory, the run seed, which peer policy (`[run] peers`) the
+//! stage works for and whether to draw progress bars. Small on purpose — a stage's inputs are
+//! its arguments, not fields reached through a context.
 
 use crate::error::{LoopError, Result};
 use crate::layout::RunDir;
@@ -19,13 +20,31 @@ pub struct Env<'a> {
     pub cfg: &'a LmConfig,
     pub dir: &'a RunDir,
     pub seed: u64,
+    /// The policy this environment's models belong to (`[run] peers`); 0 = the run's own.
+    pub peer: u32,
     pub quiet: bool,
 }
 
-impl Env<'_> {
+impl<'a> Env<'a> {
     /// The seed of a single stream.
     pub fn seed(&self, stream: Stream, index: u64) -> u64 {
         stream.seed(self.seed, index)
+    }
+
+    /// The same run as peer `p`: its own checkpoints (`layout::model_of`), initial weights,
+    /// data order and sampling draws (`model_seed`); the data — prompts, mix, evaluation —
+    /// stays the run's.
+    pub fn peer(&self, p: u32) -> Env<'a> {
+        Env { peer: p, ..*self }
+    }
+
+    /// The seed of the model's own draws — initial weights, data order, sampling: the run
+    /// seed for peer 0 (so one policy draws as before peers existed), else the peer's own.
+    pub fn model_seed(&self) -> u64 {
+        match self.peer {
+            0 => self.seed,
+            p => self.seed(Stream::Peer, p as u64),
+        }
     }
 
     pub fn max_len(&self) -> usize {
@@ -37,7 +56,7 @@ impl Env<'_> {
         Batching {
             max_len: self.max_len(),
             pad_id: self.tok.pad_id,
-            seed: self.seed(stream, index),
+            seed: stream.seed(self.model_seed(), index),
             pack: false,
         }
     }
@@ -53,15 +72,15 @@ impl Env<'_> {
         })
     }
 
-    /// Load the checkpoint a role uses (`lineage::model_for`).
+    /// Load the checkpoint a role uses (`lineage::model_for`); a round's model is this peer's.
     pub fn load(&self, m: &ModelRef) -> Result<Lm> {
         let dir = match m {
             ModelRef::Fresh => {
-                let init = self.seed(Stream::PolicyInit, 0);
+                let init = Stream::PolicyInit.seed(self.model_seed(), 0);
                 return Ok(Lm::Llama(self.llama_config()?.init(init, self.device)?));
             }
             ModelRef::Pretrained(dir) => dir.clone(),
-            ModelRef::Round(r) => self.dir.model(*r),
+            ModelRef::Round(r) => self.dir.model_of(*r, self.peer),
             ModelRef::Teacher => self.dir.teacher(),
             ModelRef::Endpoint | ModelRef::Oracle => {
                 return Err(LoopError::RunDir {

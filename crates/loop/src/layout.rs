@@ -33,6 +33,27 @@ impl RunDir {
         self.round(r).join("model")
     }
 
+    /// Round `r`'s directory of peer `p` ≥ 1 (`[run] peers`): `peers/p<p>/`.
+    pub fn peer(&self, r: u32, p: u32) -> PathBuf {
+        self.round(r).join("peers").join(format!("p{p}"))
+    }
+
+    /// Round `r`'s trained model of peer `p` (peer 0's is `model`).
+    pub fn model_of(&self, r: u32, p: u32) -> PathBuf {
+        match p {
+            0 => self.model(r),
+            _ => self.peer(r, p).join("model"),
+        }
+    }
+
+    /// Round `r`'s training log of peer `p`.
+    pub fn train_log(&self, r: u32, p: u32) -> PathBuf {
+        match p {
+            0 => self.file(r, "train_log.json"),
+            _ => self.peer(r, p).join("train_log.json"),
+        }
+    }
+
     /// Round `r`'s external-trainer work directory (data, start checkpoint, output, log).
     pub fn external(&self, r: u32) -> PathBuf {
         self.round(r).join("external")

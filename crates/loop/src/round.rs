@@ -1,5 +1,7 @@
 //! One round, top to bottom as the recipe reads: generate → score (filter, judge) → pairs →
-//! mix → train (→ round 0's reward model and teacher) → evaluate (+ `distill/kl_to_teacher`). Each stage writes its output
+//! mix → train (→ round 0's reward model and teacher) → evaluate (+ `distill/kl_to_teacher`).
+//! With `[run] peers`, every peer generates into the one pool and trains on the one mix
+//! (`train_p<k>` stages, checkpoints under `peers/`); evaluation is of peer 0. Each stage writes its output
 //! and its stats (`<stage>_metrics.json`) atomically, then is recorded in the journal; on
 //! resume a recorded stage is read back from disk instead of recomputed. Models are always
 //! read back from their checkpoints (which one: `lineage.rs`), so an interrupted and an
@@ -74,13 +76,14 @@ pub fn run_round(run: &mut Runner<'_>, r: u32) -> Result<Metrics> {
             ),
         });
     }
-    run.stage(
-        r,
-        "train",
-        &dir.model(r),
-        |run| run.train(&rows, &pairs, r),
-        done,
-    )?;
+    for p in 0..run.plan.peers {
+        let name = match p {
+            0 => "train".to_string(),
+            _ => format!("train_p{p}"),
+        };
+        let out = dir.model_of(r, p);
+        run.stage(r, &name, &out, |run| run.train(p, &rows, &pairs, r), done)?;
+    }
     let scorer = run.plan.dpo.as_ref().map(|d| d.scorer);
     if r == 0 && scorer == Some(PairScorer::Reward) {
         run.stage(
@@ -152,14 +155,21 @@ impl Runner<'_> {
         Ok(m)
     }
 
-    /// The generate stage: the round's writer (`lineage`) answers the prompts.
+    /// The generate stage: the round's writer (`lineage`) answers the prompts — with
+    /// `[run] peers`, every peer's policy in turn answers the same prompts.
     fn generate(&self, path: &Path, r: u32) -> Result<(Vec<Sample>, Metrics)> {
         let plan = &self.plan.generate;
         let source = self.lineage.model_for(Role::Generator, r);
-        let writer = Writer::open(&self.env, plan, &source, self.task)?;
-        let out = generate::run(&self.env, plan, self.task, &writer, r)?;
-        table::write_samples(path, &out.0)?;
-        Ok(out)
+        let (mut samples, mut stats) = (Vec::new(), Metrics::new());
+        for p in 0..self.plan.peers {
+            let env = self.env.peer(p);
+            let writer = Writer::open(&env, plan, &source, self.task)?;
+            let (s, m) = generate::run(&env, plan, self.task, &writer, r)?;
+            samples.extend(s);
+            stats.extend(m);
+        }
+        table::write_samples(path, &samples)?;
+        Ok((samples, stats))
     }
 
     /// The score stage: rules and verifier, then the reward model and the LLM judge.
@@ -231,35 +241,33 @@ impl Runner<'_> {
         Ok((rows, m))
     }
 
-    /// The train stage: from the training start (`lineage`), saved with its log.
-    fn train(&self, rows: &[Example], pairs: &[Pair], r: u32) -> Result<((), Metrics)> {
-        let (plan, dir) = (self.plan, self.env.dir);
+    /// The train stage of peer `p` (0 = the run's own policy): from the training start
+    /// (`lineage`, among the peer's own checkpoints), saved with its log.
+    fn train(&self, p: u32, rows: &[Example], pairs: &[Pair], r: u32) -> Result<((), Metrics)> {
+        let (plan, dir, env) = (self.plan, self.env.dir, self.env.peer(p));
         if let (Some(ext), true) = (&plan.train.external, r >= 1) {
             return self.train_external(ext, rows, pairs, r);
         }
-        let start = self
-            .env
-            .load(&self.lineage.model_for(Role::TrainStart, r))?;
+        let start = env.load(&self.lineage.model_for(Role::TrainStart, r))?;
         let pretrained = matches!(plan.model, ModelPlan::Pretrained { .. });
         let kd = plan.distill.as_ref().map(|d| {
             let g = &plan.generate;
-            distill::kd_config(d, &g.sampling, g.prompt_chars, self.env.tok.eos_id)
+            distill::kd_config(d, &g.sampling, g.prompt_chars, env.tok.eos_id)
         });
         let work = Work::of_round(&plan.train, plan.dpo.as_ref(), kd, pretrained, r);
         let live = match (&work.kd, self.lineage.teacher()) {
-            (Some(_), Some(t)) => Some(LiveTeacher::open(&self.env, &t, self.task, r)?),
+            (Some(_), Some(t)) => Some(LiveTeacher::open(&env, &t, self.task, r)?),
             _ => None,
         };
-        let teacher = live.as_ref().map(|t| t.as_teacher(&self.env));
-        let (model, mut log) =
-            train::run(&self.env, &work, start, rows, pairs, teacher.as_deref(), r)?;
+        let teacher = live.as_ref().map(|t| t.as_teacher(&env));
+        let (model, mut log) = train::run(&env, &work, start, rows, pairs, teacher.as_deref(), r)?;
         if let Some(LiveTeacher::Table(t)) = &live {
             let aligned = 1.0 - t.misaligned as f64 / t.samples.max(1) as f64;
             log.distill
                 .insert("distill/aligned_fraction".into(), aligned);
         }
-        write_json(&dir.file(r, "train_log.json"), &log)?;
-        didact_model::any::save(&dir.model(r), self.env.cfg, &model, self.env.tok)?;
+        write_json(&dir.train_log(r, p), &log)?;
+        didact_model::any::save(&dir.model_of(r, p), env.cfg, &model, env.tok)?;
         Ok(((), log.metrics()))
     }
 

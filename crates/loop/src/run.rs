@@ -182,6 +182,7 @@ pub fn run(
             cfg: &cfg,
             dir: &run_dir,
             seed: plan.seed,
+            peer: 0,
             quiet: opts.quiet,
         },
         task: &task,

@@ -28,6 +28,9 @@ pub enum Stream {
     // Models and data order.
     /// Round 0's fresh weights (index 0).
     PolicyInit = 6000,
+    /// A peer policy's own seed (`[run] peers`; index: the peer ≥ 1), in place of the run
+    /// seed for its weights, data order and sampling draws (`Env::model_seed`).
+    Peer = 6200,
     /// SFT data order of round r (index r).
     SftOrder = 5000,
     /// DPO data order of round r (index r).
@@ -100,6 +103,7 @@ mod tests {
         Stream::Prompts,
         Stream::Mix,
         Stream::PolicyInit,
+        Stream::Peer,
         Stream::SftOrder,
         Stream::DpoOrder,
         Stream::TeacherInit,

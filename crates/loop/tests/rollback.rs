@@ -81,6 +81,7 @@ fn after_a_rollback_the_best_rounds_model_generates_and_starts_training() {
         cfg: &cfg,
         dir: &dir,
         seed: loaded.plan.seed,
+        peer: 0,
         quiet: true,
     };
     let task = Task::build(&loaded.plan).unwrap();

@@ -42,6 +42,17 @@ pub struct RunSection {
     pub device: String,
     /// CPU threads for the backend's thread pool; 0 = all cores.
     pub threads: usize,
+    /// Policies trained side by side from their own initial weights (Lee et al. 2025's vote
+    /// across models): each samples `n_per_prompt` answers to the same prompts, the filter
+    /// votes over all of them, each trains on the kept rows. Metrics are peer 0's (the run's
+    /// own lineage); 1 = one policy. Needs in-process SFT with the policy as the generator.
+    /// Left out of a resolved recipe at 1, so runs from before it existed resume.
+    #[serde(skip_serializing_if = "one")]
+    pub peers: u32,
+}
+
+fn one(n: &u32) -> bool {
+    *n == 1
 }
 
 impl Default for RunSection {
@@ -52,6 +63,7 @@ impl Default for RunSection {
             rounds: 3,
             device: "cpu".into(),
             threads: 0,
+            peers: 1,
         }
     }
 }

@@ -289,6 +289,28 @@ mod tests {
     }
 
     #[test]
+    fn peers_need_in_process_sft_on_their_own_samples() {
+        let l = load_str("[run]\npeers = 3\n", "r.toml", &[]).unwrap();
+        assert_eq!(l.plan.peers, 3);
+        assert!(to_toml(&l.file).contains("peers = 3"));
+        let one = load_str("", "r.toml", &[]).unwrap();
+        assert_eq!(one.plan.peers, 1);
+        assert!(
+            !to_toml(&one.file).contains("peers"),
+            "one peer is left out of the resolved recipe (older runs resume)"
+        );
+        let err = |text: &str| load_str(text, "r.toml", &[]).unwrap_err().to_string();
+        let e = err("[run]\npeers = 0\n");
+        assert!(e.contains("`run.peers`") && e.contains("1..=16"), "{e}");
+        let e =
+            err("[run]\npeers = 2\n[generate]\nn_per_prompt = 2\n[train]\nalgo = \"sft+dpo\"\n");
+        assert!(
+            e.contains("`run.peers`") && e.contains("in-process SFT"),
+            "{e}"
+        );
+    }
+
+    #[test]
     fn resolved_toml_roundtrips() {
         let l = load_str("[run]\nname = \"q\"\n", "r.toml", &[]).unwrap();
         let text = to_toml(&l.file);

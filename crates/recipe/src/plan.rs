@@ -18,6 +18,8 @@ pub struct RunPlan {
     pub device: String,
     /// 0 = all cores.
     pub threads: usize,
+    /// Policies trained side by side (`[run] peers`); 1 = one.
+    pub peers: u32,
     pub source: Source,
     pub model: ModelPlan,
     pub train: TrainPlan,

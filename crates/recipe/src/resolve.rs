@@ -233,6 +233,7 @@ pub fn resolve(
         "answer_length",
         "false unless the source is the arithmetic world with ops = [\"+\"] and no rationales",
     )?;
+    check_peers(&c, f, &train, &generate, judge.is_some())?;
     let fl = &f.filter;
     Ok(RunPlan {
         name: f.run.name.clone(),
@@ -240,6 +241,7 @@ pub fn resolve(
         rounds: f.run.rounds,
         device: f.run.device.clone(),
         threads: f.run.threads,
+        peers: f.run.peers,
         filter: FilterPlan {
             verifier: fl.verifier && source.has_verifier(),
             min_chars: fl.min_chars,
@@ -337,6 +339,35 @@ fn check_run(c: &Checker<'_>, r: &RunSection) -> R<()> {
         "run",
         "threads",
         "0 (all cores) ..= 1024",
+    )
+}
+
+/// `[run] peers` > 1 holds several policies, each generating and training in-process with SFT:
+/// nothing else in a round has a per-peer form yet.
+fn check_peers(
+    c: &Checker<'_>,
+    f: &RecipeFile,
+    train: &TrainPlan,
+    generate: &GeneratePlan,
+    judged: bool,
+) -> R<()> {
+    c.check(
+        (1..=16).contains(&f.run.peers),
+        "run",
+        "peers",
+        "1..=16 (policies trained side by side)",
+    )?;
+    let alone = train.algo == Algo::Sft
+        && train.external.is_none()
+        && matches!(generate.generator, Generator::Policy)
+        && generate.self_instruct.is_none()
+        && !judged;
+    c.check(
+        f.run.peers == 1 || alone,
+        "run",
+        "peers",
+        "1 unless every round is in-process SFT on the policies' own samples (train.algo = \"sft\", \
+         no [train] external, no teacher, endpoint, Self-Instruct or [judge])",
     )
 }
 

@@ -1,5 +1,6 @@
 //! The generate stage: the round's samples from its writer — the policy, the teacher (both
-//! in-process, KV-cached), the Markov world's true source (an oracle teacher: continuations
+//! in-process, KV-cached; a peer policy's samples are ids `p<peer>-…`, drawn from the peer's
+//! own seed), the Markov world's true source (an oracle teacher: continuations
 //! drawn from the source itself, whatever the sampling settings) or an OpenAI-compatible
 //! endpoint, with the same per-row seeds — as
 //! responses to the task's prompts, or by Self-Instruct bootstrapping (new instructions from
@@ -176,11 +177,11 @@ pub fn run(
         params: sampling(&plan.sampling),
         batch_size: plan.batch_size,
         round: r,
-        seed: env.seed,
+        seed: env.model_seed(),
         stream: Stream::Generate.family(r),
     };
     let mut stats = Metrics::new();
-    let samples = match &plan.self_instruct {
+    let mut samples = match &plan.self_instruct {
         None => {
             let pb = bar(
                 (prompts.len() * job.n_per_prompt) as u64,
@@ -203,6 +204,11 @@ pub fn run(
         }
         Some(si) => self_instruct(env, si, &job, writer, &mut stats)?,
     };
+    if env.peer > 0 {
+        for s in &mut samples {
+            s.id = format!("p{}-{}", env.peer, s.id);
+        }
+    }
     Ok((samples, stats))
 }
 

@@ -103,6 +103,7 @@ pub(crate) mod testkit {
                 cfg: &self.cfg,
                 dir: &self.dir,
                 seed: 3,
+                peer: 0,
                 quiet: true,
             }
         }
