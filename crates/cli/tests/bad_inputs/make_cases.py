@@ -75,7 +75,7 @@ RANGES = [
     ("eval", "eval_size", "0"), ("eval", "eval_size", "10000000000"), ("eval", "n_samples", "1"),
     ("eval", "batch_size", "0"), ("eval", "ood_size", "10000000"),
     ("run", "rounds", "5000"), ("run", "name", '""'), ("run", "name", '"a/b"'), ("run", "device", '"tpu"'),
-    ("run", "threads", "100000"),
+    ("run", "threads", "100000"), ("run", "peers", "0"), ("run", "peers", "100"),
     ("judge", "mode", '"pairwise"'), ("judge", "max_new_tokens", "0"), ("judge", "endpoint", '"localhost:8000"'),
     ("reward", "eval_fraction", "1.0"), ("reward", "steps", "0"), ("reward", "on_error", '"ignore"'),
     ("reward", "lr", "0.0"), ("reward", "center", "-1.0"),
@@ -263,6 +263,8 @@ recipe("generate/digits_step-past-context", '[run]\nrounds = 5\n[model]\nmax_seq
 recipe("world/products-past-9-digits", '[world]\nops = ["*"]\ndigits = [1, 10]\n', "<= 9")
 recipe("world/reversed-subtraction", '[world]\nops = ["-"]\nreversed = true\n', "world.reversed")
 recipe("world/reversed-rationales", '[world]\nreversed = true\nrationales = true\n', "world.reversed")
+recipe("run/peers-dpo", '[run]\npeers = 3\n[train]\nalgo = "sft+dpo"\n[generate]\nn_per_prompt = 2\n', "run.peers")
+recipe("run/peers-judge", '[run]\npeers = 2\n[judge]\nmode = "score"\n', "run.peers")
 recipe("filter/answer_length-markov", '[world]\nkind = "markov"\n[filter]\nanswer_length = true\n', "filter.answer_length")
 recipe("filter/answer_length-products", '[world]\nops = ["*"]\n[filter]\nanswer_length = true\n', "filter.answer_length")
 recipe("generate/digits_step-overflow", '[run]\nrounds = 10\n[world]\nops = ["*"]\n[model]\nmax_seq_len = 128\n[generate]\ndigits_step = 1\n', "at most 9 digits")
