@@ -260,6 +260,23 @@ pub fn plausible_sum_length(prompt: &str, answer: &str) -> Option<bool> {
     Some(all_digits(got) && (got.len() == n || got.len() == n + 1))
 }
 
+/// [`plausible_sum_length`], and a sum one digit longer than the longer operand carries a 1
+/// as its most significant digit (the last when `reversed`): operands below 10ⁿ add to below
+/// 2·10ⁿ. `None` when the prompt is not a sum.
+pub fn plausible_sum_shape(prompt: &str, answer: &str, reversed: bool) -> Option<bool> {
+    let ok = plausible_sum_length(prompt, answer)?;
+    let (a, b) = prompt.strip_suffix('=')?.split_once('+')?;
+    let got = answer.trim();
+    if !ok || got.len() == a.len().max(b.len()) {
+        return Some(ok);
+    }
+    let top = match reversed {
+        true => got.bytes().last(),
+        false => got.bytes().next(),
+    };
+    Some(top == Some(b'1'))
+}
+
 /// The characters of `s` in reverse order.
 fn reverse(s: &str) -> String {
     s.chars().rev().collect()
@@ -452,5 +469,31 @@ mod tests {
         assert_eq!(plausible_sum_length("417+86=", "5a3"), Some(false));
         assert_eq!(plausible_sum_length("417*86=", "503"), None);
         assert_eq!(plausible_sum_length("hello", "1"), None);
+    }
+
+    /// Every sum of two 3-digit operands passes, in both digit orders; a 4-digit
+    /// answer whose carry digit is not 1 does not.
+    #[test]
+    fn the_carry_digit_of_a_longer_sum_is_one() {
+        for a in (100..1000).step_by(37) {
+            for b in (100..1000).step_by(41) {
+                let (pa, pb) = (format!("{a:03}"), format!("{b:03}"));
+                let sum = (a + b).to_string();
+                let plain = format!("{pa}+{pb}=");
+                assert_eq!(
+                    plausible_sum_shape(&plain, &sum, false),
+                    Some(true),
+                    "{plain}{sum}"
+                );
+                let rev = |s: &str| s.chars().rev().collect::<String>();
+                let reversed = format!("{}+{}=", rev(&pa), rev(&pb));
+                assert_eq!(plausible_sum_shape(&reversed, &rev(&sum), true), Some(true));
+            }
+        }
+        assert_eq!(plausible_sum_shape("417+986=", "2403", false), Some(false));
+        assert_eq!(plausible_sum_shape("714+689=", "3042", true), Some(false));
+        assert_eq!(plausible_sum_shape("714+689=", "3041", true), Some(true));
+        assert_eq!(plausible_sum_shape("714+689=", "30", true), Some(false));
+        assert_eq!(plausible_sum_shape("417*86=", "503", false), None);
     }
 }

@@ -666,6 +666,12 @@ pub struct FilterSection {
     /// prompt's operands can have (the longer operand's, or one more) before it votes — Lee et
     /// al. 2025's length filter.
     pub answer_length: bool,
+    /// With `answer_length`: also drop a sum one digit longer than the longer operand whose
+    /// extra (most significant) digit is not 1 — two numbers below 10ⁿ add to below 2·10ⁿ, so
+    /// the carry digit can only be 1 (a shape rule, like the length; dropped as
+    /// `answer_length`).
+    #[serde(skip_serializing_if = "std::ops::Not::not")]
+    pub carry_digit: bool,
 }
 
 impl Default for FilterSection {
@@ -678,6 +684,7 @@ impl Default for FilterSection {
             require_stop: true,
             majority: 0.0,
             answer_length: false,
+            carry_digit: false,
         }
     }
 }

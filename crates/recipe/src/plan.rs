@@ -336,6 +336,8 @@ pub struct FilterPlan {
     pub majority: Option<f64>,
     /// Drop answers of a length no sum can have (arithmetic world, addition).
     pub answer_length: bool,
+    /// With `answer_length`: also answers whose carry digit is not 1.
+    pub carry_digit: bool,
 }
 
 /// Who judges.

@@ -250,6 +250,7 @@ pub fn resolve(
             require_stop: fl.require_stop,
             majority: (fl.majority > 0.0).then_some(fl.majority),
             answer_length: fl.answer_length,
+            carry_digit: fl.carry_digit,
         },
         source,
         model,
@@ -1073,6 +1074,12 @@ fn check_filter(c: &Checker<'_>, fl: &FilterSection) -> R<()> {
         "filter",
         "majority",
         "a share in [0, 1): 0 = no vote, 0.5 = a strict majority of a prompt's samples",
+    )?;
+    c.check(
+        !fl.carry_digit || fl.answer_length,
+        "filter",
+        "carry_digit",
+        "false unless filter.answer_length = true (it refines the length rule)",
     )
 }
 

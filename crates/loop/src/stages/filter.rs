@@ -1,6 +1,7 @@
 //! The filter stage: every sample scored by the rules (`length/*`, the world's
 //! `verifier/correct`) and marked with the first rule that drops it (`no_stop`, `length`,
-//! `answer_length` (a sum's digit count, with `[filter] answer_length`), `verifier`,
+//! `answer_length` (a sum's digit count, with `[filter] answer_length`, and its carry digit
+//! with `carry_digit`), `verifier`,
 //! `majority`, `duplicate`); with `dpo.scorer = "rules"` a `rules/kept` score for pairs. The
 //! filter stats are taken over the final scored samples of the round (after a judge may have
 //! dropped more): `filter/*`, with `[filter] majority` also `vote_agreement` and
@@ -26,7 +27,11 @@ pub fn run(samples: &mut [Sample], plan: &FilterPlan, task: &Task, rules_score: 
     };
     let verifier = task.verifier();
     let v = verifier.map(|f| move |p: &str, c: &str| f(p, c));
-    let shape = |p: &str, a: &str| didact_data::arithmetic::plausible_sum_length(p, a);
+    let reversed = task.world.as_ref().is_some_and(|w| w.reversed);
+    let shape = |p: &str, a: &str| match plan.carry_digit {
+        true => didact_data::arithmetic::plausible_sum_shape(p, a, reversed),
+        false => didact_data::arithmetic::plausible_sum_length(p, a),
+    };
     score_and_filter(
         samples,
         &rules,
@@ -133,6 +138,7 @@ mod tests {
             require_stop: true,
             majority: None,
             answer_length: false,
+            carry_digit: false,
         };
         let mut s = vec![sample("5"), sample("5"), sample("6"), sample("5555")];
         run(&mut s, &plan, &task(), true);
@@ -163,6 +169,7 @@ mod tests {
             require_stop: true,
             majority: Some(0.5),
             answer_length: false,
+            carry_digit: false,
         };
         let mut s = vec![sample("6"), sample("6"), sample("5"), sample("6")];
         run(&mut s, &plan, &task(), false);
@@ -189,6 +196,7 @@ mod tests {
             require_stop: true,
             majority: Some(0.5),
             answer_length: true,
+            carry_digit: false,
         };
         let mut s = vec![sample("555"), sample("555"), sample("5"), sample("")];
         run(&mut s, &plan, &task(), false);
@@ -196,5 +204,37 @@ mod tests {
         let short = Some("answer_length");
         assert_eq!(why, vec![short, short, None, short]);
         assert_eq!(stats(&s)["filter/dropped_answer_length"], 3.0);
+    }
+
+    /// `[filter] carry_digit`: 7+8 (plain digit order, the default world) is 15 or a one-digit
+    /// number by its length, so "25" votes and no answer has a majority; with the carry rule
+    /// "25" is impossible too, and the vote is "15"'s.
+    #[test]
+    fn a_longer_sum_must_carry_a_one() {
+        let mut plan = FilterPlan {
+            verifier: false,
+            min_chars: 0,
+            max_chars: 10,
+            dedup: false,
+            require_stop: true,
+            majority: Some(0.5),
+            answer_length: true,
+            carry_digit: false,
+        };
+        let eight = |c: &str| Sample {
+            prompt: "7+8=".into(),
+            ..sample(c)
+        };
+        let samples = vec![eight("25"), eight("25"), eight("15"), eight("15"), eight("5")];
+        let mut s = samples.clone();
+        run(&mut s, &plan, &task(), false);
+        assert_eq!(s[2].dropped.as_deref(), Some("majority"));
+        plan.carry_digit = true;
+        let mut s = samples;
+        run(&mut s, &plan, &task(), false);
+        let why: Vec<Option<&str>> = s.iter().map(|x| x.dropped.as_deref()).collect();
+        let shape = Some("answer_length");
+        assert_eq!(why, vec![shape, shape, None, None, Some("majority")]);
+        assert_eq!(stats(&s)["filter/kept_accuracy"], 1.0);
     }
 }
