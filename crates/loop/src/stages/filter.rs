@@ -225,7 +225,13 @@ mod tests {
             prompt: "7+8=".into(),
             ..sample(c)
         };
-        let samples = vec![eight("25"), eight("25"), eight("15"), eight("15"), eight("5")];
+        let samples = vec![
+            eight("25"),
+            eight("25"),
+            eight("15"),
+            eight("15"),
+            eight("5"),
+        ];
         let mut s = samples.clone();
         run(&mut s, &plan, &task(), false);
         assert_eq!(s[2].dropped.as_deref(), Some("majority"));
