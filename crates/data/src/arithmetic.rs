@@ -277,6 +277,28 @@ pub fn plausible_sum_shape(prompt: &str, answer: &str, reversed: bool) -> Option
     Some(top == Some(b'1'))
 }
 
+/// The low-digit sub-problem of a reversed sum: both operands cut to their first (lowest)
+/// n − 1 digits, n the longer operand's length, and that k = n − 1. The first k digits of the
+/// sum are the first k digits of the sub-problem's sum. `None` when the prompt is not a sum of
+/// digits or n < 2.
+pub fn low_digits_problem(prompt: &str) -> Option<(String, usize)> {
+    let (a, b) = prompt.strip_suffix('=')?.split_once('+')?;
+    let digits = |s: &str| !s.is_empty() && s.bytes().all(|c| c.is_ascii_digit());
+    let k = a.len().max(b.len()).checked_sub(1).filter(|&k| k >= 1)?;
+    if !digits(a) || !digits(b) {
+        return None;
+    }
+    let cut = |s: &str| s[..s.len().min(k)].to_string();
+    Some((format!("{}+{}=", cut(a), cut(b)), k))
+}
+
+/// Do `answer` and the sub-problem's `low` answer agree on their first `k` digits? A short
+/// `low` is read with zeros after it (its sum's leading zeros: `0123+0005=` is 128, `821`).
+pub fn low_digits_agree(answer: &str, low: &str, k: usize) -> bool {
+    let (a, l) = (answer.trim(), format!("{:0<k$}", low.trim()));
+    a.len() >= k && a.as_bytes()[..k] == l.as_bytes()[..k]
+}
+
 /// The characters of `s` in reverse order.
 fn reverse(s: &str) -> String {
     s.chars().rev().collect()
@@ -495,5 +517,36 @@ mod tests {
         assert_eq!(plausible_sum_shape("714+689=", "3041", true), Some(true));
         assert_eq!(plausible_sum_shape("714+689=", "30", true), Some(false));
         assert_eq!(plausible_sum_shape("417*86=", "503", false), None);
+    }
+
+    /// The low k digits of every sampled reversed sum are its sub-problem's low k digits.
+    #[test]
+    fn a_sums_low_digits_are_its_sub_problems() {
+        let rev = |s: String| s.chars().rev().collect::<String>();
+        for a in (10_000..100_000).step_by(7_919) {
+            for b in (10_000..100_000).step_by(8_111) {
+                let prompt = format!("{}+{}=", rev(a.to_string()), rev(b.to_string()));
+                let (low, k) = low_digits_problem(&prompt).unwrap();
+                assert_eq!(k, 4);
+                let (la, lb) = (a % 10_000, b % 10_000);
+                assert_eq!(
+                    low,
+                    format!("{}+{}=", rev(format!("{la:04}")), rev(format!("{lb:04}")))
+                );
+                let sum = rev((a + b).to_string());
+                let low_sum = rev((la + lb).to_string());
+                assert!(low_digits_agree(&sum, &low_sum, k), "{prompt}");
+            }
+        }
+        assert_eq!(low_digits_problem("714+68="), Some(("71+68=".into(), 2)));
+        assert_eq!(low_digits_problem("7145+68="), Some(("714+68=".into(), 3)));
+        assert_eq!(low_digits_problem("7+8="), None);
+        assert_eq!(low_digits_problem("7*8="), None);
+        assert!(!low_digits_agree("4031", "3031", 3));
+        assert!(!low_digits_agree("40", "403", 3));
+        assert!(
+            low_digits_agree("82107", "821", 4),
+            "0123+0005 = 128 read as 0128"
+        );
     }
 }

@@ -2,7 +2,8 @@
 //! into `Sample::scores` (`verifier/correct`, `length/chars`, `length/tokens`; the generator
 //! already recorded `gen/stopped`) and the first failing rule into `Sample::dropped`, so a
 //! dropped sample says why. Rules, in order: `no_stop`, `length`, `answer_length` (a world's
-//! check that an answer has a possible shape, e.g. a sum's digit count), `verifier`, `majority`
+//! check that an answer has a possible shape, e.g. a sum's digit count), `prefix` (a
+//! self-check's verdict recorded before scoring), `verifier`, `majority`
 //! (self-consistency: a prompt's samples vote with their final answers; only the answer more
 //! than a set share of them gave is kept — pseudo-labels without a verifier), `duplicate`.
 //! Reward models and LLM judges slot in as further scorers. Knows nothing of training.
@@ -34,7 +35,14 @@ pub struct Rules {
     /// more than this share of its prompt's samples that passed the rules before it; `None`
     /// = no vote. Every voting sample gets `vote/agreement`, the share that agreed with it.
     pub majority: Option<f64>,
+    /// Drop samples whose [`PREFIX_SCORE`] is 0 (a self-check that ran before scoring said
+    /// the answer disagrees with an easier sub-problem's).
+    pub prefix: bool,
 }
+
+/// A sample's self-check verdict (1 consistent, 0 not), set before scoring when the world has
+/// one (`[filter] prefix_check`).
+pub const PREFIX_SCORE: &str = "prefix/consistent";
 
 /// The final answer of a completion, for voting: what follows the last `####` (worked
 /// steps, GSM8K's convention), else the whole completion, trimmed.
@@ -151,6 +159,8 @@ fn early_rule(s: &Sample, rules: &Rules, shape: Option<Verifier<'_>>) -> Option<
         Some("length")
     } else if shape.is_some_and(|f| f(&s.prompt, answer_of(&s.completion)) == Some(false)) {
         Some("answer_length")
+    } else if rules.prefix && s.scores.get(PREFIX_SCORE) == Some(&0.0) {
+        Some("prefix")
     } else {
         None
     }
@@ -194,6 +204,7 @@ mod tests {
             dedup: true,
             require_stop: true,
             majority: None,
+            prefix: false,
         }
     }
 

@@ -1,5 +1,6 @@
-//! One round, top to bottom as the recipe reads: generate → score (filter, judge) → pairs →
-//! mix → train (→ round 0's reward model and teacher) → evaluate (+ `distill/kl_to_teacher`).
+//! One round, top to bottom as the recipe reads: generate → score (prefix check, filter,
+//! judge) → pairs → mix → train (→ round 0's reward model and teacher) → evaluate
+//! (+ `distill/kl_to_teacher`).
 //! With `[run] peers`, every peer generates into the one pool and trains on the one mix
 //! (`train_p<k>` stages, checkpoints under `peers/`); evaluation is of peer 0. Each stage writes its output
 //! and its stats (`<stage>_metrics.json`) atomically, then is recorded in the journal; on
@@ -15,7 +16,7 @@ use crate::seeds::Stream;
 use crate::stages::distill::{self, LiveTeacher};
 use crate::stages::generate::Writer;
 use crate::stages::train::Work;
-use crate::stages::{evaluate, external, filter, generate, judge, mix, pair, side, train};
+use crate::stages::{evaluate, external, filter, generate, judge, mix, pair, prefix, side, train};
 use crate::task::Task;
 use didact_core::{Example, Metrics, Pair, Sample, write_atomic};
 use didact_data::table;
@@ -180,6 +181,10 @@ impl Runner<'_> {
         r: u32,
     ) -> Result<(Vec<Sample>, Metrics)> {
         let scorer = self.plan.dpo.as_ref().map(|d| d.scorer);
+        let mut m = Metrics::new();
+        if self.plan.filter.prefix_check {
+            m = self.prefix_check(&mut samples, r)?;
+        }
         filter::run(
             &mut samples,
             &self.plan.filter,
@@ -202,9 +207,24 @@ impl Runner<'_> {
             )?;
         }
         table::write_samples(path, &samples)?;
-        let mut m = filter::stats(&samples);
+        m.extend(filter::stats(&samples));
         m.extend(judge::stats(&samples));
         Ok((samples, m))
+    }
+
+    /// `[filter] prefix_check`: the round's policies (every peer) answer the low-digit
+    /// sub-problems, and each sample is marked by whether its low digits agree.
+    fn prefix_check(&self, samples: &mut [Sample], r: u32) -> Result<Metrics> {
+        let plan = &self.plan.generate;
+        let source = self.lineage.model_for(Role::Generator, r);
+        let mut policies = Vec::new();
+        for p in 0..self.plan.peers {
+            let env = self.env.peer(p);
+            let writer = Writer::open(&env, plan, &source, self.task)?;
+            policies.push((env, writer));
+        }
+        let max_new = plan.sampling.max_new_tokens;
+        prefix::run(&policies, samples, plan.batch_size, max_new, r)
     }
 
     /// The pairs stage, with the reference (the round's training start) log-probs.

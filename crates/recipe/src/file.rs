@@ -672,6 +672,13 @@ pub struct FilterSection {
     /// `answer_length`).
     #[serde(skip_serializing_if = "std::ops::Not::not")]
     pub carry_digit: bool,
+    /// Arithmetic world, reversed sums: a self-check before the vote. The round's policies
+    /// answer (greedy) every prompt cut to its operands' low n − 1 digits, and a sample whose
+    /// first n − 1 answer digits differ from the policies' answer there is dropped (`prefix`):
+    /// the low digits of a sum depend only on the operands' low digits, and the model is
+    /// reliable one digit shorter. Each sample gets `prefix/consistent` (1 or 0).
+    #[serde(skip_serializing_if = "std::ops::Not::not")]
+    pub prefix_check: bool,
 }
 
 impl Default for FilterSection {
@@ -685,6 +692,7 @@ impl Default for FilterSection {
             majority: 0.0,
             answer_length: false,
             carry_digit: false,
+            prefix_check: false,
         }
     }
 }

@@ -338,6 +338,9 @@ pub struct FilterPlan {
     pub answer_length: bool,
     /// With `answer_length`: also answers whose carry digit is not 1.
     pub carry_digit: bool,
+    /// Drop answers whose low digits disagree with the policies' answer to the low-digit
+    /// sub-problem (reversed sums).
+    pub prefix_check: bool,
 }
 
 /// Who judges.

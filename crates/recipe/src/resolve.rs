@@ -234,6 +234,18 @@ pub fn resolve(
         "false unless the source is the arithmetic world with ops = [\"+\"] and no rationales",
     )?;
     check_peers(&c, f, &train, &generate, judge.is_some())?;
+    c.check(
+        !f.filter.prefix_check
+            || (plain_arithmetic(f)
+                && f.world.ops == ["+"]
+                && f.world.reversed
+                && matches!(generate.generator, Generator::Policy)
+                && generate.self_instruct.is_none()),
+        "filter",
+        "prefix_check",
+        "false unless the source is the arithmetic world with ops = [\"+\"], reversed = true and \
+         no rationales, and the policy generates (it answers the low-digit sub-problems)",
+    )?;
     let fl = &f.filter;
     Ok(RunPlan {
         name: f.run.name.clone(),
@@ -251,6 +263,7 @@ pub fn resolve(
             majority: (fl.majority > 0.0).then_some(fl.majority),
             answer_length: fl.answer_length,
             carry_digit: fl.carry_digit,
+            prefix_check: fl.prefix_check,
         },
         source,
         model,

@@ -24,6 +24,7 @@ pub fn run(samples: &mut [Sample], plan: &FilterPlan, task: &Task, rules_score: 
         dedup: plan.dedup,
         require_stop: plan.require_stop,
         majority: plan.majority,
+        prefix: plan.prefix_check,
     };
     let verifier = task.verifier();
     let v = verifier.map(|f| move |p: &str, c: &str| f(p, c));
@@ -139,6 +140,7 @@ mod tests {
             majority: None,
             answer_length: false,
             carry_digit: false,
+            prefix_check: false,
         };
         let mut s = vec![sample("5"), sample("5"), sample("6"), sample("5555")];
         run(&mut s, &plan, &task(), true);
@@ -170,6 +172,7 @@ mod tests {
             majority: Some(0.5),
             answer_length: false,
             carry_digit: false,
+            prefix_check: false,
         };
         let mut s = vec![sample("6"), sample("6"), sample("5"), sample("6")];
         run(&mut s, &plan, &task(), false);
@@ -197,6 +200,7 @@ mod tests {
             majority: Some(0.5),
             answer_length: true,
             carry_digit: false,
+            prefix_check: false,
         };
         let mut s = vec![sample("555"), sample("555"), sample("5"), sample("")];
         run(&mut s, &plan, &task(), false);
@@ -220,6 +224,7 @@ mod tests {
             majority: Some(0.5),
             answer_length: true,
             carry_digit: false,
+            prefix_check: false,
         };
         let eight = |c: &str| Sample {
             prompt: "7+8=".into(),
