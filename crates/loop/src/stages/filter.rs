@@ -188,10 +188,9 @@ mod tests {
         assert_eq!(m["filter/verifier_accuracy"], 0.25);
     }
 
-    /// `[filter] answer_length`: 2+3 has one or two digits, so "555" and "" never vote.
-    #[test]
-    fn sums_of_an_impossible_length_are_dropped_by_the_length_filter() {
-        let plan = FilterPlan {
+    /// A strict-majority vote after the length rule, no verifier.
+    fn length_vote() -> FilterPlan {
+        FilterPlan {
             verifier: false,
             min_chars: 0,
             max_chars: 10,
@@ -201,7 +200,13 @@ mod tests {
             answer_length: true,
             carry_digit: false,
             prefix_check: false,
-        };
+        }
+    }
+
+    /// `[filter] answer_length`: 2+3 has one or two digits, so "555" and "" never vote.
+    #[test]
+    fn sums_of_an_impossible_length_are_dropped_by_the_length_filter() {
+        let plan = length_vote();
         let mut s = vec![sample("555"), sample("555"), sample("5"), sample("")];
         run(&mut s, &plan, &task(), false);
         let why: Vec<Option<&str>> = s.iter().map(|x| x.dropped.as_deref()).collect();
@@ -215,17 +220,7 @@ mod tests {
     /// "25" is impossible too, and the vote is "15"'s.
     #[test]
     fn a_longer_sum_must_carry_a_one() {
-        let mut plan = FilterPlan {
-            verifier: false,
-            min_chars: 0,
-            max_chars: 10,
-            dedup: false,
-            require_stop: true,
-            majority: Some(0.5),
-            answer_length: true,
-            carry_digit: false,
-            prefix_check: false,
-        };
+        let mut plan = length_vote();
         let eight = |c: &str| Sample {
             prompt: "7+8=".into(),
             ..sample(c)
