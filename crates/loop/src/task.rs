@@ -181,13 +181,11 @@ impl Task {
         }
     }
 
-    /// Round `r`'s prompts with `[generate] digits_step`: world problems whose operands have
-    /// `digits[1] + step · r` digits (plain `prompts` without a world or a step).
-    pub fn round_prompts(&self, n: usize, seed: u64, r: u32, step: u32) -> Vec<String> {
-        match &self.world {
-            Some(w) if step > 0 => {
-                w.prompts_with_digits(n, seed, w.digits.1 + step * r, &self.eval)
-            }
+    /// A round's prompts: with `digits` (`[generate] digits_step` / `digits_schedule`), world
+    /// problems whose operands have exactly that many digits; else plain `prompts`.
+    pub fn round_prompts(&self, n: usize, seed: u64, digits: Option<u32>) -> Vec<String> {
+        match (&self.world, digits) {
+            (Some(w), Some(d)) => w.prompts_with_digits(n, seed, d, &self.eval),
             _ => self.prompts(n, seed),
         }
     }

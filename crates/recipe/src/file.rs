@@ -596,6 +596,13 @@ pub struct GenerateSection {
     /// prompts have operands of exactly `world.digits[1] + digits_step × r` digits — one step
     /// longer than anything before each round. 0 = prompts like the training problems.
     pub digits_step: u32,
+    /// Arithmetic world, self-improvement with a schedule: entry r − 1 is the number of digits
+    /// of round r's operands (e.g. `[4, 5, 6, 6, 7, 7]` holds each length from 6 on for two
+    /// rounds, so a length can become reliable before the next starts). At least `run.rounds`
+    /// entries; instead of `digits_step`. Empty = off, and then left out of a resolved recipe
+    /// so runs from before it existed resume.
+    #[serde(skip_serializing_if = "Vec::is_empty")]
+    pub digits_schedule: Vec<u32>,
     /// An OpenAI-compatible server to generate with instead of the current model (base URL up
     /// to `/v1`, e.g. `http://127.0.0.1:8000/v1`: vLLM, SGLang, TGI, llama.cpp, Ollama,
     /// `didact serve`). Empty = the in-process model. `top_k` is not sent.
@@ -631,6 +638,7 @@ impl Default for GenerateSection {
             batch_size: 128,
             prompt_chars: 16,
             digits_step: 0,
+            digits_schedule: Vec::new(),
             endpoint: String::new(),
             endpoint_model: "default".into(),
             api_key_env: String::new(),

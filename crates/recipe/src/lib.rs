@@ -311,6 +311,63 @@ mod tests {
     }
 
     #[test]
+    fn digits_step_and_digits_schedule_give_each_rounds_operand_digits() {
+        let step = load_str(
+            "[run]\nrounds = 3\n[world]\ndigits = [1, 3]\n[generate]\ndigits_step = 2\n",
+            "r.toml",
+            &[],
+        )
+        .unwrap();
+        assert_eq!(step.plan.generate.round_digits, vec![5, 7, 9]);
+        assert_eq!(step.plan.generate.digits_of_round(0), None);
+        assert_eq!(step.plan.generate.digits_of_round(2), Some(7));
+        assert!(!to_toml(&step.file).contains("digits_schedule"));
+        let sched = load_str(
+            "[run]\nrounds = 4\n[generate]\ndigits_schedule = [4, 5, 5, 6, 9]\n",
+            "r.toml",
+            &["run.rounds=3".into()],
+        )
+        .unwrap();
+        assert_eq!(sched.plan.generate.round_digits, vec![4, 5, 5]);
+        assert_eq!(sched.plan.generate.digits_of_round(3), Some(5));
+        assert_eq!(sched.plan.generate.digits_of_round(4), None);
+        let text = to_toml(&sched.file);
+        assert!(text.contains("digits_schedule = ["), "{text}");
+        assert_eq!(
+            load_str(&text, "resolved.toml", &[]).unwrap().plan,
+            sched.plan
+        );
+        let off = load_str("", "r.toml", &[]).unwrap();
+        assert!(off.plan.generate.round_digits.is_empty());
+        assert_eq!(off.plan.generate.digits_of_round(1), None);
+
+        let err = |text: &str| load_str(text, "r.toml", &[]).unwrap_err().to_string();
+        let e = err("[run]\nrounds = 3\n[generate]\ndigits_schedule = [4, 5]\n");
+        assert!(
+            e.contains("`generate.digits_schedule`") && e.contains("at least run.rounds = 3"),
+            "{e}"
+        );
+        let e = err("[run]\nrounds = 2\n[generate]\ndigits_step = 1\ndigits_schedule = [4, 5]\n");
+        assert!(e.contains("not both"), "{e}");
+        let e = err("[run]\nrounds = 2\n[generate]\ndigits_schedule = [4, 0]\n");
+        assert!(e.contains(">= 1"), "{e}");
+        let e = err(
+            "[run]\nrounds = 2\n[model]\nmax_seq_len = 24\n[generate]\nmax_new_tokens = 6\ndigits_schedule = [8, 4]\n",
+        );
+        assert!(
+            e.contains("round 1 would need 8-digit operands, 27 tokens"),
+            "{e}"
+        );
+        let e = err(
+            "[run]\nrounds = 1\n[world]\nkind = \"markov\"\n[generate]\ndigits_schedule = [4]\n",
+        );
+        assert!(
+            e.contains("`generate.digits_schedule`") && e.contains("arithmetic world"),
+            "{e}"
+        );
+    }
+
+    #[test]
     fn resolved_toml_roundtrips() {
         let l = load_str("[run]\nname = \"q\"\n", "r.toml", &[]).unwrap();
         let text = to_toml(&l.file);

@@ -296,9 +296,10 @@ pub struct GeneratePlan {
     pub batch_size: usize,
     /// Prompt-less text rows: the prompt is this many leading characters.
     pub prompt_chars: usize,
-    /// Round r's arithmetic prompts have operands of `world.digits[1] + digits_step · r`
-    /// digits (0: the training digits).
-    pub digits_step: u32,
+    /// Arithmetic self-improvement: entry r − 1 is the number of digits of round r's
+    /// operands (from `digits_step` or `digits_schedule`). Empty: prompts like the training
+    /// problems.
+    pub round_digits: Vec<u32>,
 }
 
 impl GeneratePlan {
@@ -308,6 +309,13 @@ impl GeneratePlan {
             Generator::Teacher(t) => Some(t),
             _ => None,
         }
+    }
+
+    /// The number of digits of round `r`'s operands, when the run generates harder problems
+    /// each round (`None`: prompts like the training problems).
+    pub fn digits_of_round(&self, r: u32) -> Option<u32> {
+        let i = (r as usize).checked_sub(1)?;
+        self.round_digits.get(i).copied()
     }
 }
 

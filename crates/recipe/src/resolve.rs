@@ -762,35 +762,7 @@ fn generate(c: &Checker<'_>, f: &RecipeFile) -> R<GeneratePlan> {
     )?;
     c.check(g.batch_size >= 1, "generate", "batch_size", ">= 1")?;
     c.check(g.prompt_chars >= 1, "generate", "prompt_chars", ">= 1")?;
-    if g.digits_step > 0 {
-        let w = &f.world;
-        c.check(
-            plain_arithmetic(f),
-            "generate",
-            "digits_step",
-            "0 unless the source is the arithmetic world without rationales",
-        )?;
-        // The longest round's problem: two operands, an operator, `=`, an answer one digit
-        // longer, within the context.
-        let d = (w.digits[1] as u64).saturating_add(g.digits_step as u64 * f.run.rounds as u64);
-        let need = 3 * d + 3;
-        // Answers are i64: a product of two 9-digit operands, a sum of two 18-digit ones.
-        let most = if w.ops.iter().any(|o| o == "*") {
-            9
-        } else {
-            18
-        };
-        c.check(
-            d <= most && need <= f.model.max_seq_len as u64,
-            "generate",
-            "digits_step",
-            &format!(
-                "operands of at most {most} digits whose problems fit model.max_seq_len = {} \
-                 (round {} would need {d}-digit operands, {need} tokens)",
-                f.model.max_seq_len, f.run.rounds
-            ),
-        )?;
-    }
+    let round_digits = round_digits(c, f)?;
     let generator = if let Some(t) = teacher(c, f)? {
         Generator::Teacher(t)
     } else if !g.endpoint.is_empty() {
@@ -811,8 +783,78 @@ fn generate(c: &Checker<'_>, f: &RecipeFile) -> R<GeneratePlan> {
         },
         batch_size: g.batch_size,
         prompt_chars: g.prompt_chars,
-        digits_step: g.digits_step,
+        round_digits,
     })
+}
+
+/// `[generate] digits_step` / `digits_schedule` as the operand digits of rounds 1..=rounds.
+fn round_digits(c: &Checker<'_>, f: &RecipeFile) -> R<Vec<u32>> {
+    let g = &f.generate;
+    let w = &f.world;
+    let rounds = f.run.rounds;
+    let (key, digits): (&str, Vec<u64>) = match (g.digits_step, g.digits_schedule.is_empty()) {
+        (0, true) => return Ok(Vec::new()),
+        (_, false) => {
+            c.check(
+                g.digits_step == 0,
+                "generate",
+                "digits_schedule",
+                "either digits_schedule or digits_step, not both",
+            )?;
+            c.check(
+                g.digits_schedule.len() >= rounds as usize,
+                "generate",
+                "digits_schedule",
+                &format!("at least run.rounds = {rounds} entries, one per round"),
+            )?;
+            c.check(
+                g.digits_schedule.iter().all(|&d| d >= 1),
+                "generate",
+                "digits_schedule",
+                "operand digit counts >= 1",
+            )?;
+            let used = &g.digits_schedule[..rounds as usize];
+            ("digits_schedule", used.iter().map(|&d| d as u64).collect())
+        }
+        (step, true) => (
+            "digits_step",
+            (1..=rounds as u64)
+                .map(|r| (w.digits[1] as u64).saturating_add(step as u64 * r))
+                .collect(),
+        ),
+    };
+    c.check(
+        plain_arithmetic(f),
+        "generate",
+        key,
+        "off unless the source is the arithmetic world without rationales",
+    )?;
+    // The longest round's problem: two operands, an operator, `=`, an answer one digit
+    // longer, within the context.
+    let (at, d) = digits
+        .iter()
+        .enumerate()
+        .map(|(i, &d)| (i + 1, d))
+        .max_by_key(|&(_, d)| d)
+        .unwrap_or((0, 0));
+    let need = d.saturating_mul(3).saturating_add(3);
+    // Answers are i64: a product of two 9-digit operands, a sum of two 18-digit ones.
+    let most = if w.ops.iter().any(|o| o == "*") {
+        9
+    } else {
+        18
+    };
+    c.check(
+        d <= most && need <= f.model.max_seq_len as u64,
+        "generate",
+        key,
+        &format!(
+            "operands of at most {most} digits whose problems fit model.max_seq_len = {} \
+             (round {at} would need {d}-digit operands, {need} tokens)",
+            f.model.max_seq_len
+        ),
+    )?;
+    Ok(digits.into_iter().map(|d| d as u32).collect())
 }
 
 fn has_teacher(te: &TeacherSection) -> bool {

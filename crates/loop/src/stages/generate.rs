@@ -168,8 +168,7 @@ pub fn run(
     let prompts = task.round_prompts(
         plan.n_prompts,
         env.seed(Stream::Prompts, r as u64),
-        r,
-        plan.digits_step,
+        plan.digits_of_round(r),
     );
     let job = ResponseJob {
         prompts: &prompts,
