@@ -299,6 +299,41 @@ pub fn low_digits_agree(answer: &str, low: &str, k: usize) -> bool {
     a.len() >= k && a.as_bytes()[..k] == l.as_bytes()[..k]
 }
 
+/// The high-digit sub-problem of a reversed sum: both operands without their units digit (the
+/// first character). `a + b = 10 · (a' + b') + (a₀ + b₀)`, so the sum's digits after its units
+/// digit are the sub-problem's sum, plus one when the units carry. `None` when the prompt is
+/// not a sum of digits or an operand has one digit.
+pub fn high_digits_problem(prompt: &str) -> Option<String> {
+    let (a, b) = prompt.strip_suffix('=')?.split_once('+')?;
+    let digits = |s: &str| s.len() >= 2 && s.bytes().all(|c| c.is_ascii_digit());
+    (digits(a) && digits(b)).then(|| format!("{}+{}=", &a[1..], &b[1..]))
+}
+
+/// Do `answer`'s digits after its units digit (reversed) equal the high-digit sub-problem's
+/// answer `high`, or `high` plus one (the units' carry)? Which of the two is right is the
+/// low digits' business (`low_digits_agree` checks the tens digit); a wrong top digit or a
+/// wrong final carry fails both.
+pub fn high_digits_agree(answer: &str, high: &str) -> bool {
+    let (a, h) = (answer.trim().as_bytes(), high.trim());
+    let plus_one = || {
+        let mut d: Vec<u8> = h.bytes().collect();
+        for c in d.iter_mut() {
+            if *c == b'9' {
+                *c = b'0';
+            } else {
+                *c += 1;
+                return d;
+            }
+        }
+        d.push(b'1');
+        d
+    };
+    !h.is_empty()
+        && h.bytes().all(|c| c.is_ascii_digit())
+        && a.len() >= 2
+        && (&a[1..] == h.as_bytes() || a[1..] == plus_one())
+}
+
 /// The characters of `s` in reverse order.
 fn reverse(s: &str) -> String {
     s.chars().rev().collect()
@@ -520,6 +555,50 @@ mod tests {
     }
 
     /// The low k digits of every sampled reversed sum are its sub-problem's low k digits.
+    #[test]
+    fn a_sums_high_digits_are_its_sub_problem_plus_the_units_carry() {
+        let rev = |s: String| s.chars().rev().collect::<String>();
+        for a in (10_000..100_000).step_by(7_919) {
+            for b in (1_000..100_000).step_by(8_111) {
+                let prompt = format!("{}+{}=", rev(a.to_string()), rev(b.to_string()));
+                let high = high_digits_problem(&prompt).unwrap();
+                let (ha, hb) = (a / 10, b / 10);
+                assert_eq!(
+                    high,
+                    format!("{}+{}=", rev(ha.to_string()), rev(hb.to_string()))
+                );
+                let high_sum = rev((ha + hb).to_string());
+                assert!(
+                    high_digits_agree(&rev((a + b).to_string()), &high_sum),
+                    "{prompt}"
+                );
+                // A dropped or an invented final carry, a top digit off by one: all fail.
+                let sum = a + b;
+                let top = 10_i64.pow(sum.to_string().len() as u32 - 1);
+                for wrong in [sum - top, sum + top, sum + 10 * top, sum + 20] {
+                    if wrong / 10 != ha + hb && wrong / 10 != ha + hb + 1 {
+                        assert!(
+                            !high_digits_agree(&rev(wrong.to_string()), &high_sum),
+                            "{prompt} {wrong}"
+                        );
+                    }
+                }
+            }
+        }
+        // 999 + 1 = 1000 (reversed `999+10=` → `0001`): the high part 99 + 0 plus the carry.
+        assert_eq!(high_digits_problem("999+1=").as_deref(), None);
+        assert_eq!(high_digits_problem("999+10=").as_deref(), Some("99+0="));
+        assert!(high_digits_agree("0001", "99"));
+        assert!(!high_digits_agree("000", "99"), "the final carry dropped");
+        assert!(high_digits_agree(" 4031\n", "031"));
+        assert!(!high_digits_agree("4031", "03"));
+        assert!(!high_digits_agree("4", "0"));
+        assert!(!high_digits_agree("40", ""));
+        assert!(!high_digits_agree("é1", "1"), "any text, no panic");
+        assert_eq!(high_digits_problem("7*8="), None);
+        assert_eq!(high_digits_problem("71+8="), None);
+    }
+
     #[test]
     fn a_sums_low_digits_are_its_sub_problems() {
         let rev = |s: String| s.chars().rev().collect::<String>();

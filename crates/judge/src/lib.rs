@@ -2,8 +2,8 @@
 //! into `Sample::scores` (`verifier/correct`, `length/chars`, `length/tokens`; the generator
 //! already recorded `gen/stopped`) and the first failing rule into `Sample::dropped`, so a
 //! dropped sample says why. Rules, in order: `no_stop`, `length`, `answer_length` (a world's
-//! check that an answer has a possible shape, e.g. a sum's digit count), `prefix` (a
-//! self-check's verdict recorded before scoring), `verifier`, `majority`
+//! check that an answer has a possible shape, e.g. a sum's digit count), `prefix` and `top`
+//! (self-checks' verdicts recorded before scoring), `verifier`, `majority`
 //! (self-consistency: a prompt's samples vote with their final answers; only the answer more
 //! than a set share of them gave is kept — pseudo-labels without a verifier), `duplicate`.
 //! Reward models and LLM judges slot in as further scorers. Knows nothing of training.
@@ -38,11 +38,16 @@ pub struct Rules {
     /// Drop samples whose [`PREFIX_SCORE`] is 0 (a self-check that ran before scoring said
     /// the answer disagrees with an easier sub-problem's).
     pub prefix: bool,
+    /// Drop samples whose [`TOP_SCORE`] is 0 (the same for the answer's high digits).
+    pub top: bool,
 }
 
 /// A sample's self-check verdict (1 consistent, 0 not), set before scoring when the world has
 /// one (`[filter] prefix_check`).
 pub const PREFIX_SCORE: &str = "prefix/consistent";
+
+/// The high-digit self-check's verdict (`[filter] top_check`; 1 consistent, 0 not).
+pub const TOP_SCORE: &str = "top/consistent";
 
 /// The final answer of a completion, for voting: what follows the last `####` (worked
 /// steps, GSM8K's convention), else the whole completion, trimmed.
@@ -161,6 +166,8 @@ fn early_rule(s: &Sample, rules: &Rules, shape: Option<Verifier<'_>>) -> Option<
         Some("answer_length")
     } else if rules.prefix && s.scores.get(PREFIX_SCORE) == Some(&0.0) {
         Some("prefix")
+    } else if rules.top && s.scores.get(TOP_SCORE) == Some(&0.0) {
+        Some("top")
     } else {
         None
     }
@@ -205,6 +212,7 @@ mod tests {
             require_stop: true,
             majority: None,
             prefix: false,
+            top: false,
         }
     }
 

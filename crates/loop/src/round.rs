@@ -15,6 +15,7 @@ use crate::lineage::{Lineage, ModelRef, Role};
 use crate::seeds::Stream;
 use crate::stages::distill::{self, LiveTeacher};
 use crate::stages::generate::Writer;
+use crate::stages::prefix::Check;
 use crate::stages::train::Work;
 use crate::stages::{evaluate, external, filter, generate, judge, mix, pair, prefix, side, train};
 use crate::task::Task;
@@ -182,8 +183,11 @@ impl Runner<'_> {
     ) -> Result<(Vec<Sample>, Metrics)> {
         let scorer = self.plan.dpo.as_ref().map(|d| d.scorer);
         let mut m = Metrics::new();
-        if self.plan.filter.prefix_check {
-            m = self.prefix_check(&mut samples, r)?;
+        let f = &self.plan.filter;
+        let checks = [(f.prefix_check, Check::Low), (f.top_check, Check::High)];
+        let checks: Vec<Check> = checks.iter().filter(|c| c.0).map(|c| c.1).collect();
+        if !checks.is_empty() {
+            m = self.self_checks(&checks, &mut samples, r)?;
         }
         filter::run(
             &mut samples,
@@ -212,9 +216,9 @@ impl Runner<'_> {
         Ok((samples, m))
     }
 
-    /// `[filter] prefix_check`: the round's policies (every peer) answer the low-digit
-    /// sub-problems, and each sample is marked by whether its low digits agree.
-    fn prefix_check(&self, samples: &mut [Sample], r: u32) -> Result<Metrics> {
+    /// `[filter] prefix_check` / `top_check`: the round's policies (every peer) answer the
+    /// low- / high-digit sub-problems, and each sample is marked by whether it agrees.
+    fn self_checks(&self, checks: &[Check], samples: &mut [Sample], r: u32) -> Result<Metrics> {
         let plan = &self.plan.generate;
         let source = self.lineage.model_for(Role::Generator, r);
         let mut policies = Vec::new();
@@ -224,7 +228,18 @@ impl Runner<'_> {
             policies.push((env, writer));
         }
         let max_new = plan.sampling.max_new_tokens;
-        prefix::run(&policies, samples, plan.batch_size, max_new, r)
+        let mut m = Metrics::new();
+        for &check in checks {
+            m.extend(prefix::run(
+                check,
+                &policies,
+                samples,
+                plan.batch_size,
+                max_new,
+                r,
+            )?);
+        }
+        Ok(m)
     }
 
     /// The pairs stage, with the reference (the round's training start) log-probs.

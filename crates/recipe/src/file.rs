@@ -687,6 +687,13 @@ pub struct FilterSection {
     /// reliable one digit shorter. Each sample gets `prefix/consistent` (1 or 0).
     #[serde(skip_serializing_if = "std::ops::Not::not")]
     pub prefix_check: bool,
+    /// Arithmetic world, reversed sums: the same for the high digits. The policies answer every
+    /// prompt without its operands' units digits, and a sample whose digits after the units
+    /// digit are neither that answer nor that answer plus one (the units' carry) is dropped
+    /// (`top`): this catches a wrong top digit or final carry, which `prefix_check` cannot
+    /// see. Each sample gets `top/consistent` (1 or 0).
+    #[serde(skip_serializing_if = "std::ops::Not::not")]
+    pub top_check: bool,
 }
 
 impl Default for FilterSection {
@@ -701,6 +708,7 @@ impl Default for FilterSection {
             answer_length: false,
             carry_digit: false,
             prefix_check: false,
+            top_check: false,
         }
     }
 }

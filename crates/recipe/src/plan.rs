@@ -349,6 +349,8 @@ pub struct FilterPlan {
     /// Drop answers whose low digits disagree with the policies' answer to the low-digit
     /// sub-problem (reversed sums).
     pub prefix_check: bool,
+    /// `[filter] top_check`: the high-digit self-check (`top/consistent`).
+    pub top_check: bool,
 }
 
 /// Who judges.

@@ -234,18 +234,27 @@ pub fn resolve(
         "false unless the source is the arithmetic world with ops = [\"+\"] and no rationales",
     )?;
     check_peers(&c, f, &train, &generate, judge.is_some())?;
-    c.check(
-        !f.filter.prefix_check
-            || (plain_arithmetic(f)
-                && f.world.ops == ["+"]
-                && f.world.reversed
-                && matches!(generate.generator, Generator::Policy)
-                && generate.self_instruct.is_none()),
-        "filter",
-        "prefix_check",
-        "false unless the source is the arithmetic world with ops = [\"+\"], reversed = true and \
-         no rationales, and the policy generates (it answers the low-digit sub-problems)",
-    )?;
+    // The self-checks: the policies answer sub-problems of reversed sums.
+    let self_check = plain_arithmetic(f)
+        && f.world.ops == ["+"]
+        && f.world.reversed
+        && matches!(generate.generator, Generator::Policy)
+        && generate.self_instruct.is_none();
+    for (on, key, what) in [
+        (f.filter.prefix_check, "prefix_check", "low"),
+        (f.filter.top_check, "top_check", "high"),
+    ] {
+        c.check(
+            !on || self_check,
+            "filter",
+            key,
+            &format!(
+                "false unless the source is the arithmetic world with ops = [\"+\"], reversed = \
+                 true and no rationales, and the policy generates (it answers the {what}-digit \
+                 sub-problems)"
+            ),
+        )?;
+    }
     let fl = &f.filter;
     Ok(RunPlan {
         name: f.run.name.clone(),
@@ -264,6 +273,7 @@ pub fn resolve(
             answer_length: fl.answer_length,
             carry_digit: fl.carry_digit,
             prefix_check: fl.prefix_check,
+            top_check: fl.top_check,
         },
         source,
         model,

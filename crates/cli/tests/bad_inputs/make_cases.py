@@ -273,6 +273,8 @@ recipe("run/peers-dpo", '[run]\npeers = 3\n[train]\nalgo = "sft+dpo"\n[generate]
 recipe("run/peers-judge", '[run]\npeers = 2\n[judge]\nmode = "score"\n', "run.peers")
 recipe("filter/carry_digit-alone", '[filter]\ncarry_digit = true\n', "filter.carry_digit")
 recipe("filter/prefix_check-plain", '[filter]\nprefix_check = true\n', "filter.prefix_check")
+recipe("filter/top_check-plain", '[filter]\ntop_check = true\n', "filter.top_check")
+recipe("filter/top_check-markov", '[world]\nkind = "markov"\n[filter]\ntop_check = true\n', "high-digit")
 recipe("filter/answer_length-markov", '[world]\nkind = "markov"\n[filter]\nanswer_length = true\n', "filter.answer_length")
 recipe("filter/answer_length-products", '[world]\nops = ["*"]\n[filter]\nanswer_length = true\n', "filter.answer_length")
 recipe("generate/digits_step-overflow", '[run]\nrounds = 10\n[world]\nops = ["*"]\n[model]\nmax_seq_len = 128\n[generate]\ndigits_step = 1\n', "at most 9 digits")

@@ -25,6 +25,7 @@ pub fn run(samples: &mut [Sample], plan: &FilterPlan, task: &Task, rules_score: 
         require_stop: plan.require_stop,
         majority: plan.majority,
         prefix: plan.prefix_check,
+        top: plan.top_check,
     };
     let verifier = task.verifier();
     let v = verifier.map(|f| move |p: &str, c: &str| f(p, c));
@@ -141,6 +142,7 @@ mod tests {
             answer_length: false,
             carry_digit: false,
             prefix_check: false,
+            top_check: false,
         };
         let mut s = vec![sample("5"), sample("5"), sample("6"), sample("5555")];
         run(&mut s, &plan, &task(), true);
@@ -173,6 +175,7 @@ mod tests {
             answer_length: false,
             carry_digit: false,
             prefix_check: false,
+            top_check: false,
         };
         let mut s = vec![sample("6"), sample("6"), sample("5"), sample("6")];
         run(&mut s, &plan, &task(), false);
@@ -200,6 +203,7 @@ mod tests {
             answer_length: true,
             carry_digit: false,
             prefix_check: false,
+            top_check: false,
         }
     }
 
@@ -242,5 +246,39 @@ mod tests {
         let shape = Some("answer_length");
         assert_eq!(why, vec![shape, shape, None, None, Some("majority")]);
         assert_eq!(stats(&s)["filter/kept_accuracy"], 1.0);
+    }
+
+    /// `[filter] prefix_check` / `top_check`: a sample a self-check marked inconsistent is
+    /// dropped as `prefix` / `top` before the vote, so the consistent answer wins it; with the
+    /// checks off the marks are ignored and the inconsistent answer has the majority.
+    #[test]
+    fn self_check_verdicts_drop_before_the_vote() {
+        use didact_judge::{PREFIX_SCORE, TOP_SCORE};
+        let mut plan = length_vote();
+        let marked = |c: &str, key: &str, v: f64| {
+            let mut x = sample(c);
+            x.scores.insert(key.into(), v);
+            x
+        };
+        let samples = vec![
+            marked("4", TOP_SCORE, 0.0),
+            marked("4", PREFIX_SCORE, 0.0),
+            marked("4", TOP_SCORE, 0.0),
+            marked("5", TOP_SCORE, 1.0),
+            marked("5", PREFIX_SCORE, 1.0),
+        ];
+        let mut s = samples.clone();
+        run(&mut s, &plan, &task(), false);
+        assert_eq!(s[3].dropped.as_deref(), Some("majority"));
+        plan.prefix_check = true;
+        plan.top_check = true;
+        let mut s = samples;
+        run(&mut s, &plan, &task(), false);
+        let why: Vec<Option<&str>> = s.iter().map(|x| x.dropped.as_deref()).collect();
+        assert_eq!(
+            why,
+            vec![Some("top"), Some("prefix"), Some("top"), None, None]
+        );
+        assert_eq!(stats(&s)["filter/dropped_top"], 2.0);
     }
 }
