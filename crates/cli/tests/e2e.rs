@@ -1383,8 +1383,8 @@ fn self_instruct_rounds_grow_the_pool() {
 
 /// recipes/self-improve-length.toml, shrunk: the round-0 model is saved with position coupling
 /// (`didact_coupled_zero`) and reloads for generation; round r's prompts are reversed sums
-/// with 3 + r digit operands; the scored samples carry the length filter's and the vote's
-/// verdicts; accuracy is reported for every length 1–12.
+/// with the schedule's 3 + r digit operands; the scored samples carry the length filter's,
+/// both self-checks' and the vote's verdicts; accuracy is reported for every length 1–12.
 #[test]
 fn self_improvement_toward_longer_sums_runs_with_coupled_positions() {
     let dir = scratch("self-improve-length");
@@ -1431,6 +1431,9 @@ fn self_improvement_toward_longer_sums_runs_with_coupled_positions() {
                 "reversed: {}",
                 s.prompt
             );
+            for check in ["prefix/consistent", "top/consistent"] {
+                assert!(s.scores.contains_key(check), "{check}: {s:?}");
+            }
             let ok = didact_data::arithmetic::plausible_sum_length(&s.prompt, &s.completion);
             let stopped = s.scores.get("gen/stopped") == Some(&1.0);
             if ok == Some(false) && stopped && !s.completion.is_empty() {
