@@ -1,4 +1,4 @@
-//! One round, top to bottom as the recipe reads: generate → score (prefix check, filter,
+//! One round, top to bottom as the recipe reads: generate → score (self-checks, filter,
 //! judge) → pairs → mix → train (→ round 0's reward model and teacher) → evaluate
 //! (+ `distill/kl_to_teacher`).
 //! With `[run] peers`, every peer generates into the one pool and trains on the one mix
@@ -15,9 +15,11 @@ use crate::lineage::{Lineage, ModelRef, Role};
 use crate::seeds::Stream;
 use crate::stages::distill::{self, LiveTeacher};
 use crate::stages::generate::Writer;
-use crate::stages::prefix::Check;
+use crate::stages::self_check::Check;
 use crate::stages::train::Work;
-use crate::stages::{evaluate, external, filter, generate, judge, mix, pair, prefix, side, train};
+use crate::stages::{
+    evaluate, external, filter, generate, judge, mix, pair, self_check, side, train,
+};
 use crate::task::Task;
 use didact_core::{Example, Metrics, Pair, Sample, write_atomic};
 use didact_data::table;
@@ -230,7 +232,7 @@ impl Runner<'_> {
         let max_new = plan.sampling.max_new_tokens;
         let mut m = Metrics::new();
         for &check in checks {
-            m.extend(prefix::run(
+            m.extend(self_check::run(
                 check,
                 &policies,
                 samples,

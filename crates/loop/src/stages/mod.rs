@@ -1,6 +1,6 @@
 //! The stages of a round, one module each, in recipe order: `generate` (samples, incl.
-//! Self-Instruct), `filter` (rules and the verifier; before it, `prefix`: the policies'
-//! low-digit self-check), `judge` (reward model and LLM-judge
+//! Self-Instruct), `filter` (rules and the verifier; before it, `self_check`: the policies'
+//! low- and high-digit self-checks), `judge` (reward model and LLM-judge
 //! scores), `pair` (preference pairs with cached reference log-probs), `mix` (the training
 //! set), `train` (SFT and/or DPO of the round), `distill` (the teacher at work: token-level
 //! distillation, the oracle, `distill/kl_to_teacher`), `side` (round 0's teacher and reward model),
@@ -17,7 +17,7 @@ pub mod generate;
 pub mod judge;
 pub mod mix;
 pub mod pair;
-pub mod prefix;
+pub mod self_check;
 pub mod side;
 pub mod train;
 
