@@ -186,8 +186,10 @@ impl Runner<'_> {
         let scorer = self.plan.dpo.as_ref().map(|d| d.scorer);
         let mut m = Metrics::new();
         let f = &self.plan.filter;
-        let checks = [(f.prefix_check, Check::Low), (f.top_check, Check::High)];
-        let checks: Vec<Check> = checks.iter().filter(|c| c.0).map(|c| c.1).collect();
+        let checks: Vec<Check> = [(f.prefix_check, Check::Low), (f.top_check, Check::High)]
+            .into_iter()
+            .filter_map(|(on, check)| on.then_some(check))
+            .collect();
         if !checks.is_empty() {
             m = self.self_checks(&checks, &mut samples, r)?;
         }

@@ -150,26 +150,11 @@ mod tests {
         assert_eq!(most_common(&[]), "");
     }
 
-    /// A sample whose low digits are the policy's own low-digit answer passes; one that
-    /// differs there does not; the vote never sees it. The kit's world writes sums plainly, so
-    /// the prompts here are written as reversed sums by hand.
-    #[test]
-    fn samples_are_checked_against_the_policys_low_digit_answer() {
-        let kit = Kit::new("prefix", &[]);
+    /// The kit policy's greedy answer to `prompt` (at most 4 tokens), trimmed.
+    fn greedy_answer(kit: &Kit, prompt: &str) -> String {
         let env = kit.env();
-        let policies = vec![(kit.env(), Writer::Model(Box::new(kit.model())))];
-        let sample = |prompt: &str, c: &str| Sample {
-            id: "x".into(),
-            round: 1,
-            prompt: prompt.into(),
-            completion: c.into(),
-            n_tokens: c.len(),
-            scores: Default::default(),
-            dropped: None,
-        };
-        // What the (untrained) policy answers to the sub-problem decides.
         let job = ResponseJob {
-            prompts: &["71+68=".to_string()],
+            prompts: &[prompt.to_string()],
             n_per_prompt: 1,
             params: SamplingParams::greedy(4, None),
             batch_size: 4,
@@ -177,12 +162,35 @@ mod tests {
             seed: env.model_seed(),
             stream: Stream::Generate.family(1),
         };
-        let low = Writer::Model(Box::new(kit.model()))
+        Writer::Model(Box::new(kit.model()))
             .respond(&env, &job, &mut Metrics::new(), |_| {})
             .unwrap()[0]
             .completion
             .trim()
-            .to_string();
+            .to_string()
+    }
+
+    fn sample(prompt: &str, c: &str) -> Sample {
+        Sample {
+            id: "x".into(),
+            round: 1,
+            prompt: prompt.into(),
+            completion: c.into(),
+            n_tokens: c.len(),
+            scores: Default::default(),
+            dropped: None,
+        }
+    }
+
+    /// A sample whose low digits are the policy's own low-digit answer passes; one that
+    /// differs there does not; the vote never sees it. The kit's world writes sums plainly, so
+    /// the prompts here are written as reversed sums by hand.
+    #[test]
+    fn samples_are_checked_against_the_policys_low_digit_answer() {
+        let kit = Kit::new("prefix", &[]);
+        let policies = vec![(kit.env(), Writer::Model(Box::new(kit.model())))];
+        // What the (untrained) policy answers to the sub-problem decides.
+        let low = greedy_answer(&kit, "71+68=");
         let padded = format!("{low:0<2}");
         let agree = format!("{}9", &padded[..2]);
         let other = if &padded[..1] == "1" { "2" } else { "1" };
@@ -208,32 +216,9 @@ mod tests {
     #[test]
     fn samples_are_checked_against_the_policys_high_digit_answer() {
         let kit = Kit::new("top", &[]);
-        let env = kit.env();
         let policies = vec![(kit.env(), Writer::Model(Box::new(kit.model())))];
-        let job = ResponseJob {
-            prompts: &["14+89=".to_string()],
-            n_per_prompt: 1,
-            params: SamplingParams::greedy(4, None),
-            batch_size: 4,
-            round: 1,
-            seed: env.model_seed(),
-            stream: Stream::Generate.family(1),
-        };
-        let high = Writer::Model(Box::new(kit.model()))
-            .respond(&env, &job, &mut Metrics::new(), |_| {})
-            .unwrap()[0]
-            .completion
-            .trim()
-            .to_string();
-        let sample = |c: String| Sample {
-            id: "x".into(),
-            round: 1,
-            prompt: "714+689=".into(),
-            completion: c.clone(),
-            n_tokens: c.len(),
-            scores: Default::default(),
-            dropped: None,
-        };
+        let high = greedy_answer(&kit, "14+89=");
+        let sample = |c: String| sample("714+689=", &c);
         let mut s = vec![sample(format!("9{high}")), sample(format!("9{high}77"))];
         s.push(Sample {
             prompt: "7+89=".into(),
