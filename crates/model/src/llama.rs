@@ -560,19 +560,16 @@ impl Attention {
         // Without an explicit mask, a fresh sequence is plain causal; one new token over a cache
         // may attend to every cached position.
         let is_causal = mask.is_none() && !(had_cache && t == 1);
-        if kv != h && t == 1 && !is_causal {
+        let (q, k, v, mask) = if kv == h {
+            (q, k, v, mask.map(|m| m.expand([b, h, t, t_k])))
+        } else if t == 1 && !is_causal {
             // Decoding one token per row over the cache: the `rep` query heads that share a KV
             // head become `rep` query rows of it, so the cache is read as it is instead of being
             // copied out to H heads every step (that copy was ≈15 % of sampling time, perf).
             // Same dot products and softmax rows; no causal mask is involved.
             let rep = h / kv;
-            let q = q.reshape([b, kv, rep, hd]);
             let mask = mask.map(|m| m.expand([b, kv, rep, t_k]));
-            let out = crate::attend::attend(q, k, v, mask, false); // [B, KV, rep, hd]
-            return self.o_proj.forward(out.reshape([b, t, h * hd]));
-        }
-        let (k, v) = if kv == h {
-            (k, v)
+            (q.reshape([b, kv, rep, hd]), k, v, mask)
         } else {
             let rep = h / kv;
             let k = k
@@ -583,10 +580,10 @@ impl Attention {
                 .unsqueeze_dim::<5>(2)
                 .expand([b, kv, rep, t_k, hd])
                 .reshape([b, h, t_k, hd]);
-            (k, v)
+            (q, k, v, mask.map(|m| m.expand([b, h, t, t_k])))
         };
-        let mask = mask.map(|m| m.expand([b, h, t, t_k]));
-        let out = crate::attend::attend(q, k, v, mask, is_causal); // [B, H, T, hd]
+        // [B, H, T, hd] (the grouped decode's [B, KV, rep, hd] with T = 1 is the same layout)
+        let out = crate::attend::attend(q, k, v, mask, is_causal).reshape([b, h, t, hd]);
         self.o_proj
             .forward(out.swap_dims(1, 2).reshape([b, t, h * hd]))
     }
