@@ -73,12 +73,7 @@ pub fn pick_token(logits: &[f32], p: &SamplingParams, rng: &mut ChaCha8Rng) -> u
         return argmax(logits) as u32;
     }
     let inv_t = 1.0 / p.temperature as f64;
-    let mut idx: Vec<usize> = (0..logits.len()).collect();
-    // Sort by logit, descending; ties by index for determinism.
-    idx.sort_unstable_by(|&a, &b| logits[b].total_cmp(&logits[a]).then(a.cmp(&b)));
-    if p.top_k > 0 && p.top_k < idx.len() {
-        idx.truncate(p.top_k);
-    }
+    let mut idx = ranked(logits, p.top_k);
     let max = logits[idx[0]] as f64;
     let mut probs: Vec<f64> = idx
         .iter()
@@ -110,6 +105,33 @@ pub fn pick_token(logits: &[f32], p: &SamplingParams, rng: &mut ChaCha8Rng) -> u
         }
     }
     idx[idx.len() - 1] as u32
+}
+
+/// Token ids by logit, descending, ties by id ascending (`f32::total_cmp`), cut to the first
+/// `top_k` (0 = all). Each (logit, id) becomes one `u64` whose ascending order is exactly that
+/// order, so the sort compares plain integers instead of chasing indices through a closure.
+fn ranked(logits: &[f32], top_k: usize) -> Vec<usize> {
+    let mut keys: Vec<u64> = logits
+        .iter()
+        .enumerate()
+        .map(|(i, x)| ((descending_bits(*x) as u64) << 32) | i as u64)
+        .collect();
+    if top_k > 0 && top_k < keys.len() {
+        keys.select_nth_unstable(top_k - 1);
+        keys.truncate(top_k);
+    }
+    keys.sort_unstable();
+    keys.into_iter()
+        .map(|k| (k & 0xffff_ffff) as usize)
+        .collect()
+}
+
+/// A `u32` that orders as `f32::total_cmp` reversed: total_cmp's sign-magnitude flip
+/// (std's own), then the sign bit offset to compare unsigned, then inverted.
+fn descending_bits(x: f32) -> u32 {
+    let b = x.to_bits() as i32;
+    let total = b ^ (((b >> 31) as u32) >> 1) as i32;
+    !((total as u32) ^ 0x8000_0000)
 }
 
 fn argmax(xs: &[f32]) -> usize {
@@ -406,6 +428,36 @@ mod tests {
             .count();
         let frac = ones as f64 / n as f64;
         assert!((frac - 0.75).abs() < 0.015, "{frac}");
+    }
+
+    #[test]
+    fn ranked_is_the_comparator_sort() {
+        // The order every seeded sample depends on: logit descending by total_cmp, ties by id.
+        let mut rng = ChaCha8Rng::seed_from_u64(3);
+        let special = [
+            0.0,
+            -0.0,
+            f32::INFINITY,
+            f32::NEG_INFINITY,
+            f32::NAN,
+            -f32::NAN,
+            1e-40,
+        ];
+        for n in [1usize, 2, 7, 512, 1000] {
+            let logits: Vec<f32> = (0..n)
+                .map(|i| match rng.random_range(0..4) {
+                    0 => special[i % special.len()],
+                    1 => (rng.random_range(0..5) as f32) * 0.5, // ties
+                    _ => rng.random::<f32>() * 20.0 - 10.0,
+                })
+                .collect();
+            let mut want: Vec<usize> = (0..n).collect();
+            want.sort_by(|&a, &b| logits[b].total_cmp(&logits[a]).then(a.cmp(&b)));
+            for k in [0, 1, 3, n / 2, n, n + 1] {
+                let cut = if k > 0 && k < n { k } else { n };
+                assert_eq!(ranked(&logits, k), want[..cut], "n {n} k {k}");
+            }
+        }
     }
 
     #[test]
