@@ -2,12 +2,15 @@
 """Run didact's throughput benchmark and the PyTorch eager reference side by side, on the same
 number of threads, and print tokens/s with ratios (markdown).
 
-Usage: python3 benches/compare.py [--threads 2] [--skip-rust] [--tch] [--json]
+Usage: python3 benches/compare.py [--threads 2] [--skip-rust] [--tch] [--json] [--smollm2]
 Needs `python3 -m pip install torch` for the reference column. `--tch` also builds didact with
 LibTorch (`--features didact-model/tch`, torch 2.9.0 importable by this python) and adds the
 `tch-cpu` column: didact's own code on PyTorch's CPU kernels. `--json` prints one JSON object
 instead of the table: per job (`train`, `dpo`, `sample`) didact's default backend (flex) tok/s,
 PyTorch eager tok/s and their `ratio`, all from this run (plus every backend measured).
+`--smollm2` adds the SmolLM2-135M shape (slow: a 513 MiB checkpoint, minutes per side): one SFT
+step's tok/s (batch 4 x 128) and the process's peak RSS, didact (flex, `smollm2_size measure` in a
+fresh process) against PyTorch eager (`torch_reference.py --smollm2`, also a fresh process).
 """
 import argparse
 import json
@@ -65,17 +68,49 @@ def torch_ref(threads):
     return json.loads(r.stdout)
 
 
+def smollm2(threads):
+    """didact's and PyTorch's SmolLM2-shape measurements, each in a fresh process."""
+    env = dict(os.environ, RAYON_NUM_THREADS=str(threads), OMP_NUM_THREADS=str(threads))
+    target = pathlib.Path(os.environ.get("CARGO_TARGET_DIR", ROOT / "target"))
+    ckpt = target / "smollm2-135m-random"
+    run = ["cargo", "run", "--release", "-q", "-p", "didact-benches", "--bin", "smollm2_size", "--"]
+    if not (ckpt / "model.safetensors").exists():
+        subprocess.run(run + ["write", str(ckpt)], cwd=ROOT, env=env, check=True)
+    r = subprocess.run(run + ["measure", str(ckpt)], cwd=ROOT, env=env, check=True, capture_output=True, text=True)
+    didact = json.loads(r.stdout)
+    script = ROOT / "benches" / "reference" / "torch_reference.py"
+    r = subprocess.run(
+        [sys.executable, str(script), "--threads", str(threads), "--json", "--smollm2"],
+        capture_output=True, text=True,
+    )
+    torch = json.loads(r.stdout) if r.returncode == 0 else None
+    if torch is None:
+        print(f"(PyTorch SmolLM2 reference unavailable: {r.stderr.strip().splitlines()[-1:]})", file=sys.stderr)
+    pick = lambda d, k: float("nan") if d is None else d[k]  # noqa: E731
+    out = {}
+    for key in ["sft_step_tokens_per_s", "forward_tokens_per_s", "peak_rss_mib_after_sft"]:
+        d, t = didact[key], pick(torch, key)
+        out[key] = {"didact": round(d, 1), "pytorch": None if t != t else round(t, 1),
+                    "ratio": None if t != t else round(d / t, 3)}
+    return out
+
+
 def main():
     ap = argparse.ArgumentParser()
     ap.add_argument("--threads", type=int, default=2)
     ap.add_argument("--skip-rust", action="store_true", help="reuse the last criterion results")
     ap.add_argument("--tch", action="store_true", help="also build and measure the tch-cpu device")
     ap.add_argument("--json", action="store_true", help="one JSON object instead of the markdown table")
+    ap.add_argument("--smollm2", action="store_true", help="also the SmolLM2-135M-shape SFT step and peak memory (slow)")
     a = ap.parse_args()
     rs = rust(a.threads, a.skip_rust, a.tch)
     tr = torch_ref(a.threads)
+    big = smollm2(a.threads) if a.smollm2 else None
     if a.json:
-        print(json.dumps(as_json(rs, tr, a.threads), indent=2))
+        out = as_json(rs, tr, a.threads)
+        if big:
+            out["smollm2_135m"] = big
+        print(json.dumps(out, indent=2))
         return
     print(f"\nthreads: {a.threads}; shape: vocab 512, d_model 256, 4 layers, 4/2 heads, seq 128, batch 16")
     if tr:
@@ -88,6 +123,12 @@ def main():
         f, n, c = rs[(job, "flex")], rs[(job, "ndarray")], rs[(job, "tch-cpu")]
         t = tr[f"{job}_tokens_per_s"] if tr else float("nan")
         print(f"| {job} | {num(f)} | {num(n)} | {num(c)} | {num(t)} | {ratio(f, n)} | {ratio(f, t)} | {ratio(c, t)} |")
+    if big:
+        print("\nSmolLM2-135M shape (batch 4 x 128, fresh processes):\n")
+        print("| figure | didact flex | PyTorch eager | didact / PyTorch |")
+        print("|---|---:|---:|---:|")
+        for key, row in big.items():
+            print(f"| {key} | {num(row['didact'])} | {num(row['pytorch'] or float('nan'))} | {row['ratio'] if row['ratio'] is not None else '–'} |")
 
 
 def as_json(rs, tr, threads):
