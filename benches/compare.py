@@ -29,9 +29,13 @@ def torch_lib_dir():
     return str(pathlib.Path(torch.__file__).parent / "lib")
 
 
-def rust(threads, skip, tch):
+def threads_env(threads):
     # LibTorch's intra-op pool is sized by OMP_NUM_THREADS, rayon's by RAYON_NUM_THREADS.
-    env = dict(os.environ, RAYON_NUM_THREADS=str(threads), OMP_NUM_THREADS=str(threads))
+    return dict(os.environ, RAYON_NUM_THREADS=str(threads), OMP_NUM_THREADS=str(threads))
+
+
+def rust(threads, skip, tch):
+    env = threads_env(threads)
     cmd = ["cargo", "bench", "-p", "didact-benches", "--bench", "throughput"]
     if tch:
         cmd += ["--features", "didact-model/tch"]
@@ -56,10 +60,11 @@ def rust(threads, skip, tch):
     return out
 
 
-def torch_ref(threads):
+def torch_ref(threads, *extra):
+    """The PyTorch reference's JSON (`extra`: e.g. `--smollm2`), or None when it cannot run."""
     script = ROOT / "benches" / "reference" / "torch_reference.py"
     r = subprocess.run(
-        [sys.executable, str(script), "--threads", str(threads), "--json"],
+        [sys.executable, str(script), "--threads", str(threads), "--json", *extra],
         capture_output=True, text=True,
     )
     if r.returncode != 0:
@@ -70,7 +75,7 @@ def torch_ref(threads):
 
 def smollm2(threads):
     """didact's and PyTorch's SmolLM2-shape measurements, each in a fresh process."""
-    env = dict(os.environ, RAYON_NUM_THREADS=str(threads), OMP_NUM_THREADS=str(threads))
+    env = threads_env(threads)
     target = pathlib.Path(os.environ.get("CARGO_TARGET_DIR", ROOT / "target"))
     ckpt = target / "smollm2-135m-random"
     run = ["cargo", "run", "--release", "-q", "-p", "didact-benches", "--bin", "smollm2_size", "--"]
@@ -78,18 +83,10 @@ def smollm2(threads):
         subprocess.run(run + ["write", str(ckpt)], cwd=ROOT, env=env, check=True)
     r = subprocess.run(run + ["measure", str(ckpt)], cwd=ROOT, env=env, check=True, capture_output=True, text=True)
     didact = json.loads(r.stdout)
-    script = ROOT / "benches" / "reference" / "torch_reference.py"
-    r = subprocess.run(
-        [sys.executable, str(script), "--threads", str(threads), "--json", "--smollm2"],
-        capture_output=True, text=True,
-    )
-    torch = json.loads(r.stdout) if r.returncode == 0 else None
-    if torch is None:
-        print(f"(PyTorch SmolLM2 reference unavailable: {r.stderr.strip().splitlines()[-1:]})", file=sys.stderr)
-    pick = lambda d, k: float("nan") if d is None else d[k]  # noqa: E731
+    ref = torch_ref(threads, "--smollm2")
     out = {}
     for key in ["sft_step_tokens_per_s", "forward_tokens_per_s", "peak_rss_mib_after_sft"]:
-        d, t = didact[key], pick(torch, key)
+        d, t = didact[key], float("nan") if ref is None else ref[key]
         out[key] = {"didact": round(d, 1), "pytorch": None if t != t else round(t, 1),
                     "ratio": None if t != t else round(d / t, 3)}
     return out
