@@ -36,9 +36,11 @@ def threads_env(threads):
 
 def rust(threads, skip, tch):
     env = threads_env(threads)
+    # ndarray is a column here although CI's build leaves it out (benches/Cargo.toml).
+    features = ["ndarray"] + (["didact-model/tch"] if tch else [])
     cmd = ["cargo", "bench", "-p", "didact-benches", "--bench", "throughput"]
+    cmd += ["--features", ",".join(features)]
     if tch:
-        cmd += ["--features", "didact-model/tch"]
         lib = torch_lib_dir()
         env.update(
             LIBTORCH_USE_PYTORCH="1",
