@@ -88,9 +88,9 @@ def smollm2(threads):
     ref = torch_ref(threads, "--smollm2")
     out = {}
     for key in ["sft_step_tokens_per_s", "forward_tokens_per_s", "peak_rss_mib_after_sft"]:
-        d, t = didact[key], float("nan") if ref is None else ref[key]
-        out[key] = {"didact": round(d, 1), "pytorch": None if t != t else round(t, 1),
-                    "ratio": None if t != t else round(d / t, 3)}
+        d, t = didact[key], ref[key] if ref else None
+        out[key] = {"didact": round(d, 1), "pytorch": None if t is None else round(t, 1),
+                    "ratio": None if t is None else round(d / t, 3)}
     return out
 
 
